@@ -1,0 +1,268 @@
+/**
+ * Wafflemaker's public authoring API.
+ *
+ * A source-of-truth repository writes `waffle.config.ts` with {@link defineConfig} and one
+ * `services/<name>.ts` per service with {@link defineService}. Everything here is pure: no I/O.
+ * Evaluated definitions become plain, serialisable data (see `runtime/load`).
+ *
+ * References between services are values, not strings: `import api from './api'` then
+ * `dependsOn: [api]`, `connects: [api]` or `env: { API_URL: api.url('/v1') }`.
+ */
+
+/** Brand used to recognise our reference objects across bundles (symbol registry, not identity). */
+export const WAFFLE_BRAND: unique symbol = Symbol.for('wafflemaker.brand') as never;
+
+/** A duration: milliseconds as a number, or a string such as `'500ms'`, `'5s'`, `'2m'`, `'1h'`. */
+export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h`;
+
+/** A memory size: bytes as a number, or a string such as `'256m'`, `'1g'`, `'512k'`, `'64mb'`. */
+export type MemorySize = number | `${number}${'b' | 'k' | 'kb' | 'm' | 'mb' | 'g' | 'gb'}`;
+
+/** Restart policy of the container (Docker's `--restart`). */
+export type RestartPolicy =
+  | 'no'
+  | 'always'
+  | 'unless-stopped'
+  | 'on-failure'
+  | { policy: 'on-failure'; /** Give up after this many restarts. */ maxRetries: number };
+
+/**
+ * A published port.
+ * - a number `8080`: container port 8080 published on the same host port;
+ * - a string `'8080:80'`, `'127.0.0.1:8080:80'`, `'53:53/udp'` (Docker's short syntax);
+ * - an object for the long form.
+ */
+export type PortSpec =
+  | number
+  | `${number}:${number}`
+  | `${number}:${number}/${'tcp' | 'udp'}`
+  | `${string}:${number}:${number}`
+  | `${string}:${number}:${number}/${'tcp' | 'udp'}`
+  | {
+      /** Port inside the container. */
+      container: number;
+      /** Port on the host. Omit to publish on a random free host port. */
+      host?: number;
+      /** Host address to bind, for example `'127.0.0.1'`. Default: all addresses. */
+      hostIp?: string;
+      /** Default `'tcp'`. */
+      protocol?: 'tcp' | 'udp';
+    };
+
+/** A volume mounted into the container. */
+export type VolumeSpec =
+  | {
+      /** A named volume owned by the project (created on first apply, kept by `destroy` unless `--volumes`). */
+      name: string;
+      /** Absolute path inside the container. */
+      target: string;
+      /** Mount read-only. Default false. */
+      readOnly?: boolean;
+    }
+  | {
+      /** A host path; a relative path is resolved from the repository root. */
+      bind: string;
+      /** Absolute path inside the container. */
+      target: string;
+      /** Mount read-only. Default false. */
+      readOnly?: boolean;
+    };
+
+/** Timing shared by every kind of healthcheck. */
+export interface HealthTiming {
+  /** Time between checks. Default `'5s'`. */
+  interval?: Duration;
+  /** Time one check may take. Default `'3s'`. */
+  timeout?: Duration;
+  /** Consecutive failures before the container is unhealthy. Default 3. */
+  retries?: number;
+  /** Grace period after start during which failures do not count. Default `'0s'`. */
+  startPeriod?: Duration;
+}
+
+/**
+ * How Docker decides the container is healthy. The check runs inside the container:
+ * `http` and `tcp` need `wget`, `curl` or `nc` in the image (busybox has them).
+ */
+export type Healthcheck =
+  | (HealthTiming & {
+      /** HTTP GET this path; healthy on a 2xx/3xx answer. */
+      http: `/${string}`;
+      /** Container port to probe. Default: the service's `port`. */
+      port?: number;
+    })
+  | (HealthTiming & {
+      /** Healthy when this container port accepts a TCP connection. */
+      tcp: number;
+    })
+  | (HealthTiming & {
+      /** Run this command; exit code 0 means healthy. A string runs through `/bin/sh -c`. */
+      command: string | string[];
+    });
+
+/** Resource limits; they change in place (no restart). */
+export interface Resources {
+  /** Memory limit, for example `'256m'`. */
+  memory?: MemorySize;
+  /** CPU limit in cores, for example `0.5`. */
+  cpus?: number;
+}
+
+/** A reference to another service's URL, resolved by name on the links network. Create it with `service.url()`. */
+export interface ServiceUrl {
+  readonly [WAFFLE_BRAND]: 'service-url';
+  readonly service: Service;
+  readonly path: string;
+  readonly scheme: string;
+}
+
+/** A dependency with a start condition. */
+export interface Dependency {
+  /** The service to wait for (imported from its file). */
+  service: Service;
+  /** `'started'` (default): wait until it runs. `'healthy'`: wait until its healthcheck passes (needs a healthcheck). */
+  condition?: 'started' | 'healthy';
+}
+
+/** A value an environment variable may take. */
+export type EnvValue = string | number | boolean | ServiceUrl;
+
+/** Everything a service can declare. Only `image` is required. */
+export interface ServiceDefinition {
+  /**
+   * DNS-safe name (lowercase letters, digits and `-`, starting with a letter, at most 63 characters).
+   * Default: the file's name without `.ts` (`services/api.ts` → `api`).
+   */
+  name?: string;
+  /** Image reference: `repository[:tag]` or `repository@sha256:digest`, for example `'nginx:1.27'`. */
+  image: string;
+  /** Replaces the image's CMD. A string runs through `/bin/sh -c`. */
+  command?: string | string[];
+  /** Replaces the image's ENTRYPOINT. */
+  entrypoint?: string | string[];
+  /** Environment variables. Values may be references such as `api.url('/v1')`. */
+  env?: Record<string, EnvValue>;
+  /** The main container port: what `url()` points at and the default port of an `http` healthcheck. */
+  port?: number;
+  /** Ports published on the host. A fixed host port forces stop-then-start replacement. */
+  ports?: PortSpec[];
+  /** Named volumes and bind mounts. */
+  volumes?: VolumeSpec[];
+  /** How Docker tells the container is healthy; deploys wait for it before switching. */
+  healthcheck?: Healthcheck;
+  /** Restart policy. Default `'unless-stopped'` (or the project's default). Changes in place. */
+  restart?: RestartPolicy;
+  /** Memory and CPU limits. Change in place. */
+  resources?: Resources;
+  /** Services that must be started (or healthy) before this one. */
+  dependsOn?: Array<Service | Dependency>;
+  /**
+   * Services this one may reach, by name. Only linked services can reach each other; a link works in
+   * both directions. `dependsOn` and `url()` references imply the link.
+   */
+  connects?: Service[];
+  /** Extra container labels (keys under `dev.wafflemaker.` are reserved). */
+  labels?: Record<string, string>;
+  /** User (and group) the process runs as, for example `'1000:1000'` or `'nobody'`. */
+  user?: string;
+  /** Working directory inside the container. */
+  workdir?: string;
+  /** Time the process gets between SIGTERM and SIGKILL when stopped. Default `'10s'`. */
+  stopGracePeriod?: Duration;
+}
+
+/** A service as returned by {@link defineService}: a value other services can reference. */
+export interface Service {
+  readonly [WAFFLE_BRAND]: 'service';
+  /** The definition as written. */
+  readonly definition: Readonly<ServiceDefinition>;
+  /** Where `defineService` was called (`file:line:column`), for error messages. */
+  readonly definedAt: string | undefined;
+  /**
+   * URL of this service as seen from a linked service: `http://<name>:<port><path>`.
+   * Using it implies a link (`connects`) between the two services.
+   */
+  url(path?: `/${string}` | '', options?: { scheme?: string; port?: number }): ServiceUrl;
+}
+
+/** Which Docker engine to talk to. */
+export interface DockerTarget {
+  /** `unix:///path/to/docker.sock` or `tcp://host:port`. Default: `DOCKER_HOST`, then `/var/run/docker.sock`. */
+  host?: string;
+}
+
+/** Project-wide defaults applied to every service that does not set the field. */
+export interface ServiceDefaults {
+  restart?: RestartPolicy;
+  resources?: Resources;
+  stopGracePeriod?: Duration;
+  /** Default timing for healthchecks. */
+  healthcheck?: HealthTiming;
+}
+
+/** The project's configuration, in `waffle.config.ts`. */
+export interface ProjectConfig {
+  /** Project name: prefixes every container, network and volume, and labels them. DNS-safe. */
+  project: string;
+  /** Which Docker engine to deploy to. */
+  docker?: DockerTarget;
+  /** Defaults for every service. */
+  defaults?: ServiceDefaults;
+  /** Glob patterns, relative to the repository root, of the files that hold services. Default `['services/*.ts']`. */
+  services?: string[];
+  /** How many independent operations run at once during apply. Default 4. */
+  parallelism?: number;
+}
+
+function captureCallSite(): string | undefined {
+  const stack = new Error().stack?.split('\n') ?? [];
+  // [0] "Error", [1] captureCallSite, [2] defineService, [3] the user's call
+  const line = stack[3];
+  if (!line) return undefined;
+  const m = /\(?((?:file:\/\/)?[^()\s]+:\d+:\d+)\)?\s*$/.exec(line);
+  return m?.[1];
+}
+
+/**
+ * Declares a service. Export it as the default export of a file under `services/`.
+ *
+ * @example
+ * export default defineService({
+ *   image: 'ghcr.io/acme/api:1.4.2',
+ *   port: 8080,
+ *   healthcheck: { http: '/health' },
+ *   dependsOn: [{ service: db, condition: 'healthy' }],
+ * });
+ */
+export function defineService(definition: ServiceDefinition): Service {
+  const service: Service = {
+    [WAFFLE_BRAND]: 'service',
+    definition,
+    definedAt: captureCallSite(),
+    url(path = '', options = {}) {
+      return {
+        [WAFFLE_BRAND]: 'service-url',
+        service,
+        path,
+        scheme: options.scheme ?? 'http',
+        ...(options.port !== undefined ? { port: options.port } : {}),
+      } as ServiceUrl;
+    },
+  };
+  return service;
+}
+
+/** Declares the project. The default export of `waffle.config.ts`. An identity helper for typing. */
+export function defineConfig(config: ProjectConfig): ProjectConfig {
+  return config;
+}
+
+/** True when `value` is a service made by {@link defineService} (in any copy of this module). */
+export function isService(value: unknown): value is Service {
+  return typeof value === 'object' && value !== null && (value as Service)[WAFFLE_BRAND] === 'service';
+}
+
+/** True when `value` is a URL reference made by `service.url()`. */
+export function isServiceUrl(value: unknown): value is ServiceUrl {
+  return typeof value === 'object' && value !== null && (value as ServiceUrl)[WAFFLE_BRAND] === 'service-url';
+}

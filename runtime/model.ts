@@ -1,0 +1,350 @@
+/**
+ * The plain data that flows through the pipeline:
+ * load → LoadedRepo → graph → ServiceGraph → observe → ObservedState → plan → Plan → apply → events.
+ * Everything here is JSON-serialisable. Secret values never appear in any of it.
+ */
+
+// ───────────────────────────── load ─────────────────────────────
+
+/** A reference to another service inside evaluated data. */
+export interface ServiceRefData {
+  $ref: 'service';
+  /** The referenced service's name, or null when the object is not one of the project's services. */
+  service: string | null;
+  /** Where the referenced service was defined (`file:line:col`), when known. */
+  definedAt?: string;
+}
+
+/** `api.url('/v1')` inside evaluated data. */
+export interface ServiceUrlData {
+  $ref: 'service-url';
+  service: string | null;
+  definedAt?: string;
+  path: string;
+  scheme: string;
+  port?: number;
+}
+
+export type EnvValueData = string | number | boolean | ServiceUrlData;
+
+/** A service definition after evaluation: the user's object with references replaced by data. */
+export interface ServiceData {
+  name?: unknown;
+  image?: unknown;
+  command?: unknown;
+  entrypoint?: unknown;
+  env?: Record<string, unknown>;
+  port?: unknown;
+  ports?: unknown;
+  volumes?: unknown;
+  healthcheck?: unknown;
+  restart?: unknown;
+  resources?: unknown;
+  dependsOn?: unknown;
+  connects?: unknown;
+  labels?: unknown;
+  user?: unknown;
+  workdir?: unknown;
+  stopGracePeriod?: unknown;
+  [key: string]: unknown;
+}
+
+export interface LoadedService {
+  /** Name as written or derived from the file name. Not yet validated. */
+  name: string;
+  /** File relative to the repository root, with forward slashes. */
+  file: string;
+  /** `file:line:col` of the `defineService` call, relative to the root, when known. */
+  definedAt?: string;
+  data: ServiceData;
+}
+
+export interface LoadedRepo {
+  /** Absolute path of the repository root. */
+  root: string;
+  /** `waffle.config.ts` relative to the root. */
+  configFile: string;
+  /** The evaluated config object (not yet validated). */
+  config: Record<string, unknown>;
+  services: LoadedService[];
+  /** Every file the bundle read, relative to the root (for watching). */
+  inputs: string[];
+}
+
+// ───────────────────────────── graph ─────────────────────────────
+
+export interface PortBinding {
+  container: number;
+  /** Undefined: a random host port. */
+  host?: number;
+  hostIp: string;
+  protocol: 'tcp' | 'udp';
+}
+
+export type Mount =
+  | { type: 'volume'; name: string; /** Docker name: `<project>_<name>` */ source: string; target: string; readOnly: boolean }
+  | { type: 'bind'; /** Absolute host path. */ source: string; target: string; readOnly: boolean };
+
+/** Docker's healthcheck, in Docker's units (nanoseconds). */
+export interface HealthcheckSpec {
+  test: string[];
+  intervalNs: number;
+  timeoutNs: number;
+  retries: number;
+  startPeriodNs: number;
+  /** What was written, for display: `http /health :8080`, `tcp :5432`, `command ...`. */
+  describe: string;
+}
+
+export interface RestartSpec {
+  name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  maximumRetryCount: number;
+}
+
+export interface ResourcesSpec {
+  /** Bytes; 0 means unlimited. */
+  memory: number;
+  /** Nano CPUs; 0 means unlimited. */
+  nanoCpus: number;
+}
+
+export interface DependencySpec {
+  service: string;
+  condition: 'started' | 'healthy';
+}
+
+/** A service after validation and normalisation: every default filled, every reference a name. */
+export interface ServiceSpec {
+  name: string;
+  file: string;
+  definedAt?: string;
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  /** Resolved environment (service URLs become strings). Sorted by key. */
+  env: Record<string, string>;
+  port?: number;
+  ports: PortBinding[];
+  mounts: Mount[];
+  healthcheck?: HealthcheckSpec;
+  restart: RestartSpec;
+  resources: ResourcesSpec;
+  dependsOn: DependencySpec[];
+  /** Services this one is linked with (both directions merged), sorted. */
+  links: string[];
+  labels: Record<string, string>;
+  user?: string;
+  workdir?: string;
+  stopGraceSeconds: number;
+}
+
+export interface ServiceGraph {
+  project: string;
+  root: string;
+  configFile: string;
+  /** Docker host from the config, if set. */
+  dockerHost?: string;
+  parallelism: number;
+  /** Services by name. */
+  services: Record<string, ServiceSpec>;
+  /** Names in a dependency order (dependencies first), ties broken by name. */
+  order: string[];
+  /** Linked pairs `[a, b]` with a < b, sorted. */
+  links: Array<[string, string]>;
+  /** Named volumes (short names), sorted. */
+  volumes: string[];
+}
+
+/** One problem found while loading or validating. */
+export interface Problem {
+  file: string;
+  /** Service name, when the problem belongs to one. */
+  service?: string;
+  /** `line:col` or a field path such as `ports[1]`. */
+  where?: string;
+  message: string;
+  /** How to fix it. */
+  fix?: string;
+}
+
+// ───────────────────────────── observe ─────────────────────────────
+
+export interface ObservedContainer {
+  id: string;
+  /** Without the leading slash. */
+  name: string;
+  service: string;
+  configHash: string;
+  commit: string;
+  generation: number;
+  image: string;
+  imageId: string;
+  /** created | running | paused | restarting | removing | exited | dead */
+  state: string;
+  /** healthy | unhealthy | starting | none */
+  health: string;
+  labels: Record<string, string>;
+  restart: RestartSpec;
+  resources: ResourcesSpec;
+  createdAt: number;
+  ports: Array<{ container: number; host?: number; hostIp?: string; protocol: string }>;
+}
+
+export interface ObservedNetwork {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ObservedVolume {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ObservedState {
+  project: string;
+  containers: ObservedContainer[];
+  networks: ObservedNetwork[];
+  volumes: ObservedVolume[];
+  /** Image references present in the engine (repo:tag and repo@digest). */
+  images: string[];
+}
+
+// ───────────────────────────── plan ─────────────────────────────
+
+/** The body of Docker's `POST /containers/create`, fully computed by the planner. */
+export interface ContainerCreateBody {
+  Image: string;
+  Cmd?: string[];
+  Entrypoint?: string[];
+  Env: string[];
+  Labels: Record<string, string>;
+  User?: string;
+  WorkingDir?: string;
+  ExposedPorts: Record<string, Record<string, never>>;
+  Healthcheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
+  StopTimeout: number;
+  HostConfig: {
+    RestartPolicy: { Name: string; MaximumRetryCount: number };
+    Memory: number;
+    NanoCpus: number;
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+    Mounts: Array<{ Type: 'volume' | 'bind'; Source: string; Target: string; ReadOnly: boolean }>;
+    NetworkMode: string;
+  };
+  NetworkingConfig: { EndpointsConfig: Record<string, { Aliases: string[] }> };
+}
+
+export interface NetworkCreateBody {
+  Name: string;
+  Driver: 'bridge';
+  Internal: boolean;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+}
+
+/** Why an operation is in the plan. */
+export interface Cause {
+  /** Short machine-readable kind: `new`, `image`, `env`, `ports`, `restart`, `resources`, `removed`, ... */
+  kind: string;
+  /** Human text, never containing a secret value. */
+  detail: string;
+}
+
+interface OpBase {
+  /** Stable id, unique in the plan, e.g. `create:api`. */
+  id: string;
+  /** Ids of operations that must finish first. */
+  after: string[];
+  causes: Cause[];
+}
+
+export type Operation =
+  | (OpBase & { kind: 'pull-image'; image: string })
+  | (OpBase & { kind: 'create-network'; network: string; body: NetworkCreateBody })
+  | (OpBase & { kind: 'remove-network'; network: string })
+  | (OpBase & { kind: 'create-volume'; volume: string; labels: Record<string, string> })
+  | (OpBase & {
+      kind: 'create-service';
+      service: string;
+      containerName: string;
+      body: ContainerCreateBody;
+      /** Wait for this health before the operation counts as done. */
+      waitHealthy: boolean;
+    })
+  | (OpBase & {
+      kind: 'replace-service';
+      service: string;
+      strategy: 'start-first' | 'stop-first';
+      /** Why the strategy: e.g. `fixed host port 8080`. */
+      strategyReason: string;
+      oldContainerId: string;
+      oldContainerName: string;
+      containerName: string;
+      tempName: string;
+      body: ContainerCreateBody;
+      waitHealthy: boolean;
+    })
+  | (OpBase & {
+      kind: 'update-service';
+      service: string;
+      containerId: string;
+      update: { RestartPolicy?: { Name: string; MaximumRetryCount: number }; Memory?: number; MemorySwap?: number; NanoCpus?: number };
+    })
+  | (OpBase & { kind: 'start-service'; service: string; containerId: string; waitHealthy: boolean })
+  | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number });
+
+export type OperationKind = Operation['kind'];
+
+export interface Plan {
+  project: string;
+  /** Hash of the observed state the plan was made from; apply refuses a stale plan. */
+  observedFingerprint: string;
+  operations: Operation[];
+  /** Services that need nothing. */
+  unchanged: string[];
+}
+
+// ───────────────────────────── apply events ─────────────────────────────
+
+export type Step =
+  | 'pulling'
+  | 'creating'
+  | 'starting'
+  | 'waiting-dependencies'
+  | 'waiting-health'
+  | 'switching'
+  | 'stopping-old'
+  | 'removing-old'
+  | 'renaming'
+  | 'updating'
+  | 'stopping'
+  | 'removing'
+  | 'rolling-back';
+
+export interface FailureDetail {
+  message: string;
+  /** Last healthcheck outputs, newest last. */
+  healthOutput?: string[];
+  /** Last log lines of the failed container. */
+  logTail?: string[];
+  /** Where the service is defined. */
+  definedAt?: string;
+}
+
+export type ApplyEvent =
+  | { type: 'apply-start'; project: string; operations: number; at: number }
+  | { type: 'op-start'; op: string; kind: OperationKind; service?: string; at: number }
+  | { type: 'step'; op: string; service?: string; step: Step; detail?: string; at: number }
+  | { type: 'pull-progress'; op: string; image: string; layers: number; layersDone: number; current: number; total: number; at: number }
+  | { type: 'health-wait'; op: string; service: string; status: string; deadline: number; at: number }
+  | { type: 'op-done'; op: string; kind: OperationKind; service?: string; containerId?: string; ms: number; at: number }
+  | { type: 'op-failed'; op: string; kind: OperationKind; service?: string; failure: FailureDetail; ms: number; at: number }
+  | { type: 'op-skipped'; op: string; kind: OperationKind; service?: string; reason: string; at: number }
+  | {
+      type: 'apply-done';
+      ok: boolean;
+      summary: { created: number; replaced: number; updated: number; removed: number; failed: number; skipped: number };
+      ms: number;
+      at: number;
+    };

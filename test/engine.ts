@@ -1,0 +1,221 @@
+/**
+ * The project's own Docker engine helper, used by the tests, the demo and the benches.
+ *
+ * `ensureEngine()` reuses an engine that answers (`DOCKER_HOST`, then /var/run/docker.sock, then our
+ * private socket); otherwise it starts a private `dockerd` (Debian `docker.io`) with its own socket,
+ * data directory and exec root, detached so it outlives the caller. Only one engine per machine: a
+ * second dockerd would fight the first over iptables.
+ *
+ * `ensureTestImages()` builds the test images from Debian's `busybox-static` (no registry is reachable).
+ *
+ * CLI: `tsx test/engine.ts` prints `DOCKER_HOST=...` after making sure the engine and images exist.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ENGINE_DIR = process.env.WAFFLE_ENGINE_DIR ?? '/var/lib/wafflemaker-engine';
+export const PRIVATE_SOCKET = path.join(ENGINE_DIR, 'docker.sock');
+
+/** Test images, all built from busybox-static. Two versions of the app image differ by a label. */
+export const TEST_IMAGES = {
+  busybox: 'waffle-test/busybox:latest',
+  appV1: 'waffle-test/app:1',
+  appV2: 'waffle-test/app:2',
+} as const;
+
+function socketPathOf(host: string): string | undefined {
+  return host.startsWith('unix://') ? host.slice('unix://'.length) : undefined;
+}
+
+/** GET /_ping on a unix socket or tcp host; resolves true when the engine answers OK. */
+export function ping(host: string, timeoutMs = 1500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = socketPathOf(host);
+    let opts: http.RequestOptions;
+    if (sock) {
+      if (!fs.existsSync(sock)) return resolve(false);
+      opts = { socketPath: sock, path: '/_ping', timeout: timeoutMs };
+    } else {
+      const u = new URL(host.replace(/^tcp:/, 'http:'));
+      opts = { host: u.hostname, port: Number(u.port || 2375), path: '/_ping', timeout: timeoutMs };
+    }
+    const req = http.get(opts, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Installs Debian packages when running as root on Debian; otherwise explains what to install. */
+export function ensureDebianPackages(pkgs: Array<{ pkg: string; provides: string }>): void {
+  const missing = pkgs.filter((p) => !have(p.provides) && !fs.existsSync(p.provides));
+  if (missing.length === 0) return;
+  const names = missing.map((m) => m.pkg).join(' ');
+  if (!isRoot() || !fs.existsSync('/etc/debian_version')) {
+    throw new Error(
+      `missing ${missing.map((m) => m.provides).join(', ')}: install the Debian/Ubuntu packages "${names}" ` +
+        `(or Docker Engine and a static busybox for your system), then run this again.`,
+    );
+  }
+  process.stderr.write(`engine: installing ${names} with apt-get…\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  if (upd.status !== 0) throw new Error('apt-get update failed');
+  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing.map((m) => m.pkg)], { stdio: 'inherit', env });
+  if (inst.status !== 0) throw new Error(`apt-get install ${names} failed`);
+}
+
+/** Returns a DOCKER_HOST that answers, starting a private dockerd when none does. */
+export async function ensureEngine(): Promise<string> {
+  const candidates = [process.env.DOCKER_HOST, 'unix:///var/run/docker.sock', `unix://${PRIVATE_SOCKET}`].filter(
+    (h): h is string => !!h,
+  );
+  for (const host of candidates) if (await ping(host)) return host;
+
+  ensureDebianPackages([{ pkg: 'docker.io', provides: 'dockerd' }]);
+  if (!isRoot()) throw new Error('starting a private dockerd needs root; start Docker yourself and set DOCKER_HOST');
+
+  fs.mkdirSync(ENGINE_DIR, { recursive: true });
+  const pidFile = path.join(ENGINE_DIR, 'docker.pid');
+  // A stale pid file from a killed engine stops dockerd from starting.
+  if (fs.existsSync(pidFile)) {
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    let alive = false;
+    try {
+      if (pid > 0) {
+        process.kill(pid, 0);
+        alive = true;
+      }
+    } catch {
+      alive = false;
+    }
+    if (!alive) fs.rmSync(pidFile, { force: true });
+  }
+  fs.rmSync(PRIVATE_SOCKET, { force: true });
+  const log = fs.openSync(path.join(ENGINE_DIR, 'dockerd.log'), 'a');
+  const child = spawn(
+    'dockerd',
+    [
+      '--host',
+      `unix://${PRIVATE_SOCKET}`,
+      '--data-root',
+      path.join(ENGINE_DIR, 'data'),
+      '--exec-root',
+      path.join(ENGINE_DIR, 'exec'),
+      '--pidfile',
+      pidFile,
+      // Small subnets so a project with many link networks does not run out of address pools.
+      '--default-address-pool',
+      'base=10.213.0.0/16,size=24',
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  child.unref();
+  const host = `unix://${PRIVATE_SOCKET}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (await ping(host)) return host;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tail = fs.readFileSync(path.join(ENGINE_DIR, 'dockerd.log'), 'utf8').split('\n').slice(-15).join('\n');
+  throw new Error(`private dockerd did not answer on ${PRIVATE_SOCKET} within 60 s. Last log lines:\n${tail}`);
+}
+
+function dockerCli(host: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('docker', args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8', input });
+  return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Finds a statically linked busybox binary. */
+export function busyboxPath(): string {
+  for (const p of ['/bin/busybox', '/usr/bin/busybox']) {
+    if (fs.existsSync(p)) {
+      const out = spawnSync('file', ['-L', p], { encoding: 'utf8' }).stdout ?? '';
+      if (!out || /statically linked|static-pie/.test(out)) return p;
+    }
+  }
+  ensureDebianPackages([{ pkg: 'busybox-static', provides: '/bin/busybox' }]);
+  return '/bin/busybox';
+}
+
+/**
+ * Builds a busybox image: `FROM scratch`, the binary, its applets, and an index page.
+ * `variant` goes into a label and the page so two versions have different image IDs.
+ */
+export async function buildBusyboxImage(host: string, tag: string, variant = 'base'): Promise<void> {
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-img-'));
+  try {
+    fs.copyFileSync(busyboxPath(), path.join(ctx, 'busybox'));
+    fs.mkdirSync(path.join(ctx, 'www'));
+    fs.writeFileSync(path.join(ctx, 'www', 'index.html'), `waffle ${variant}\n`);
+    fs.writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      [
+        'FROM scratch',
+        'COPY busybox /bin/busybox',
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
+        'RUN ["/bin/busybox", "sh", "-c", "mkdir -p /tmp /usr/bin /etc && chmod 1777 /tmp && ln -s /bin/env /usr/bin/env && echo root:x:0:0:root:/root:/bin/sh > /etc/passwd && echo nobody:x:65534:65534:nobody:/:/bin/sh >> /etc/passwd && echo root:x:0: > /etc/group && echo nogroup:x:65534: >> /etc/group"]',
+        'COPY www /www',
+        `LABEL dev.wafflemaker.test-variant="${variant}"`,
+        'ENV PATH=/bin:/usr/bin',
+        'CMD ["/bin/sh"]',
+        '',
+      ].join('\n'),
+    );
+    const r = spawnSync('docker', ['build', '-q', '-t', tag, ctx], {
+      env: { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: '0' },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`docker build ${tag} failed: ${r.stderr || r.stdout}`);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
+/** Builds each missing test image. */
+export async function ensureTestImages(host: string, images: Record<string, string> = TEST_IMAGES): Promise<void> {
+  for (const [key, tag] of Object.entries(images)) {
+    if (dockerCli(host, ['image', 'inspect', tag]).status === 0) continue;
+    const variant = tag.endsWith(':2') ? 'v2' : tag.endsWith(':1') ? 'v1' : key;
+    await buildBusyboxImage(host, tag, variant);
+  }
+}
+
+/** The images of the demo repository (services/*.ts at the root). */
+export const DEMO_IMAGES = {
+  web: 'waffle-demo/web:1',
+  api: 'waffle-demo/api:1',
+  worker: 'waffle-demo/worker:1',
+  cache: 'waffle-demo/cache:1',
+};
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const wantDemo = process.argv.includes('--demo-images');
+  try {
+    const host = await ensureEngine();
+    await ensureTestImages(host);
+    if (wantDemo) await ensureTestImages(host, DEMO_IMAGES);
+    process.stdout.write(`DOCKER_HOST=${host}\n`);
+  } catch (err) {
+    process.stderr.write(`engine: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
