@@ -9,6 +9,11 @@ export const LABEL = {
   role: 'dev.wafflemaker.role',
   /** Where the service is defined (`services/api.ts:3:16`), for status and failure reports. */
   definedAt: 'dev.wafflemaker.defined-at',
+  /**
+   * Short hashes of each part of the config hash (`image=1a2b3c4d,env=…,env.FOO=…`), so the planner can
+   * name what changed. Hashes only: never a value.
+   */
+  configParts: 'dev.wafflemaker.config-parts',
 } as const;
 
 /** Prefix reserved for our labels: user labels may not use it. */
