@@ -1,0 +1,77 @@
+/**
+ * `waffle check`'s type-check: the TypeScript compiler over the repository's configuration, so a
+ * misspelt field or reference is reported with file, line and column before anything runs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Problem } from '../model.ts';
+
+/** Where our authoring API's types live: the source in development, the .d.ts when built. */
+export function defineTypesPath(): string | undefined {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    '../../define/index.ts',
+    '../../dist/define/index.d.ts',
+    '../define/index.d.ts',
+    '../../define/index.d.ts',
+    './define/index.d.ts',
+  ];
+  for (const rel of candidates) {
+    const p = path.resolve(here, rel);
+    if (fs.existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+export async function typecheck(root: string): Promise<Problem[]> {
+  const ts = (await import('typescript')).default;
+  const configPath = path.join(root, 'tsconfig.json');
+  let options: import('typescript').CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+  };
+  let fileNames: string[] = [];
+  if (fs.existsSync(configPath)) {
+    const read = ts.readConfigFile(configPath, ts.sys.readFile);
+    if (read.error) {
+      return [{ file: 'tsconfig.json', message: ts.flattenDiagnosticMessageText(read.error.messageText, '\n'), fix: 'fix the JSON in tsconfig.json' }];
+    }
+    const parsed = ts.parseJsonConfigFileContent(read.config, ts.sys, root, undefined, configPath);
+    options = parsed.options;
+    fileNames = parsed.fileNames;
+  }
+  if (fileNames.length === 0) {
+    const { glob } = await import('tinyglobby');
+    fileNames = (await glob(['waffle.config.ts', 'services/**/*.ts'], { cwd: root, absolute: true })).sort();
+  }
+  const definePath = defineTypesPath();
+  const hasOwnInstall = fs.existsSync(path.join(root, 'node_modules', 'wafflemaker', 'package.json'));
+  options = {
+    ...options,
+    noEmit: true,
+    skipLibCheck: true,
+    allowImportingTsExtensions: true,
+    types: [],
+  };
+  if (definePath && !hasOwnInstall) {
+    options.paths = { ...(options.paths ?? {}), wafflemaker: [definePath] };
+  }
+  const program = ts.createProgram(fileNames, options);
+  const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !d.file || !d.file.fileName.includes('/node_modules/'));
+  return diagnostics.map((d): Problem => {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+    if (!d.file || d.start === undefined) return { file: 'tsconfig.json', message };
+    const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+    const file = path.relative(root, d.file.fileName).split(path.sep).join('/');
+    return {
+      file,
+      where: `${line + 1}:${character + 1}`,
+      service: file.startsWith('services/') ? path.basename(file, '.ts') : undefined,
+      message: `type error TS${d.code}: ${message}`,
+      fix: 'correct the definition so it matches the types of wafflemaker (your editor shows the same error)',
+    };
+  });
+}

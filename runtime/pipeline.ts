@@ -1,0 +1,75 @@
+/**
+ * The engine facade every interface drives (CLI, TUI, agent):
+ * load → graph → observe → plan → apply, with events out. No rendering here.
+ */
+import type Dockerode from 'dockerode';
+import { loadRepo } from './load/load.ts';
+import { buildGraph } from './graph/graph.ts';
+import { reconcile } from './plan/reconcile.ts';
+import { connectDocker } from './docker/client.ts';
+import { observe } from './docker/observe.ts';
+import { execute } from './apply/executor.ts';
+import { currentCommit } from './source/git.ts';
+import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from './model.ts';
+
+export interface ProjectOptions {
+  /** Repository root (holds waffle.config.ts). */
+  root: string;
+  /** Time limit for evaluating the configuration. */
+  loadTimeoutMs?: number;
+  /** Overrides the config's docker.host and DOCKER_HOST. */
+  dockerHost?: string;
+}
+
+/** Load and validate: the desired-state graph. Throws ProblemsError on bad input. */
+export async function loadGraph(opts: ProjectOptions): Promise<ServiceGraph> {
+  const repo = await loadRepo(opts.root, { timeoutMs: opts.loadTimeoutMs });
+  return buildGraph(repo);
+}
+
+export interface Prepared {
+  graph: ServiceGraph;
+  observed: ObservedState;
+  plan: Plan;
+  commit: string;
+  docker: Dockerode;
+}
+
+export async function openDocker(graph: ServiceGraph, opts: ProjectOptions): Promise<Dockerode> {
+  return connectDocker(opts.dockerHost ?? process.env.DOCKER_HOST ?? graph.dockerHost);
+}
+
+/** Everything `plan` shows: desired × observed → operations. Makes no change. */
+export async function prepare(opts: ProjectOptions): Promise<Prepared> {
+  const graph = await loadGraph(opts);
+  const [docker, commit] = await Promise.all([openDocker(graph, opts), currentCommit(opts.root)]);
+  const observed = await observe(docker, graph.project);
+  const plan = reconcile(graph, observed, { commit });
+  return { graph, observed, plan, commit, docker };
+}
+
+/** Raised when Docker changed between plan and apply (Terraform's stale plan). */
+export class StalePlanError extends Error {
+  constructor(project: string) {
+    super(`the plan for project "${project}" is stale: Docker changed since it was made. Run the command again to plan anew.`);
+    this.name = 'StalePlanError';
+  }
+}
+
+/**
+ * Applies a prepared plan. Refuses a stale plan (the observed state changed since planning).
+ * Returns ok=false when any operation failed; details arrive as events.
+ */
+export async function applyPrepared(
+  prepared: Prepared,
+  emit: (e: ApplyEvent) => void,
+  opts: { signal?: AbortSignal; checkStale?: boolean } = {},
+): Promise<{ ok: boolean }> {
+  const { docker, graph, plan } = prepared;
+  if (opts.checkStale) {
+    const now = await observe(docker, graph.project);
+    const again = reconcile(graph, now, { commit: prepared.commit });
+    if (again.observedFingerprint !== plan.observedFingerprint) throw new StalePlanError(graph.project);
+  }
+  return execute(docker, plan, emit, { parallelism: graph.parallelism, signal: opts.signal });
+}
