@@ -1,0 +1,81 @@
+/**
+ * Type tests of the authoring API with the real TypeScript compiler: right definitions compile; each
+ * wrong one is an error (an unused `@ts-expect-error` would itself be an error). And `waffle check`
+ * reports a type error with file, line and column.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { makeRepo, PKG_ROOT, waffle } from './helpers.ts';
+
+function diagnostics(file: string): string[] {
+  const program = ts.createProgram([file], {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    allowImportingTsExtensions: true,
+    skipLibCheck: true,
+    types: [],
+    paths: { wafflemaker: [path.join(PKG_ROOT, 'define/index.ts')] },
+  });
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+    return `${pos ? `${pos.line + 1}:${pos.character + 1} ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+  });
+}
+
+const fixtures = path.join(PKG_ROOT, 'test/fixtures/types');
+
+test('right definitions type-check', () => {
+  assert.deepEqual(diagnostics(path.join(fixtures, 'right.ts')), []);
+});
+
+test('every wrong definition is a type error', () => {
+  const file = path.join(fixtures, 'wrong.ts');
+  const expected = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('@ts-expect-error')).length;
+  assert.ok(expected >= 15, `${expected} wrong definitions`);
+  // Unused @ts-expect-error directives (a wrong definition that compiles) are reported as TS2578.
+  assert.deepEqual(diagnostics(file), []);
+});
+
+test('waffle check reports a type error with file, line and column and exits 1', async () => {
+  const repo = makeRepo({
+    'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'typecheck' });\n`,
+    'services/api.ts': `import { defineService } from 'wafflemaker';\nexport default defineService({\n  image: 'a:1',\n  restart: 'sometimes',\n});\n`,
+  });
+  try {
+    const r = await waffle(['check'], { cwd: repo });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /services\/api\.ts:4:3/);
+    assert.match(r.stderr, /sometimes/);
+    const ok = await waffle(['check', '--no-types'], { cwd: repo });
+    assert.notEqual(ok.code, 0, 'the validator also rejects the restart policy');
+    assert.match(ok.stderr, /restart/);
+  } finally {
+    fs.rmSync(repo, { recursive: true, force: true });
+  }
+});
+
+test('waffle init writes a repository that checks clean', async () => {
+  const dir = makeRepo({});
+  try {
+    const r = await waffle(['init', '--project', 'fresh'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of ['waffle.config.ts', 'services/web.ts', 'tsconfig.json', 'package.json', '.gitignore']) {
+      assert.ok(fs.existsSync(path.join(dir, f)), `${f} written`);
+    }
+    assert.match(fs.readFileSync(path.join(dir, 'waffle.config.ts'), 'utf8'), /project: 'fresh'/);
+    assert.match(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'), /"wafflemaker"/);
+    const check = await waffle(['check'], { cwd: dir });
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stderr, /1 service/);
+    const again = await waffle(['init'], { cwd: dir });
+    assert.equal(again.code, 1, 'init refuses to overwrite');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
