@@ -1,0 +1,185 @@
+/**
+ * What a service's container should be, as data: the `POST /containers/create` body and the config
+ * hash that decides recreation (compose's `ServiceHash`). No I/O.
+ *
+ * The hash covers everything that can only change by recreating the container. Restart policy and
+ * resource limits are NOT in it (they change in place with `container.update`), nor are the commit and
+ * generation. Next to the hash we label short per-part hashes (`LABEL.configParts`) so the planner can
+ * say WHAT changed without ever storing a value.
+ */
+import { LABEL } from '../labels.ts';
+import type { ContainerCreateBody, ServiceGraph, ServiceSpec } from '../model.ts';
+import { canonicalJson, sha256Hex } from './canonical.ts';
+import { serviceNetworks } from './network.ts';
+
+export interface HashExtra {
+  /** Keyed hash (HMAC) of the secret values the service uses, computed elsewhere. Never a value. */
+  secretsDigest?: string;
+}
+
+/** Part names, in label order. `env.<KEY>` entries follow `env` in the label. */
+export const CONFIG_PARTS = [
+  'image',
+  'command',
+  'entrypoint',
+  'env',
+  'ports',
+  'mounts',
+  'healthcheck',
+  'labels',
+  'user',
+  'workdir',
+  'stopGrace',
+  'networks',
+  'secrets',
+] as const;
+export type ConfigPart = (typeof CONFIG_PARTS)[number];
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function portKey(p: { container: number; protocol: string }): string {
+  return `${p.container}/${p.protocol}`;
+}
+
+/** The normalised, recreate-relevant spec, split into parts. Order-insensitive lists are sorted. */
+export function configParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): Record<ConfigPart, unknown> {
+  const ports = svc.ports
+    .map((p) => ({ container: p.container, host: p.host, hostIp: p.hostIp, protocol: p.protocol }))
+    .sort((a, b) => cmp(canonicalJson(a), canonicalJson(b)));
+  const mounts = [...svc.mounts]
+    .map((m) => ({ ...m }))
+    .sort((a, b) => cmp(a.target, b.target) || cmp(canonicalJson(a), canonicalJson(b)));
+  return {
+    image: svc.image,
+    command: svc.command ?? null,
+    entrypoint: svc.entrypoint ?? null,
+    env: svc.env,
+    ports: { port: svc.port ?? null, ports },
+    mounts,
+    healthcheck: svc.healthcheck
+      ? {
+          test: svc.healthcheck.test,
+          interval: svc.healthcheck.intervalNs,
+          timeout: svc.healthcheck.timeoutNs,
+          retries: svc.healthcheck.retries,
+          startPeriod: svc.healthcheck.startPeriodNs,
+        }
+      : null,
+    labels: svc.labels,
+    user: svc.user ?? null,
+    workdir: svc.workdir ?? null,
+    stopGrace: svc.stopGraceSeconds,
+    networks: { networks: serviceNetworks(graph, svc), aliases: [svc.name] },
+    secrets: extra.secretsDigest ?? null,
+  };
+}
+
+/** sha256 (64 hex) of the canonical JSON of {@link configParts}. Stable across key order. */
+export function configHash(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): string {
+  return sha256Hex(canonicalJson(configParts(graph, svc, extra)));
+}
+
+const short = (v: unknown) => sha256Hex(canonicalJson(v)).slice(0, 8);
+
+/**
+ * Short (8 hex) hash of each part, plus `env.<KEY>` per variable, so a changed variable can be named.
+ * Keys are URI-encoded so `,` and `=` cannot break the label.
+ */
+export function configPartHashes(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): Record<string, string> {
+  const parts = configParts(graph, svc, extra);
+  const out: Record<string, string> = {};
+  for (const name of CONFIG_PARTS) {
+    out[name] = short(parts[name]);
+    if (name === 'env') {
+      for (const key of Object.keys(svc.env).sort()) out[`env.${encodeURIComponent(key)}`] = short([key, svc.env[key]]);
+    }
+  }
+  return out;
+}
+
+export function formatPartsLabel(parts: Record<string, string>): string {
+  return Object.entries(parts)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** Parses {@link formatPartsLabel}; `undefined` when the label is absent or unreadable. */
+export function parsePartsLabel(label: string | undefined): Record<string, string> | undefined {
+  if (!label) return undefined;
+  const out: Record<string, string> = {};
+  for (const item of label.split(',')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) return undefined;
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The full create body for one service's container. Secret values are not part of it. */
+export function containerBody(
+  graph: ServiceGraph,
+  svc: ServiceSpec,
+  meta: { commit: string; generation: number; secretsDigest?: string },
+): ContainerCreateBody {
+  const extra: HashExtra = meta.secretsDigest !== undefined ? { secretsDigest: meta.secretsDigest } : {};
+  const labels: Record<string, string> = { ...svc.labels };
+  labels[LABEL.project] = graph.project;
+  labels[LABEL.service] = svc.name;
+  labels[LABEL.configHash] = configHash(graph, svc, extra);
+  labels[LABEL.configParts] = formatPartsLabel(configPartHashes(graph, svc, extra));
+  labels[LABEL.commit] = meta.commit;
+  labels[LABEL.generation] = String(meta.generation);
+  if (svc.definedAt) labels[LABEL.definedAt] = svc.definedAt;
+
+  const exposed: Record<string, Record<string, never>> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  if (svc.port !== undefined) exposed[`${svc.port}/tcp`] = {};
+  for (const p of svc.ports) {
+    const key = portKey(p);
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: p.host !== undefined ? String(p.host) : '' });
+  }
+
+  const networks = serviceNetworks(graph, svc);
+  const endpoints: Record<string, { Aliases: string[] }> = {};
+  for (const n of networks) endpoints[n] = { Aliases: [svc.name] };
+
+  const body: ContainerCreateBody = {
+    Image: svc.image,
+    Env: Object.keys(svc.env)
+      .sort()
+      .map((k) => `${k}=${svc.env[k]}`),
+    Labels: labels,
+    ExposedPorts: sortKeys(exposed),
+    StopTimeout: svc.stopGraceSeconds,
+    HostConfig: {
+      RestartPolicy: { Name: svc.restart.name, MaximumRetryCount: svc.restart.maximumRetryCount },
+      Memory: svc.resources.memory,
+      NanoCpus: svc.resources.nanoCpus,
+      PortBindings: sortKeys(bindings),
+      Mounts: svc.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      NetworkMode: networks[0]!,
+    },
+    NetworkingConfig: { EndpointsConfig: endpoints },
+  };
+  if (svc.command) body.Cmd = [...svc.command];
+  if (svc.entrypoint) body.Entrypoint = [...svc.entrypoint];
+  if (svc.user !== undefined) body.User = svc.user;
+  if (svc.workdir !== undefined) body.WorkingDir = svc.workdir;
+  if (svc.healthcheck) {
+    body.Healthcheck = {
+      Test: [...svc.healthcheck.test],
+      Interval: svc.healthcheck.intervalNs,
+      Timeout: svc.healthcheck.timeoutNs,
+      Retries: svc.healthcheck.retries,
+      StartPeriod: svc.healthcheck.startPeriodNs,
+    };
+  }
+  return body;
+}
+
+function sortKeys<T>(obj: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(obj).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) out[k] = obj[k]!;
+  return out;
+}

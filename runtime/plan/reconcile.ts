@@ -1,0 +1,467 @@
+/**
+ * The planner: desired (ServiceGraph) × observed (ObservedState) → Plan. PURE: no I/O, no clock, no
+ * randomness; the same input always gives the same plan. Modelled on docker/compose `reconcile.go`.
+ *
+ * Recreation is decided by the config-hash label alone; the per-part label only explains WHY.
+ */
+import { LABEL, names } from '../labels.ts';
+import type {
+  Cause,
+  ObservedContainer,
+  ObservedState,
+  Operation,
+  Plan,
+  PortBinding,
+  ResourcesSpec,
+  RestartSpec,
+  ServiceGraph,
+  ServiceSpec,
+} from '../model.ts';
+import { canonicalJson, sha256Hex } from './canonical.ts';
+import { configHash, configPartHashes, containerBody, parsePartsLabel, type HashExtra } from './container.ts';
+import { desiredNetworks, serviceNetworks } from './network.ts';
+
+export interface ReconcileOptions {
+  /** Commit the desired state comes from (labelled on new containers). */
+  commit: string;
+  /** Per service: keyed hash of its secret values (never the values). */
+  secretsDigests?: Record<string, string>;
+}
+
+/** Default grace for containers whose spec we no longer have (removed services). */
+const DEFAULT_STOP_TIMEOUT = 10;
+
+/** Short part hash of "no secrets" (what the label holds when a service used none). */
+const NO_SECRETS = sha256Hex(canonicalJson(null)).slice(0, 8);
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: ReconcileOptions): Plan {
+  const project = graph.project;
+  const ops: Operation[] = [];
+  const unchanged: string[] = [];
+
+  // Only what carries our project label is ours to touch.
+  const ours = <T extends { labels: Record<string, string> }>(x: T) => x.labels?.[LABEL.project] === project;
+  const containers = observed.containers.filter(ours);
+
+  // ── images ──
+  const pullOp = new Map<string, string>();
+  for (const image of [...new Set(graph.order.map((n) => graph.services[n]!.image))].sort(cmp)) {
+    if (imagePresent(image, observed.images)) continue;
+    const id = `pull:${image}`;
+    pullOp.set(image, id);
+    ops.push({ kind: 'pull-image', id, after: [], causes: [{ kind: 'missing-image', detail: 'not present on the host' }], image });
+  }
+
+  // ── networks and volumes ──
+  const observedNetworkNames = new Set(observed.networks.map((n) => n.name));
+  const networkOp = new Map<string, string>();
+  const wantedNetworks = desiredNetworks(graph);
+  for (const body of wantedNetworks) {
+    if (observedNetworkNames.has(body.Name)) continue;
+    const id = `network:${body.Name}`;
+    networkOp.set(body.Name, id);
+    ops.push({ kind: 'create-network', id, after: [], causes: [{ kind: 'missing', detail: 'missing' }], network: body.Name, body });
+  }
+  const observedVolumeNames = new Set(observed.volumes.map((v) => v.name));
+  const volumeOp = new Map<string, string>();
+  for (const short of graph.volumes) {
+    const name = names.volume(project, short);
+    if (observedVolumeNames.has(name)) continue;
+    const id = `volume:${name}`;
+    volumeOp.set(name, id);
+    ops.push({
+      kind: 'create-volume',
+      id,
+      after: [],
+      causes: [{ kind: 'missing', detail: 'missing' }],
+      volume: name,
+      labels: { [LABEL.project]: project, [LABEL.role]: 'volume' },
+    });
+  }
+
+  // ── services ──
+  const byService = new Map<string, ObservedContainer[]>();
+  for (const c of containers) {
+    const list = byService.get(c.service) ?? [];
+    list.push(c);
+    byService.set(c.service, list);
+  }
+
+  /** Service → ids of its ops that bring it up (what dependants wait for). */
+  const serviceOps = new Map<string, string[]>();
+  const removalOps: Array<{ id: string; container: ObservedContainer }> = [];
+  /** Ops that start a container, with the ids they must wait for besides infrastructure. */
+  const startingOps: Array<{ op: Operation & { service: string }; svc: ServiceSpec }> = [];
+
+  const removeOp = (c: ObservedContainer, cause: Cause, stopTimeout: number): Operation & { kind: 'remove-service' } => {
+    const op = {
+      kind: 'remove-service' as const,
+      id: `remove:${c.name}`,
+      after: [],
+      causes: [cause],
+      service: c.service,
+      containerId: c.id,
+      containerName: c.name,
+      stopTimeout,
+    };
+    removalOps.push({ id: op.id, container: c });
+    return op;
+  };
+
+  for (const name of graph.order) {
+    const svc = graph.services[name]!;
+    const extra: HashExtra = opts.secretsDigests?.[name] !== undefined ? { secretsDigest: opts.secretsDigests[name] } : {};
+    const canonicalName = names.container(project, name);
+    const existing = byService.get(name) ?? [];
+    const waitHealthy = svc.healthcheck !== undefined;
+
+    if (existing.length === 0) {
+      const op = {
+        kind: 'create-service' as const,
+        id: `create:${name}`,
+        after: [] as string[],
+        causes: [{ kind: 'new', detail: 'new' }],
+        service: name,
+        containerName: canonicalName,
+        body: containerBody(graph, svc, { commit: opts.commit, generation: 1, ...extra }),
+        waitHealthy,
+      };
+      ops.push(op);
+      startingOps.push({ op, svc });
+      serviceOps.set(name, [op.id]);
+      continue;
+    }
+
+    // Keep the container under the canonical name, else the newest; the rest are crash leftovers.
+    const sorted = [...existing].sort((a, b) => b.createdAt - a.createdAt || cmp(a.name, b.name));
+    const keep = sorted.find((c) => c.name === canonicalName) ?? sorted[0]!;
+    const duplicateIds: string[] = [];
+    for (const c of sorted) {
+      if (c === keep) continue;
+      const op = removeOp(c, { kind: 'duplicate', detail: `duplicate ${c.name}` }, svc.stopGraceSeconds);
+      ops.push(op);
+      duplicateIds.push(op.id);
+    }
+    const generation = Math.max(...existing.map((c) => c.generation || 0)) + 1;
+
+    const desiredHash = configHash(graph, svc, extra);
+    const inPlace = inPlaceDiff(keep, svc);
+    const causes: Cause[] = [];
+    if (keep.configHash !== desiredHash) causes.push(...changedParts(graph, svc, extra, keep));
+    if (keep.name !== canonicalName) causes.push({ kind: 'name', detail: `running as ${keep.name}` });
+    if (keep.state === 'dead') causes.push({ kind: 'state', detail: 'container is dead' });
+    if (inPlace.unsettable) causes.push(...inPlace.causes.map((c) => ({ ...c, detail: `${c.detail} (cannot be unset in place)` })));
+
+    if (causes.length > 0) {
+      if (!inPlace.unsettable) causes.push(...inPlace.causes);
+      const fixed = svc.ports.filter((p) => p.host !== undefined);
+      const op = {
+        kind: 'replace-service' as const,
+        id: `replace:${name}`,
+        after: [...duplicateIds],
+        causes,
+        service: name,
+        strategy: fixed.length > 0 ? ('stop-first' as const) : ('start-first' as const),
+        strategyReason:
+          fixed.length > 0
+            ? `fixed host port${fixed.length > 1 ? 's' : ''} ${fixed.map((p) => `${p.host}/${p.protocol}`).join(', ')}`
+            : 'no fixed host port',
+        oldContainerId: keep.id,
+        oldContainerName: keep.name,
+        containerName: canonicalName,
+        tempName: names.tempContainer(project, name, generation),
+        body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
+        waitHealthy,
+      };
+      ops.push(op);
+      startingOps.push({ op, svc });
+      serviceOps.set(name, [op.id]);
+      continue;
+    }
+
+    const ids: string[] = [];
+    if (inPlace.causes.length > 0) {
+      const op = {
+        kind: 'update-service' as const,
+        id: `update:${name}`,
+        after: [...duplicateIds],
+        causes: inPlace.causes,
+        service: name,
+        containerId: keep.id,
+        update: inPlace.update,
+      };
+      ops.push(op);
+      ids.push(op.id);
+    }
+    if (keep.state === 'created' || keep.state === 'exited') {
+      const op = {
+        kind: 'start-service' as const,
+        id: `start:${name}`,
+        after: [...duplicateIds, ...ids],
+        causes: [{ kind: 'stopped', detail: `stopped: ${keep.state}` }],
+        service: name,
+        containerId: keep.id,
+        waitHealthy,
+      };
+      ops.push(op);
+      startingOps.push({ op, svc });
+      ids.push(op.id);
+    }
+    if (ids.length > 0) serviceOps.set(name, ids);
+    else if (duplicateIds.length === 0) unchanged.push(name);
+  }
+
+  // ── removed services ──
+  for (const c of [...containers].sort((a, b) => cmp(a.service, b.service) || cmp(a.name, b.name))) {
+    if (graph.services[c.service]) continue;
+    ops.push(removeOp(c, { kind: 'removed', detail: 'removed' }, DEFAULT_STOP_TIMEOUT));
+  }
+
+  // ── ordering: infrastructure, freed host ports, dependencies ──
+  for (const { op, svc } of startingOps) {
+    const after = new Set(op.after);
+    const pull = pullOp.get(svc.image);
+    if (pull) after.add(pull);
+    for (const n of serviceNetworks(graph, svc)) {
+      const id = networkOp.get(n);
+      if (id) after.add(id);
+    }
+    for (const m of svc.mounts) {
+      const id = m.type === 'volume' ? volumeOp.get(m.source) : undefined;
+      if (id) after.add(id);
+    }
+    for (const r of removalOps) {
+      if (r.container.service !== svc.name && holdsHostPort(r.container, svc.ports)) after.add(r.id);
+    }
+    for (const id of dependencyOps(graph, svc.name, serviceOps)) after.add(id);
+    op.after = [...after].filter((id) => id !== op.id);
+  }
+
+  // Unwanted project networks go last, after every container that might still use them is gone.
+  const wantedNames = new Set(wantedNetworks.map((n) => n.Name));
+  const containerGone = ops.filter((o) => o.kind === 'remove-service' || o.kind === 'replace-service').map((o) => o.id);
+  for (const n of [...observed.networks].filter(ours).sort((a, b) => cmp(a.name, b.name))) {
+    if (wantedNames.has(n.name)) continue;
+    ops.push({
+      kind: 'remove-network',
+      id: `remove-network:${n.name}`,
+      after: [...containerGone],
+      causes: [{ kind: 'removed', detail: 'no longer used' }],
+      network: n.name,
+    });
+  }
+
+  // ── deterministic order: phase, then graph order, then id ──
+  const orderIndex = new Map(graph.order.map((n, i) => [n, i]));
+  const rank = (o: Operation): [number, number, string] => {
+    switch (o.kind) {
+      case 'pull-image':
+        return [0, 0, o.id];
+      case 'create-volume':
+      case 'create-network':
+        return [1, 0, o.id];
+      case 'remove-service':
+        return graph.services[o.service] ? [2, orderIndex.get(o.service)!, o.id] : [4, 0, `${o.service}\0${o.id}`];
+      case 'remove-network':
+        return [5, 0, o.id];
+      default:
+        return [3, orderIndex.get(o.service)!, `${o.kind === 'start-service' ? 1 : 0}${o.id}`];
+    }
+  };
+  ops.sort((a, b) => {
+    const ra = rank(a);
+    const rb = rank(b);
+    return ra[0] - rb[0] || ra[1] - rb[1] || cmp(ra[2], rb[2]);
+  });
+  for (const o of ops) o.after.sort(cmp);
+
+  return {
+    project,
+    observedFingerprint: observedFingerprint(observed, project),
+    operations: ops,
+    unchanged: unchanged.sort(cmp),
+  };
+}
+
+/** sha256 over what the plan's decisions rest on: our containers (id, hash, state, name), networks, volumes. */
+export function observedFingerprint(observed: ObservedState, project: string = observed.project): string {
+  const containers = observed.containers
+    .filter((c) => c.labels?.[LABEL.project] === project)
+    .map((c) => [c.id, c.configHash, c.state, c.name])
+    .sort((a, b) => cmp(a.join('\0'), b.join('\0')));
+  return sha256Hex(
+    canonicalJson({
+      project,
+      containers,
+      networks: observed.networks.map((n) => n.name).sort(cmp),
+      volumes: observed.volumes.map((v) => v.name).sort(cmp),
+    }),
+  );
+}
+
+/** Whether `image` is among the engine's references (Docker shortens `docker.io/library/x` to `x`, and `x` means `x:latest`). */
+export function imagePresent(image: string, images: readonly string[]): boolean {
+  const have = new Set(images.map(normaliseImage));
+  return have.has(normaliseImage(image));
+}
+
+function normaliseImage(ref: string): string {
+  let r = ref.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '').replace(/^index\.docker\.io\/library\//, '');
+  if (!r.includes('@')) {
+    const last = r.slice(r.lastIndexOf('/') + 1);
+    if (!last.includes(':')) r += ':latest';
+  }
+  return r;
+}
+
+/** Op ids of the services `name` depends on; through services without ops to their own dependencies. */
+function dependencyOps(graph: ServiceGraph, name: string, serviceOps: Map<string, string[]>): string[] {
+  const out = new Set<string>();
+  const seen = new Set<string>([name]);
+  const visit = (svcName: string) => {
+    for (const dep of graph.services[svcName]?.dependsOn ?? []) {
+      if (seen.has(dep.service)) continue;
+      seen.add(dep.service);
+      const ids = serviceOps.get(dep.service);
+      if (ids) ids.forEach((id) => out.add(id));
+      else visit(dep.service);
+    }
+  };
+  visit(name);
+  return [...out];
+}
+
+function holdsHostPort(c: ObservedContainer, wanted: PortBinding[]): boolean {
+  return wanted.some(
+    (w) => w.host !== undefined && c.ports.some((p) => p.host === w.host && (p.protocol ?? 'tcp') === w.protocol),
+  );
+}
+
+// ── in-place changes (restart policy, resources) ──
+
+interface InPlace {
+  causes: Cause[];
+  update: { RestartPolicy?: { Name: string; MaximumRetryCount: number }; Memory?: number; MemorySwap?: number; NanoCpus?: number };
+  /** A limit would go back to unlimited: Docker's update treats 0 as "unchanged", so only recreation can do it. */
+  unsettable: boolean;
+}
+
+function inPlaceDiff(c: ObservedContainer, svc: ServiceSpec): InPlace {
+  const out: InPlace = { causes: [], update: {}, unsettable: false };
+  const oldR = c.restart ?? { name: 'no', maximumRetryCount: 0 };
+  if (oldR.name !== svc.restart.name || (svc.restart.name === 'on-failure' && oldR.maximumRetryCount !== svc.restart.maximumRetryCount)) {
+    out.causes.push({ kind: 'restart', detail: `${fmtRestart(oldR)} → ${fmtRestart(svc.restart)}` });
+    out.update.RestartPolicy = { Name: svc.restart.name, MaximumRetryCount: svc.restart.maximumRetryCount };
+  }
+  const oldRes: ResourcesSpec = c.resources ?? { memory: 0, nanoCpus: 0 };
+  const parts: string[] = [];
+  if (oldRes.memory !== svc.resources.memory) {
+    parts.push(`memory ${fmtMemory(oldRes.memory)} → ${fmtMemory(svc.resources.memory)}`);
+    if (svc.resources.memory === 0) out.unsettable = true;
+    out.update.Memory = svc.resources.memory;
+    out.update.MemorySwap = svc.resources.memory * 2;
+  }
+  if (oldRes.nanoCpus !== svc.resources.nanoCpus) {
+    parts.push(`cpus ${fmtCpus(oldRes.nanoCpus)} → ${fmtCpus(svc.resources.nanoCpus)}`);
+    if (svc.resources.nanoCpus === 0) out.unsettable = true;
+    out.update.NanoCpus = svc.resources.nanoCpus;
+  }
+  if (parts.length > 0) out.causes.push({ kind: 'resources', detail: parts.join(', ') });
+  return out;
+}
+
+function fmtRestart(r: RestartSpec): string {
+  return r.name === 'on-failure' && r.maximumRetryCount > 0 ? `on-failure:${r.maximumRetryCount}` : r.name;
+}
+
+export function fmtMemory(bytes: number): string {
+  if (!bytes) return 'unlimited';
+  const units: Array<[number, string]> = [
+    [1024 ** 3, 'g'],
+    [1024 ** 2, 'm'],
+    [1024, 'k'],
+  ];
+  for (const [size, unit] of units) if (bytes % size === 0) return `${bytes / size}${unit}`;
+  return `${bytes}b`;
+}
+
+function fmtCpus(nano: number): string {
+  return nano ? `${nano / 1e9}` : 'unlimited';
+}
+
+// ── why a replacement: compare per-part hashes ──
+
+function changedParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra, c: ObservedContainer): Cause[] {
+  const old = parsePartsLabel(c.labels?.[LABEL.configParts]);
+  if (!old) return [{ kind: 'config', detail: 'configuration changed' }];
+  const now = configPartHashes(graph, svc, extra);
+  const top = (r: Record<string, string>) => Object.keys(r).filter((k) => !k.startsWith('env.'));
+  const partNames = [...new Set([...top(now), ...top(old)])];
+  const causes: Cause[] = [];
+  for (const part of partNames) {
+    if (old[part] === now[part]) continue;
+    causes.push({ kind: causeKind(part), detail: describePart(part, svc, extra, c, old, now) });
+  }
+  return causes.length > 0 ? causes : [{ kind: 'config', detail: 'configuration changed' }];
+}
+
+function causeKind(part: string): string {
+  return part === 'stopGrace' ? 'stop-grace' : part;
+}
+
+function describePart(part: string, svc: ServiceSpec, extra: HashExtra, c: ObservedContainer, old: Record<string, string>, now: Record<string, string>): string {
+  switch (part) {
+    case 'image':
+      return c.image && c.image !== svc.image ? `${c.image} → ${svc.image}` : `now ${svc.image}`;
+    case 'env':
+      return describeEnv(old, now);
+    case 'ports': {
+      const list = svc.ports.map((p) => `${p.hostIp && p.hostIp !== '0.0.0.0' ? `${p.hostIp}:` : ''}${p.host ?? ''}${p.host !== undefined ? ':' : ''}${p.container}/${p.protocol}`);
+      return `now ${list.length ? list.join(', ') : 'none published'}`;
+    }
+    case 'mounts': {
+      const list = svc.mounts.map((m) => `${m.type === 'volume' ? m.name : m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
+      return `now ${list.length ? list.join(', ') : 'none'}`;
+    }
+    case 'healthcheck':
+      return svc.healthcheck ? `now ${svc.healthcheck.describe}` : 'removed';
+    case 'user':
+      return svc.user !== undefined ? `now ${svc.user}` : 'unset';
+    case 'workdir':
+      return svc.workdir !== undefined ? `now ${svc.workdir}` : 'unset';
+    case 'stopGrace':
+      return `now ${svc.stopGraceSeconds}s`;
+    case 'networks': {
+      const links = [...svc.links].sort(cmp);
+      return links.length ? `now linked with ${links.join(', ')}` : 'no links';
+    }
+    case 'secrets':
+      return extra.secretsDigest === undefined ? 'no longer used' : old.secrets === undefined || old.secrets === NO_SECRETS ? 'now used' : 'a secret value changed';
+    default:
+      return old[part] === undefined ? 'added' : now[part] === undefined ? 'removed' : 'changed';
+  }
+}
+
+/** Names changed keys only (never values): `FOO changed, BAR added, OLD removed`. */
+function describeEnv(old: Record<string, string>, now: Record<string, string>): string {
+  const keys = (r: Record<string, string>) =>
+    new Map(Object.keys(r).filter((k) => k.startsWith('env.')).map((k) => [decodeURIComponent(k.slice(4)), r[k]!]));
+  const o = keys(old);
+  const n = keys(now);
+  const changed: string[] = [];
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const [k, v] of n) {
+    if (!o.has(k)) added.push(k);
+    else if (o.get(k) !== v) changed.push(k);
+  }
+  for (const k of o.keys()) if (!n.has(k)) removed.push(k);
+  const out = [
+    ...changed.sort(cmp).map((k) => `${k} changed`),
+    ...added.sort(cmp).map((k) => `${k} added`),
+    ...removed.sort(cmp).map((k) => `${k} removed`),
+  ];
+  return out.length ? out.join(', ') : 'changed';
+}
