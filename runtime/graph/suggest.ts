@@ -28,13 +28,18 @@ const normalise = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
 
 /**
  * The candidate closest to `word`, or undefined when nothing is close enough.
- * Case, `-` and `_` are ignored first (`depends_on` → `dependsOn`); otherwise the edit distance
+ * Case, `-` and `_` are ignored first (`depends_on` → `dependsOn`); then a unique prefix of at least
+ * three letters (`mem` → `memory`); otherwise the edit distance
  * must be at most a third of the word's length (at least 1, at most 3).
  */
 export function suggest(word: string, candidates: string[]): string | undefined {
   const w = normalise(word);
   const exact = candidates.find((c) => normalise(c) === w);
   if (exact !== undefined) return exact;
+  if (w.length >= 3) {
+    const prefixed = candidates.filter((c) => normalise(c).startsWith(w));
+    if (prefixed.length === 1) return prefixed[0];
+  }
   const limit = Math.min(3, Math.max(1, Math.floor(w.length / 3)));
   let best: string | undefined;
   let bestDistance = Infinity;
