@@ -1,0 +1,101 @@
+/** Pulling images with progress (layers seen/done, bytes current/total). */
+import type Dockerode from 'dockerode';
+import { dockerErrorMessage } from './client.ts';
+
+export interface PullProgress {
+  layers: number;
+  layersDone: number;
+  current: number;
+  total: number;
+}
+
+const DONE = new Set(['Pull complete', 'Already exists']);
+
+interface ProgressLine {
+  status?: string;
+  id?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/**
+ * `docker pull` with progress. Rejects with an Error that names the image, says it could not be
+ * pulled and gives the fix.
+ */
+export async function pullImage(docker: Dockerode, image: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+  const failure = (why: string) =>
+    new Error(
+      `image ${image} could not be pulled (registry unreachable or image not found): ${why}. ` +
+        `Fix: build or push ${image} to its registry, or check the image name and tag.`,
+    );
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = (await docker.pull(image)) as NodeJS.ReadableStream;
+  } catch (err) {
+    throw failure(dockerErrorMessage(err));
+  }
+  const layers = new Map<string, { current: number; total: number; done: boolean }>();
+  let streamError: string | undefined;
+  let lastEmit = 0;
+  const emit = (force: boolean) => {
+    if (!onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastEmit < 100) return;
+    lastEmit = now;
+    let current = 0;
+    let total = 0;
+    let done = 0;
+    for (const l of layers.values()) {
+      current += l.current;
+      total += l.total;
+      if (l.done) done++;
+    }
+    onProgress({ layers: layers.size, layersDone: done, current, total });
+  };
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null) => {
+        if (err) reject(failure(dockerErrorMessage(err)));
+        else if (streamError) reject(failure(streamError));
+        else {
+          emit(true);
+          resolve();
+        }
+      },
+      (line: ProgressLine) => {
+        if (line.error || line.errorDetail?.message) {
+          streamError = (line.errorDetail?.message ?? line.error ?? 'unknown error').trim();
+          return;
+        }
+        const id = line.id;
+        const status = line.status ?? '';
+        if (!id || /^Pulling from /.test(status) || status.startsWith('Digest:') || status.startsWith('Status:')) return;
+        const layer = layers.get(id) ?? { current: 0, total: 0, done: false };
+        layers.set(id, layer);
+        if (status === 'Downloading' && line.progressDetail) {
+          layer.current = line.progressDetail.current ?? layer.current;
+          layer.total = line.progressDetail.total ?? layer.total;
+        }
+        if (status === 'Download complete' && layer.total) layer.current = layer.total;
+        if (DONE.has(status)) {
+          layer.done = true;
+          if (layer.total) layer.current = layer.total;
+        }
+        emit(false);
+      },
+    );
+  });
+}
+
+/** Image references present in the engine: every RepoTag and RepoDigest. */
+export async function listImageRefs(docker: Dockerode): Promise<string[]> {
+  const images = await docker.listImages();
+  const refs = new Set<string>();
+  for (const img of images) {
+    for (const t of img.RepoTags ?? []) if (t && !t.startsWith('<none>')) refs.add(t);
+    for (const d of img.RepoDigests ?? []) if (d && !d.startsWith('<none>')) refs.add(d);
+  }
+  return [...refs].sort();
+}
