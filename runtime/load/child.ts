@@ -1,0 +1,232 @@
+/**
+ * The evaluation child: imports the bundles the loader wrote and sends back plain data.
+ * Started by load.ts with `node --enable-source-maps` (plus `--import tsx` when running from source),
+ * so stacks point at the user's original files. Imports only node builtins and relative files.
+ *
+ * User code may not end this process: process.exit/abort/kill(self) throw instead, so the error
+ * names the file and line that called them.
+ */
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { LoadedService, Problem } from '../model.ts';
+import type { FromChild, ToChild } from './protocol.ts';
+import { serviceNameFromFile, toPlainData, type SerializeContext, type SerializeIssue } from './serialize.ts';
+import { isService, type Service } from '../../define/index.ts';
+
+const realExit = process.exit.bind(process);
+const realKill = process.kill.bind(process);
+
+let root = '';
+/** File (relative to the root) being evaluated right now. */
+let current: string | null = null;
+
+function exitCalled(what: string): never {
+  const err = new Error(`${what} called while loading ${current ?? 'the project'}`);
+  (err as Error & { waffleExitCall?: boolean }).waffleExitCall = true;
+  throw err;
+}
+
+process.exit = ((code?: number | string) => exitCalled(`process.exit(${code ?? ''})`)) as typeof process.exit;
+process.abort = (() => exitCalled('process.abort()')) as typeof process.abort;
+process.kill = ((pid: number, signal?: string | number) => {
+  const n = Number(pid);
+  if (n === process.pid || n === 0 || n === -process.pid || n === process.ppid) exitCalled(`process.kill(${pid})`);
+  return realKill(pid, signal);
+}) as typeof process.kill;
+
+/** Progress marker: written to the IPC pipe synchronously (libuv writes at once when nothing is queued), so it arrives even if the next file never returns. */
+function mark(file: string): void {
+  if (process.send && process.connected) process.send({ type: 'mark', file } satisfies FromChild);
+}
+
+function send(msg: FromChild): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(msg, undefined, {}, () => resolve());
+  });
+}
+
+function thrown(err: unknown, file: string): FromChild {
+  if (err instanceof Error || (typeof err === 'object' && err !== null && 'stack' in err)) {
+    const e = err as Error & { waffleExitCall?: boolean };
+    let stack: string | undefined;
+    try {
+      stack = typeof e.stack === 'string' ? e.stack : undefined;
+    } catch {
+      stack = undefined;
+    }
+    return { type: 'thrown', error: { file, message: String(e.message ?? e), stack, exitCall: e.waffleExitCall === true } };
+  }
+  let text: string;
+  try {
+    text = typeof err === 'string' ? JSON.stringify(err) : String(err);
+  } catch {
+    text = typeof err;
+  }
+  return { type: 'thrown', error: { file, message: `threw a value that is not an Error: ${text}` } };
+}
+
+/** `file:///r/services/a.ts:3:7` → `services/a.ts:3:7` (undefined when it is not a user file). */
+function relDefinedAt(at: string | undefined): string | undefined {
+  if (!at) return undefined;
+  const m = /^(.*):(\d+):(\d+)$/.exec(at);
+  if (!m) return undefined;
+  let file = m[1]!;
+  if (file.startsWith('file://')) {
+    try {
+      file = fileURLToPath(file);
+    } catch {
+      return undefined;
+    }
+  }
+  if (!path.isAbsolute(file)) return undefined;
+  const rel = path.relative(root, file);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return `${file}:${m[2]}:${m[3]}`;
+  if (rel.startsWith('.waffle')) return undefined; // not mapped back to the source: better nothing than a temp file
+  return `${rel.split(path.sep).join('/')}:${m[2]}:${m[3]}`;
+}
+
+const FIX_PLAIN =
+  'use only strings, numbers, booleans, null, plain objects and arrays, or references to services ' +
+  '(`api`, `api.url()`); compute anything else into one of those at the top level (e.g. `String(x)`)';
+
+function issuesToProblems(issues: SerializeIssue[], file: string, service: string | undefined, prefix: string): Problem[] {
+  return issues.map((i) => ({
+    file,
+    ...(service !== undefined ? { service } : {}),
+    where: i.path || prefix,
+    message: `${i.path ? '' : `${prefix} `}${i.message}`,
+    fix: FIX_PLAIN,
+  }));
+}
+
+async function evalConfig(msg: Extract<ToChild, { type: 'config' }>): Promise<FromChild> {
+  root = msg.root;
+  current = msg.configFile;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(msg.bundle).href)) as Record<string, unknown>;
+  } catch (err) {
+    return thrown(err, msg.configFile);
+  }
+  const cfg = mod.default;
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) {
+    return {
+      type: 'config-result',
+      problems: [
+        {
+          file: msg.configFile,
+          message:
+            cfg === undefined
+              ? 'has no default export'
+              : `its default export is ${Array.isArray(cfg) ? 'an array' : cfg === null ? 'null' : `a ${typeof cfg}`}, not a configuration object`,
+          fix: "write `export default defineConfig({ project: 'my-app' })` with `import { defineConfig } from 'wafflemaker'`",
+        },
+      ],
+    };
+  }
+  const ctx: SerializeContext = { names: new Map(), definedAt: (s) => relDefinedAt(s.definedAt) };
+  const issues: SerializeIssue[] = [];
+  const config = toPlainData(cfg, ctx, issues) as Record<string, unknown>;
+  return { type: 'config-result', config, problems: issuesToProblems(issues, msg.configFile, undefined, 'the config') };
+}
+
+async function evalServices(msg: Extract<ToChild, { type: 'services' }>): Promise<FromChild> {
+  current = null;
+  let bundle: { loaders: Array<() => Promise<Record<string, unknown>>> };
+  try {
+    bundle = (await import(pathToFileURL(msg.bundle).href)) as typeof bundle;
+  } catch (err) {
+    return thrown(err, msg.files[0] ?? '');
+  }
+  const defaults: unknown[] = [];
+  const hasDefault: boolean[] = [];
+  for (let i = 0; i < msg.files.length; i++) {
+    const file = msg.files[i]!;
+    current = file;
+    mark(file);
+    try {
+      const mod = await bundle.loaders[i]!();
+      defaults.push(mod.default);
+      hasDefault.push('default' in mod);
+    } catch (err) {
+      return thrown(err, file);
+    }
+  }
+  current = null;
+
+  const problems: Problem[] = [];
+  const names = new Map<object, string>();
+  const nameOf: string[] = [];
+  msg.files.forEach((file, i) => {
+    const d = defaults[i];
+    const defName = isService(d) ? (d.definition as { name?: unknown } | undefined)?.name : undefined;
+    const name = typeof defName === 'string' ? defName : serviceNameFromFile(file);
+    nameOf.push(name);
+    if (isService(d) && !names.has(d)) names.set(d, name);
+  });
+  const ctx: SerializeContext = { names, definedAt: (s: Service) => relDefinedAt(s.definedAt) };
+  const services: LoadedService[] = [];
+  msg.files.forEach((file, i) => {
+    const d = defaults[i];
+    const name = nameOf[i]!;
+    if (!isService(d)) {
+      const what = !hasDefault[i]
+        ? 'has no default export'
+        : `its default export is ${d === null ? 'null' : Array.isArray(d) ? 'an array' : `a ${typeof d}`}, not a service made by defineService`;
+      problems.push({
+        file,
+        service: name,
+        message: what,
+        fix: "write `export default defineService({ image: '...' })` with `import { defineService } from 'wafflemaker'`",
+      });
+      return;
+    }
+    const def = d.definition as unknown;
+    if (typeof def !== 'object' || def === null || Array.isArray(def)) {
+      problems.push({
+        file,
+        service: name,
+        message: 'defineService was called without a definition object',
+        fix: "pass an object: `defineService({ image: '...' })`",
+      });
+      return;
+    }
+    const issues: SerializeIssue[] = [];
+    const data = toPlainData(def, ctx, issues) as Record<string, unknown>;
+    problems.push(...issuesToProblems(issues, file, name, 'the definition'));
+    const svc: LoadedService = { name, file, data };
+    const at = relDefinedAt(d.definedAt);
+    if (at !== undefined) svc.definedAt = at;
+    services.push(svc);
+  });
+  return { type: 'services-result', services, problems };
+}
+
+let busy = false;
+async function handle(msg: ToChild): Promise<void> {
+  busy = true;
+  const reply = msg.type === 'config' ? await evalConfig(msg) : await evalServices(msg);
+  busy = false;
+  await send(reply);
+}
+
+process.on('message', (msg: ToChild) => {
+  handle(msg).catch(async (err) => {
+    busy = false;
+    await send(thrown(err, current ?? ''));
+  });
+});
+
+// Errors thrown later by user code (timers, promises) while a request is running.
+const late = (err: unknown): void => {
+  if (busy) {
+    busy = false;
+    void send(thrown(err, current ?? ''));
+  }
+};
+process.on('uncaughtException', late);
+process.on('unhandledRejection', late);
+process.on('disconnect', () => realExit(0));
+
+void send({ type: 'ready' });
