@@ -472,6 +472,30 @@ test('an aborted apply starts nothing new', async () => {
   assert.equal((await docker.listNetworks({ filters: { label: [`${LABEL.project}=${p}`] } })).length, 0);
 });
 
+test('aborting mid-apply lets the running op finish and starts nothing after it', async () => {
+  const p = newProject();
+  const ctl = new AbortController();
+  const net = networkOp(p, names.defaultNetwork(p), 'default');
+  const first = createOp(p, 'first', body(p, 'first'), [net.id], true);
+  const second = createOp(p, 'second', body(p, 'second'), [first.id]);
+  const events: ApplyEvent[] = [];
+  const r = await execute(
+    docker,
+    plan(p, [net, first, second]),
+    (e) => {
+      events.push(e);
+      if (e.type === 'op-start' && e.op === first.id) ctl.abort();
+    },
+    { signal: ctl.signal },
+  );
+  assert.equal(r.ok, false);
+  assert.ok(events.some((e) => e.type === 'op-done' && e.op === first.id), 'the running op finished');
+  const skipped = events.find((e) => e.type === 'op-skipped');
+  assert.ok(skipped?.type === 'op-skipped' && skipped.op === second.id && /aborted/.test(skipped.reason));
+  const list = await projectContainers(p);
+  assert.deepEqual(list.map((c) => [c.Labels[LABEL.service], c.State]), [['first', 'running']]);
+});
+
 test('create-network reuses our own existing network; remove-service and remove-network clean up', async () => {
   const p = newProject();
   const oldId = await deployWeb(p);
