@@ -235,7 +235,7 @@ test('containerBody: docker create body with labels, ports, healthcheck, mounts 
   assert.equal(web.HostConfig.NetworkMode, 'demo_default');
   assert.equal(web.StopTimeout, 10);
   assert.deepEqual(web.NetworkingConfig.EndpointsConfig, {
-    demo_default: { Aliases: ['web'] },
+    demo_default: { Aliases: [] },
     demo_link_api_web: { Aliases: ['web'] },
   });
 

@@ -51,6 +51,10 @@ export async function typecheck(root: string): Promise<Problem[]> {
   const hasOwnInstall = fs.existsSync(path.join(root, 'node_modules', 'wafflemaker', 'package.json'));
   options = {
     ...options,
+    // waffle bundles the configuration with esbuild: resolve imports the way a bundler does
+    // (`import api from './api'` without an extension).
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
     noEmit: true,
     skipLibCheck: true,
     allowImportingTsExtensions: true,

@@ -7,7 +7,7 @@
  * generation. Next to the hash we label short per-part hashes (`LABEL.configParts`) so the planner can
  * say WHAT changed without ever storing a value.
  */
-import { LABEL } from '../labels.ts';
+import { LABEL, names } from '../labels.ts';
 import type { ContainerCreateBody, ServiceGraph, ServiceSpec } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { serviceNetworks } from './network.ts';
@@ -142,7 +142,10 @@ export function containerBody(
 
   const networks = serviceNetworks(graph, svc);
   const endpoints: Record<string, { Aliases: string[] }> = {};
-  for (const n of networks) endpoints[n] = { Aliases: [svc.name] };
+  // The service name is an alias on link networks only. On the default network (no inter-container
+  // traffic) an alias would make Docker's DNS answer with an address nobody can reach.
+  const defaultNet = names.defaultNetwork(graph.project);
+  for (const n of networks) endpoints[n] = { Aliases: n === defaultNet ? [] : [svc.name] };
 
   const body: ContainerCreateBody = {
     Image: svc.image,
