@@ -91,7 +91,7 @@ const cases: Case[] = [
   {
     name: 'duplicate name',
     files: { 'services/api.ts': good, 'services/api2.ts': svc(`  name: 'api',\n  image: 'b:1',`) },
-    expect: [/services\/api2\.ts/, /services\/api\.ts/, /service "api"/, /duplicate|already|unique/i],
+    expect: [/services\/api2\.ts/, /services\/api\.ts/, /service "api"/, /duplicate|already|unique|used twice/i],
   },
   {
     name: 'host port clash',

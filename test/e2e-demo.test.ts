@@ -93,7 +93,7 @@ test('apply deploys the demo: containers, labels, networks, health', async () =>
 
 test('only linked services reach each other, by service name', async () => {
   // web is linked to api (url() reference): it answers by name.
-  const ok = await execIn(docker, `${project}-web`, ['wget', '-q', '-T', '3', '-O-', 'http://api:8080/']);
+  const ok = await execIn(docker, `${project}-web`, ['timeout', '5', 'wget', '-q', '-O-', 'http://api:8080/']);
   assert.equal(ok.code, 0, ok.output);
   assert.match(ok.output, /waffle/);
   // api is linked to cache.

@@ -195,6 +195,8 @@ function wafflePlugin(definePathAbs: string): esbuild.Plugin {
 
 interface BundleResult {
   inputs: string[];
+  /** Import edges between the repository's own files (relative, forward slashes). */
+  imports: Map<string, string[]>;
 }
 
 async function bundle(
@@ -237,7 +239,46 @@ async function bundle(
       return abs !== defineAbs && !abs.startsWith(defineDir + path.sep);
     })
     .map((f) => f.split(path.sep).join('/'));
-  return { inputs };
+  const imports = new Map<string, string[]>();
+  for (const [f, info] of Object.entries(result.metafile.inputs)) {
+    if (f.startsWith('<')) continue;
+    imports.set(
+      f.split(path.sep).join('/'),
+      info.imports.filter((i) => !i.external && !i.path.startsWith('<')).map((i) => i.path.split(path.sep).join('/')),
+    );
+  }
+  return { inputs, imports };
+}
+
+/**
+ * Service files that import each other form a reference cycle: in JavaScript one side would see
+ * `undefined`, and as dependencies they could never start. Returns the first cycle, e.g.
+ * `['services/api.ts', 'services/db.ts', 'services/api.ts']`.
+ */
+export function findImportCycle(imports: Map<string, string[]>, serviceFiles: Set<string>): string[] | undefined {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string): string[] | undefined => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const next of (imports.get(f) ?? []).filter((n) => serviceFiles.has(n)).sort()) {
+      if (state.get(next) === 'open') return [...stack.slice(stack.indexOf(next)), next];
+      if (!state.has(next)) {
+        const found = visit(next);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(f, 'done');
+    return undefined;
+  };
+  for (const f of [...serviceFiles].sort()) {
+    if (!state.has(f)) {
+      const found = visit(f);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 function esbuildProblem(e: esbuild.Message, serviceFiles: Set<string>): Problem {
@@ -489,6 +530,18 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
       const servicesOut = tmp.file('services');
       const svcBundle = await bundle(root, servicesOut, { contents: entry }, serviceFiles);
       inputs = [...new Set([...inputs, ...svcBundle.inputs])];
+      const cycle = findImportCycle(svcBundle.imports, serviceFiles);
+      if (cycle) {
+        const names = cycle.map((f) => path.basename(f).replace(/\.[cm]?tsx?$/, ''));
+        throw new ProblemsError([
+          {
+            file: cycle[0],
+            service: names[0],
+            message: `dependency cycle: ${names.join(' → ')} (${cycle.slice(0, -1).join(' imports ')} imports ${cycle[0]})`,
+            fix: 'keep the reference on one side only: a link works in both directions, and a dependency cycle can never start',
+          },
+        ]);
+      }
       const reply = await evaluate({ type: 'services', bundle: servicesOut, files }, ['services-result']);
       if (reply.type !== 'services-result') throw new Error(`unexpected reply ${reply.type}`);
       if (reply.problems.length > 0) throw new ProblemsError(reply.problems);
