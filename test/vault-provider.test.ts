@@ -103,11 +103,14 @@ test('database credentials per service, with a lease, and the role created when 
 
 test('two AWS roles in one service give two distinct credential pairs (Vault double)', async () => {
   const p = rootProvider();
-  const r = await p.resolve({ name: 'awsRead', provider: 'vault', engine: 'aws', role: 'reader', keys: ['access_key', 'secret_key'] }, ctx);
-  const w = await p.resolve({ name: 'awsWrite', provider: 'vault', engine: 'aws', role: 'writer', keys: ['access_key', 'secret_key'] }, ctx);
-  assert.match(r.values.access_key, /^AKIA[A-Z2-7]{16}$/);
-  assert.notEqual(r.values.access_key, w.values.access_key);
-  assert.notEqual(r.values.secret_key, w.values.secret_key);
+  const r = await p.resolve({ name: 'awsRead', provider: 'vault', engine: 'aws', role: 'reader', keys: ['accessKeyId', 'secretAccessKey'] }, ctx);
+  const w = await p.resolve({ name: 'awsWrite', provider: 'vault', engine: 'aws', role: 'writer', keys: ['accessKeyId', 'secretAccessKey'] }, ctx);
+  assert.deepEqual(Object.keys(r.values), ['accessKeyId', 'secretAccessKey']);
+  assert.match(r.values.accessKeyId, /^AKIA[A-Z2-7]{16}$/);
+  assert.equal(r.values.secretAccessKey.length, 40);
+  assert.notEqual(r.values.accessKeyId, w.values.accessKeyId);
+  assert.notEqual(r.values.secretAccessKey, w.values.secretAccessKey);
+  assert.equal(vault.leaseByValue(r.values.accessKeyId)?.values.secret_key, r.values.secretAccessKey, 'a pair from one lease');
   assert.notEqual(r.lease?.leaseId, w.lease?.leaseId);
   assert.equal(vault.lease(r.lease!.leaseId)?.role, 'reader');
   assert.equal(vault.lease(w.lease!.leaseId)?.role, 'writer');

@@ -113,7 +113,20 @@ export function vaultOptionsFromConfig(config: Record<string, unknown> | undefin
   if (typeof v.namespace === 'string') opts.namespace = v.namespace;
   if (typeof v.renewFraction === 'number') opts.renewFraction = v.renewFraction;
   const a = v.auth as Record<string, unknown> | undefined;
-  if (a && a.method === 'approle') {
+  // The authoring API's shape (define/secrets.ts VaultSettings): { token: { env } } | { approle: { roleId, secretIdEnv, mount? } }.
+  const tok = a?.token as Record<string, unknown> | undefined;
+  const ar = a?.approle as Record<string, unknown> | undefined;
+  if (tok && typeof tok === 'object') {
+    opts.auth = { method: 'token', tokenEnv: typeof tok.env === 'string' ? tok.env : undefined };
+  } else if (ar && typeof ar === 'object') {
+    opts.auth = {
+      method: 'approle',
+      mount: typeof ar.mount === 'string' ? ar.mount : undefined,
+      roleId: typeof ar.roleId === 'string' ? ar.roleId : undefined,
+      roleIdEnv: typeof ar.roleIdEnv === 'string' ? ar.roleIdEnv : undefined,
+      secretIdEnv: typeof ar.secretIdEnv === 'string' ? ar.secretIdEnv : undefined,
+    };
+  } else if (a && a.method === 'approle') {
     opts.auth = {
       method: 'approle',
       mount: typeof a.mount === 'string' ? a.mount : undefined,
@@ -352,6 +365,12 @@ export class VaultProvider implements SecretProvider {
     const data = r.data ?? {};
     const values: Record<string, string> = {};
     for (const [k, v] of Object.entries(data)) if (typeof v === 'string') values[k] = v;
+    if (engine === 'aws') {
+      // Vault's names, and the AWS SDK's names the authoring API uses (define/secrets.ts).
+      if (values.access_key !== undefined) values.accessKeyId = values.access_key;
+      if (values.secret_key !== undefined) values.secretAccessKey = values.secret_key;
+      if (values.security_token !== undefined) values.sessionToken = values.security_token;
+    }
     const absent = decl.keys.filter((k) => values[k] === undefined);
     if (absent.length) {
       // Do not leave unused credentials behind.
@@ -361,7 +380,9 @@ export class VaultProvider implements SecretProvider {
     const lease: LeaseInfo | undefined = r.lease_id
       ? { leaseId: r.lease_id, ttlSeconds: Number(r.lease_duration ?? 0), renewable: r.renewable === true, issuedAt: this.now() }
       : undefined;
-    return { values, lease };
+    const picked: Record<string, string> = {};
+    for (const k of decl.keys) picked[k] = values[k];
+    return { values: picked, lease };
   }
 
   /** `GET <mount>/roles/<role>`; when it does not exist, `POST` it with `createRole`. */

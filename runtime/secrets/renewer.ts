@@ -1,0 +1,119 @@
+/**
+ * Keeps dynamic credentials alive and cleans them up, from the durable records in leases.ts:
+ * - `renewDue(now)`: renews every lease once `renewFraction` of its TTL has passed. A lease that can no
+ *   longer be renewed (not renewable, renewal capped by the max TTL, or Vault no longer knows it) is
+ *   marked expiring: its service's credential epoch goes up, so the next plan replaces the service with
+ *   fresh credentials (cause `credentials`). Vault being unreachable is reported, not fatal: try later.
+ * - `revokeOrphans(observedContainerIds)`: revokes leases whose container no longer exists (after an apply,
+ *   after `destroy`), and leases that were issued but never reached a container.
+ * The agent calls `renewDue` on a timer; `waffle secrets renew` calls it once.
+ */
+import type { SecretProvider } from './provider.ts';
+import type { LeaseRecord, LeaseStore } from './leases.ts';
+import { LeaseGoneError } from './vault.ts';
+
+export interface RenewerOptions {
+  store: LeaseStore;
+  /** The provider that issued the leases (Vault). */
+  provider: Pick<SecretProvider, 'renew' | 'revoke'>;
+  /** Fraction of a lease's TTL after which it is renewed (0 < f < 1). Default 0.5. */
+  renewFraction?: number;
+}
+
+export interface RenewReport {
+  /** Leases renewed, with their new TTL. */
+  renewed: Array<{ service: string; secret: string; leaseId: string; ttlSeconds: number }>;
+  /** Leases that can no longer be renewed: their services get fresh credentials on the next apply. */
+  expiring: Array<{ service: string; secret: string; leaseId: string; reason: string }>;
+  /** Renewals that failed for another reason (Vault unreachable...): retried on the next call. */
+  failed: Array<{ service: string; secret: string; leaseId: string; error: string }>;
+}
+
+export interface RevokeReport {
+  revoked: Array<{ service: string; secret: string; leaseId: string }>;
+  failed: Array<{ service: string; secret: string; leaseId: string; error: string }>;
+}
+
+export class Renewer {
+  readonly store: LeaseStore;
+  readonly renewFraction: number;
+  private readonly provider: Pick<SecretProvider, 'renew' | 'revoke'>;
+
+  constructor(opts: RenewerOptions) {
+    this.store = opts.store;
+    this.provider = opts.provider;
+    this.renewFraction = opts.renewFraction ?? 0.5;
+    if (!(this.renewFraction > 0 && this.renewFraction < 1)) throw new Error(`renewFraction must be between 0 and 1 (exclusive), got ${this.renewFraction}`);
+  }
+
+  /** When the lease is due for renewal (epoch ms). */
+  dueAt(l: LeaseRecord): number {
+    return l.renewedAt + l.ttlSeconds * 1000 * this.renewFraction;
+  }
+
+  /** Renews every active lease that is due at `now` (epoch ms). */
+  async renewDue(now: number = Date.now()): Promise<RenewReport> {
+    const report: RenewReport = { renewed: [], expiring: [], failed: [] };
+    const expire = (l: LeaseRecord, reason: string) => {
+      this.store.markExpiring(l.leaseId, reason);
+      report.expiring.push({ service: l.service, secret: l.secret, leaseId: l.leaseId, reason });
+    };
+    for (const l of this.store.list({ state: 'active' })) {
+      if (now < this.dueAt(l)) continue;
+      if (!l.renewable || !this.provider.renew) {
+        expire(l, 'the lease is not renewable');
+        continue;
+      }
+      const increment = l.initialTtlSeconds || l.ttlSeconds;
+      try {
+        const r = await this.provider.renew(l.leaseId, increment);
+        const capped = r.ttlSeconds < increment;
+        this.store.update(l.leaseId, {
+          ttlSeconds: r.ttlSeconds,
+          renewedAt: now,
+          renewable: r.renewable,
+          renewals: l.renewals + 1,
+          ...(capped ? { maxExpiresAt: now + r.ttlSeconds * 1000 } : {}),
+        });
+        report.renewed.push({ service: l.service, secret: l.secret, leaseId: l.leaseId, ttlSeconds: r.ttlSeconds });
+        if (capped || r.ttlSeconds <= 0) expire(l, `the lease reached its max TTL: it ends in ${r.ttlSeconds}s`);
+        else if (!r.renewable) expire(l, 'Vault says the lease is no longer renewable');
+      } catch (e) {
+        if (e instanceof LeaseGoneError) expire(l, 'the lease expired or was revoked in Vault');
+        else report.failed.push({ service: l.service, secret: l.secret, leaseId: l.leaseId, error: (e as Error).message });
+      }
+    }
+    return report;
+  }
+
+  /**
+   * Revokes leases whose container is not among `observedContainerIds` (and leases never attached to a
+   * container). Records are dropped once revoked; a failed revocation stays recorded and is retried.
+   */
+  async revokeOrphans(observedContainerIds: Iterable<string>): Promise<RevokeReport> {
+    const alive = new Set(observedContainerIds);
+    const orphans = this.store.list().filter((l) => !l.containerId || !alive.has(l.containerId));
+    return this.revoke(orphans);
+  }
+
+  /** Revokes every lease of the project (`destroy`). */
+  async revokeAll(): Promise<RevokeReport> {
+    return this.revoke(this.store.list());
+  }
+
+  private async revoke(leases: LeaseRecord[]): Promise<RevokeReport> {
+    const report: RevokeReport = { revoked: [], failed: [] };
+    const done: string[] = [];
+    for (const l of leases) {
+      try {
+        if (this.provider.revoke) await this.provider.revoke(l.leaseId);
+        done.push(l.leaseId);
+        report.revoked.push({ service: l.service, secret: l.secret, leaseId: l.leaseId });
+      } catch (e) {
+        report.failed.push({ service: l.service, secret: l.secret, leaseId: l.leaseId, error: (e as Error).message });
+      }
+    }
+    this.store.remove(done);
+    return report;
+  }
+}
