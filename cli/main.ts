@@ -24,7 +24,25 @@ function readVersion(): string {
   return '0.0.0';
 }
 
-if (process.env.NO_COLOR !== undefined || process.env.FORCE_COLOR === '0') kleur.enabled = false;
+// Colour follows the stream the UI writes to (stderr), honouring NO_COLOR and FORCE_COLOR.
+kleur.enabled =
+  process.env.NO_COLOR === undefined &&
+  process.env.NODE_DISABLE_COLORS === undefined &&
+  process.env.TERM !== 'dumb' &&
+  (process.env.FORCE_COLOR !== undefined ? process.env.FORCE_COLOR !== '0' : !!process.stderr.isTTY);
+
+/**
+ * How a command shows itself: `json` (data on stdout), `ink` (live UI on stderr: stderr is a terminal,
+ * CI unset, no --plain) or `plain` lines (pipes, CI, --plain; no escape sequences without a TTY).
+ */
+function uiMode(o: { json?: boolean; plain?: boolean }): 'json' | 'ink' | 'plain' {
+  if (o.json) return 'json';
+  if (o.plain || !process.stderr.isTTY || process.env.CI || process.env.TERM === 'dumb') return 'plain';
+  return 'ink';
+}
+
+/** Terminal width for plain text on stderr; undefined (no truncation) when it is not a terminal. */
+const stderrColumns = () => (process.stderr.isTTY ? process.stderr.columns || 80 : undefined);
 
 /** Raised to end a command with a given exit code after a message was printed. */
 class Exit extends Error {
@@ -65,9 +83,9 @@ async function confirm(question: string, flag: string): Promise<boolean> {
   }
 }
 
-async function planText(plan: import('../runtime/model.ts').Plan): Promise<string> {
-  const { formatPlan } = await import('../runtime/plan/format.ts');
-  return formatPlan(plan);
+async function planText(plan: import('../runtime/model.ts').Plan, full = false): Promise<string> {
+  const { planText: text } = await import('./render/plan.ts');
+  return text(plan, { full, columns: stderrColumns() });
 }
 
 const program = new Command();
@@ -119,12 +137,13 @@ program
   .command('plan')
   .description('show what apply would change')
   .option('--json', 'print the plan as JSON on stdout')
+  .option('--full', 'show every field and every network, volume and image operation')
   .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
-  .action(async (o: { json?: boolean; detailedExitcode?: boolean }, cmd: Command) => {
+  .action(async (o: { json?: boolean; full?: boolean; detailedExitcode?: boolean }, cmd: Command) => {
     const { prepare } = await import('../runtime/pipeline.ts');
     const prepared = await prepare(projectOptions(cmd));
     if (o.json) process.stdout.write(JSON.stringify(prepared.plan) + '\n');
-    else process.stderr.write(await planText(prepared.plan));
+    else process.stderr.write(await planText(prepared.plan, o.full));
     if (o.detailedExitcode && prepared.plan.operations.length > 0) throw new Exit(2);
   });
 
@@ -138,14 +157,25 @@ program
     const { prepare, applyPrepared } = await import('../runtime/pipeline.ts');
     const prepared = await prepare(projectOptions(cmd));
     const { plan } = prepared;
-    if (!o.json) process.stderr.write(await planText(plan));
+    const mode = uiMode(o);
     if (plan.operations.length === 0) {
-      if (o.json) {
-        const at = Date.now();
-        process.stdout.write(JSON.stringify({ type: 'apply-done', ok: true, summary: { created: 0, replaced: 0, updated: 0, removed: 0, failed: 0, skipped: 0 }, ms: 0, at }) + '\n');
-      } else err(kleur.green('nothing to do'));
+      if (mode === 'json') {
+        const { noopApplyDone } = await import('./render/json.ts');
+        process.stdout.write(JSON.stringify(noopApplyDone()) + '\n');
+      } else {
+        process.stderr.write(await planText(plan));
+        err(kleur.green('nothing to do'));
+      }
       return;
     }
+    if (mode === 'ink') {
+      // Ink and React load only here (see cli/ui/deps.ts).
+      const { runApplyUi } = await import('./ui/apply.tsx');
+      const code = await runApplyUi(prepared, { yes: !!o.yes, checkStale: !o.yes, apply: applyPrepared });
+      if (code !== 0) throw new Exit(code);
+      return;
+    }
+    if (mode === 'plain') process.stderr.write(await planText(plan));
     if (!o.yes && !(await confirm('Apply these changes', '--yes'))) {
       err('cancelled: nothing was changed');
       return;
@@ -158,14 +188,15 @@ program
         err(kleur.yellow('stopping: no new operations will start; running ones finish (press Ctrl-C again to abort now)'));
         controller.abort();
       } else {
-        err(kleur.red('aborted: operations in flight were interrupted; run `waffle status` and `waffle apply` again'));
+        err(kleur.red('aborted: operations in flight were interrupted; run `waffle status`, then `waffle apply` again'));
         process.exit(130);
       }
     };
     process.on('SIGINT', onSigint);
     let emit: (e: import('../runtime/model.ts').ApplyEvent) => void;
-    if (o.json) {
-      emit = (e) => process.stdout.write(JSON.stringify(e) + '\n');
+    if (mode === 'json') {
+      const { createJsonRenderer } = await import('./render/json.ts');
+      emit = createJsonRenderer((chunk) => process.stdout.write(chunk));
     } else {
       const { createPlainRenderer } = await import('./render/plain.ts');
       emit = createPlainRenderer({ write: (l) => err(l) });
@@ -180,18 +211,47 @@ program
 
 program
   .command('status')
-  .description('show each service: container, state, health, image, commit')
+  .description('show each service: state, health, image, commit, uptime, ports')
   .option('--json', 'print as JSON on stdout')
-  .action(async (o: { json?: boolean }, cmd: Command) => {
+  .option('-w, --watch', 'keep the table live (refreshed every 2 s)')
+  .option('--plain', 'plain text even in a terminal')
+  .action(async (o: { json?: boolean; watch?: boolean; plain?: boolean }, cmd: Command) => {
     const opts = projectOptions(cmd);
     const { loadGraph, openDocker } = await import('../runtime/pipeline.ts');
     const { observe } = await import('../runtime/docker/observe.ts');
     const { statusRows, formatStatus } = await import('./status.ts');
     const graph = await loadGraph(opts);
     const docker = await openDocker(graph, opts);
-    const rows = statusRows(graph, await observe(docker, graph.project), Date.now());
-    if (o.json) process.stdout.write(JSON.stringify({ project: graph.project, services: rows }, null, 2) + '\n');
-    else process.stdout.write(formatStatus(rows, process.stdout.columns ?? 100));
+    const read = async () => statusRows(graph, await observe(docker, graph.project), Date.now());
+    const mode = uiMode(o);
+    if (o.watch && mode === 'ink') {
+      const { runStatusWatch } = await import('./ui/status.tsx');
+      await runStatusWatch({ project: graph.project, read, intervalMs: 2000 });
+      return;
+    }
+    if (o.watch && mode === 'json') {
+      // One JSON document per refresh (NDJSON), until interrupted.
+      for (;;) {
+        process.stdout.write(JSON.stringify({ project: graph.project, at: Date.now(), services: await read() }) + '\n');
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    // The table is the command's data: stdout, coloured only when stdout is a terminal.
+    const { useColorFor } = await import('./render/color.ts');
+    useColorFor(process.stdout);
+    const columns = process.stdout.isTTY ? process.stdout.columns || 80 : 120;
+    const print = async () => process.stdout.write(formatStatus(await read(), columns));
+    if (mode === 'json') {
+      process.stdout.write(JSON.stringify({ project: graph.project, services: await read() }, null, 2) + '\n');
+      return;
+    }
+    if (!o.watch) return void (await print());
+    // Plain watch: re-print the table every 2 s with a time stamp (no cursor movement).
+    for (;;) {
+      process.stdout.write(`--- ${graph.project} ${new Date().toISOString()}\n`);
+      await print();
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   });
 
 program
@@ -221,6 +281,9 @@ function describeRemoved(r: unknown): string {
   }
   return '';
 }
+
+// secrets commands (issue 4) register here
+(await import('./secrets.ts')).registerSecrets(program);
 
 program
   .command('logs')

@@ -1,5 +1,9 @@
-/** `waffle status`: rows from desired × observed, and a plain table that fits the terminal width. */
+/**
+ * `waffle status`: rows from desired × observed, and a table that fits the terminal width (long values
+ * are truncated with `…`, never wrapped). The same lines feed the Ink status table (`status --watch`).
+ */
 import kleur from 'kleur';
+import { truncate } from './render/text.ts';
 import type { ObservedState, ServiceGraph } from '../runtime/model.ts';
 
 export interface StatusRow {
@@ -12,6 +16,8 @@ export interface StatusRow {
   /** Seconds since the container was created. */
   uptimeSeconds: number | null;
   ports: string[];
+  /** Public domains routed to the service (ingress, when configured). */
+  domains?: string[];
   /** desired: in the repository; orphan: running but no longer defined. */
   desired: boolean;
 }
@@ -48,40 +54,53 @@ export function formatUptime(s: number | null): string {
 }
 
 function fit(text: string, width: number): string {
-  if (text.length <= width) return text.padEnd(width);
-  return text.slice(0, Math.max(0, width - 1)) + '…';
+  const t = truncate(text, width);
+  return t + ' '.repeat(Math.max(0, width - [...t].length));
 }
 
-export function formatStatus(rows: StatusRow[], columns: number): string {
-  const headers = ['SERVICE', 'STATE', 'HEALTH', 'IMAGE', 'COMMIT', 'UPTIME', 'PORTS'];
+/** The table's lines (header first), each at most `columns` wide. */
+export function statusLines(rows: StatusRow[], columns: number): string[] {
+  const headers = ['SERVICE', 'STATE', 'HEALTH', 'IMAGE', 'COMMIT', 'UPTIME', 'PORTS/DOMAINS'];
   const cells = rows.map((r) => [
     r.service + (r.desired ? '' : ' (orphan)'),
     r.state,
     r.health,
     r.image ?? '-',
-    r.commit ?? '-',
+    r.commit ? r.commit.slice(0, 7) : '-',
     formatUptime(r.uptimeSeconds),
-    r.ports.join(',') || '-',
+    [...r.ports, ...(r.domains ?? [])].join(',') || '-',
   ]);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   // Shrink the widest columns (image, service, ports) until the table fits.
   const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
-  const shrinkable = [3, 0, 6, 4];
-  while (total() > columns && shrinkable.some((i) => widths[i] > 8)) {
-    const i = shrinkable.reduce((best, j) => (widths[j] > widths[best] ? j : best), shrinkable[0]);
-    widths[i]--;
+  // First the image and the service name down to 16, then those, the ports and the commit down to 8.
+  for (const [shrinkable, min] of [
+    [[3, 0], 16],
+    [[3, 0, 6, 4], 8],
+  ] as Array<[number[], number]>) {
+    while (total() > columns && shrinkable.some((i) => widths[i] > min)) {
+      const i = shrinkable.reduce((best, j) => (widths[j] > widths[best] ? j : best), shrinkable[0]);
+      widths[i]--;
+    }
   }
   const colour = (state: string, text: string) =>
     state === 'running' ? kleur.green(text) : state === 'missing' ? kleur.yellow(text) : kleur.red(text);
-  const lines = [headers.map((h, i) => fit(h, widths[i])).join('  ').trimEnd()];
+  // Last resort for very narrow terminals: the last column takes what is left.
+  const rest = columns - (total() - widths[6]);
+  if (rest < widths[6]) widths[6] = Math.max(1, rest);
+  const lines = [truncate(headers.map((h, i) => fit(h, widths[i])).join('  ').trimEnd(), columns)];
   cells.forEach((c, r) => {
-    lines.push(
-      c
-        .map((v, i) => (i === 1 ? colour(rows[r].state, fit(v, widths[i])) : fit(v, widths[i])))
-        .join('  ')
-        .trimEnd(),
-    );
+    const plain = c.map((v, i) => fit(v, widths[i])).join('  ').trimEnd();
+    const cut = truncate(plain, columns);
+    // Colour the state cell after fitting, so the width stays exact.
+    const start = widths[0] + 2;
+    const state = cut.slice(start, start + widths[1]);
+    lines.push(state ? cut.slice(0, start) + colour(rows[r].state, state) + cut.slice(start + widths[1]) : cut);
   });
   if (rows.length === 0) lines.push('(no services)');
-  return lines.join('\n') + '\n';
+  return lines;
+}
+
+export function formatStatus(rows: StatusRow[], columns: number): string {
+  return statusLines(rows, columns).join('\n') + '\n';
 }

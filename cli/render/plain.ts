@@ -1,21 +1,37 @@
 /**
- * Plain line renderer: one line per meaningful event, for CI logs and pipes (no TTY, `CI` set or `--plain`).
- * It only listens to events.
+ * Plain line renderer: one line per meaningful event, for CI logs and pipes (no TTY, `CI` set or
+ * `--plain`). It only listens to events. Colour only through kleur (off without a TTY or with NO_COLOR),
+ * so without a terminal there is not a single escape sequence.
  */
 import kleur from 'kleur';
-import type { ApplyEvent } from '../../runtime/model.ts';
+import type { ApplyEvent, FailureDetail } from '../../runtime/model.ts';
+import { finishedText, labelOf, summaryText } from './progress.ts';
+import { formatBytes } from './text.ts';
 
 export interface LineSink {
   write(line: string): void;
 }
 
-function secs(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
+/** The evidence of one failure, indented under its headline. */
+export function failureLines(failure: FailureDetail, indent = '    '): string[] {
+  const lines: string[] = [];
+  if (failure.definedAt) lines.push(`${indent}defined at ${failure.definedAt}`);
+  if (failure.healthOutput?.length) {
+    lines.push(`${indent}last health output:`);
+    for (const l of failure.healthOutput) lines.push(`${indent}  ${l}`);
+  }
+  if (failure.logTail?.length) {
+    lines.push(`${indent}last log lines:`);
+    for (const l of failure.logTail) lines.push(`${indent}  ${l}`);
+  }
+  return lines;
 }
 
 export function createPlainRenderer(out: LineSink): (e: ApplyEvent) => void {
-  const label = (e: { op: string; service?: string }) => (e.service ? e.service : e.op);
+  const label = (e: { op: string; service?: string }) => labelOf(e.op, e.service);
   const lastHealth = new Map<string, string>();
+  const lastPull = new Map<string, string>();
+  const failures: Array<{ label: string; failure: FailureDetail }> = [];
   return (e) => {
     switch (e.type) {
       case 'apply-start':
@@ -26,46 +42,45 @@ export function createPlainRenderer(out: LineSink): (e: ApplyEvent) => void {
       case 'step':
         out.write(`${label(e)}: ${e.step}${e.detail ? ` (${e.detail})` : ''}`);
         break;
-      case 'pull-progress':
+      case 'pull-progress': {
+        // A line per quarter of the bytes or per finished layer, not per chunk.
+        const quarter = e.total > 0 ? Math.floor((4 * e.current) / e.total) : 0;
+        const key = `${quarter}/${e.layersDone}/${e.layers}`;
+        if (lastPull.get(e.op) !== key) {
+          lastPull.set(e.op, key);
+          const bytes = e.total > 0 ? `${formatBytes(e.current)}/${formatBytes(e.total)}` : formatBytes(e.current);
+          out.write(`${e.image}: pulling ${bytes}, ${e.layersDone}/${e.layers} layers`);
+        }
         break;
+      }
       case 'health-wait': {
         if (lastHealth.get(e.op) !== e.status) {
           lastHealth.set(e.op, e.status);
-          out.write(`${label(e)}: health ${e.status}`);
+          const left = Math.max(0, Math.ceil((e.deadline - e.at) / 1000));
+          out.write(`${label(e)}: health ${e.status} (${left}s left)`);
         }
         break;
       }
       case 'op-done':
-        out.write(`${kleur.green('✓')} ${label(e)}: ${e.kind} done in ${secs(e.ms)}`);
+        out.write(`${kleur.green('✓')} ${label(e)}: ${finishedText({ kind: e.kind, status: 'done', ms: e.ms })}`);
         break;
       case 'op-skipped':
         out.write(`${kleur.yellow('-')} ${label(e)}: ${e.kind} skipped: ${e.reason}`);
         break;
       case 'op-failed': {
-        out.write(`${kleur.red('✗')} ${label(e)}: ${e.kind} failed after ${secs(e.ms)}: ${e.failure.message}`);
-        if (e.failure.definedAt) out.write(`    defined at ${e.failure.definedAt}`);
-        if (e.failure.healthOutput?.length) {
-          out.write('    last health output:');
-          for (const l of e.failure.healthOutput) out.write(`      ${l}`);
-        }
-        if (e.failure.logTail?.length) {
-          out.write('    last log lines:');
-          for (const l of e.failure.logTail) out.write(`      ${l}`);
-        }
+        failures.push({ label: label(e), failure: e.failure });
+        out.write(`${kleur.red('✗')} ${label(e)}: ${e.kind} failed after ${(e.ms / 1000).toFixed(1)}s: ${e.failure.message}`);
+        for (const l of failureLines(e.failure)) out.write(l);
         break;
       }
       case 'apply-done': {
-        const s = e.summary;
-        const parts = [
-          `${s.created} created`,
-          `${s.replaced} replaced`,
-          `${s.updated} updated`,
-          `${s.removed} removed`,
-          `${s.failed} failed`,
-        ];
-        if (s.skipped) parts.push(`${s.skipped} skipped`);
-        const head = e.ok ? kleur.green('apply complete') : kleur.red('apply failed');
-        out.write(`${head}: ${parts.join(', ')} in ${secs(e.ms)}`);
+        const text = summaryText(e);
+        const colon = text.indexOf(':');
+        const head = e.ok ? kleur.green(text.slice(0, colon)) : kleur.red(text.slice(0, colon));
+        out.write(`${head}${text.slice(colon)}`);
+        for (const f of failures) {
+          out.write(`  ${kleur.red('✗')} ${f.label}: ${f.failure.message}${f.failure.definedAt ? ` (${f.failure.definedAt})` : ''}`);
+        }
         break;
       }
     }

@@ -1,0 +1,100 @@
+/** The status table (Ink and plain): columns, states, uptime, ports/domains, 80 columns without wrapping. */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render } from 'ink-testing-library';
+import { StatusTable } from '../cli/ui/StatusTable.tsx';
+import { StatusWatch } from '../cli/ui/status.tsx';
+import { formatStatus, statusRows, type StatusRow } from '../cli/status.ts';
+import type { ObservedContainer, ServiceGraph } from '../runtime/model.ts';
+import { maxLineWidth, setupUi, tick } from './ui-helpers.ts';
+
+before(setupUi);
+
+const now = Date.UTC(2025, 0, 1, 12, 0, 0);
+
+function container(service: string, over: Partial<ObservedContainer> = {}): ObservedContainer {
+  return {
+    id: `id-${service}`,
+    name: `demo-${service}`,
+    service,
+    configHash: 'h',
+    commit: '0123456789abcdef0123456789abcdef01234567',
+    generation: 1,
+    image: `waffle-demo/${service}:1`,
+    imageId: 'sha256:x',
+    state: 'running',
+    health: 'healthy',
+    labels: {},
+    restart: { name: 'no', maximumRetryCount: 0 },
+    resources: { memory: 0, nanoCpus: 0 },
+    createdAt: now - 3725_000,
+    ports: [],
+    ...over,
+  };
+}
+
+function rows(): StatusRow[] {
+  const long = 'service-with-an-extraordinarily-long-name-for-a-table';
+  const graph = { services: { api: {}, web: {}, db: {}, [long]: {} } } as unknown as ServiceGraph;
+  const observed = {
+    project: 'demo',
+    containers: [
+      container('api'),
+      container('web', { ports: [{ container: 8080, host: 8088, hostIp: '127.0.0.1', protocol: 'tcp' }], health: 'starting', createdAt: now - 42_000 }),
+      container(long, { image: `registry.example.com/${'deep/'.repeat(8)}image:1.2.3`, state: 'exited', health: 'none' }),
+      container('gone', { createdAt: now - 3 * 86400_000 }),
+    ],
+    networks: [],
+    volumes: [],
+    images: [],
+  };
+  const r = statusRows(graph, observed, now);
+  r.find((x) => x.service === 'api')!.domains = ['api.example.com'];
+  return r;
+}
+
+test('status table: one row per service with state, health, image, short commit, uptime, ports/domains', () => {
+  const frame = render(<StatusTable project="demo" rows={rows()} width={100} />).lastFrame()!;
+  const lines = frame.split('\n');
+  assert.match(lines[0], /project demo/);
+  assert.match(lines[1], /^SERVICE\s+STATE\s+HEALTH\s+IMAGE\s+COMMIT\s+UPTIME\s+PORTS\/DOMAINS$/);
+  assert.match(frame, /^api\s+running\s+healthy\s+waffle-demo\/api:1\s+0123456\s+1h2m\s+api\.example\.com$/m);
+  assert.match(frame, /^web\s+running\s+starting\s+waffle-demo\/web:1\s+0123456\s+42s\s+127\.0\.0\.1:8088->8080\/tcp$/m);
+  assert.match(frame, /^db\s+missing\s+-\s+-\s+-\s+-\s+-$/m);
+  assert.match(frame, /^gone \(orphan\)\s+running\s+healthy\s+.*3d0h/m);
+});
+
+test('status table: 80 columns, long names and images truncated with …, never wrapped', () => {
+  const r = rows();
+  for (const width of [80, 60]) {
+    const frame = render(<StatusTable project="demo" rows={r} width={width} updatedAt={now} footer="every 2s · q to quit" />).lastFrame()!;
+    assert.ok(maxLineWidth(frame) <= width, `wider than ${width}:\n${frame}`);
+    assert.equal(frame.split('\n').length, 2 + r.length + 1, 'one line per row, nothing wrapped');
+    assert.match(frame, /^servic\S*…\s+exited/m);
+    assert.match(frame, /regist\S*…/);
+  }
+  // The plain table obeys the same width.
+  assert.ok(maxLineWidth(formatStatus(r, 80)) <= 80);
+});
+
+test('status --watch: reads rows, shows them, refreshes on the interval, and q quits', async () => {
+  let reads = 0;
+  let quit = 0;
+  const read = async () => {
+    reads++;
+    const r = rows();
+    r[0].state = reads === 1 ? 'running' : 'restarting';
+    return r;
+  };
+  const ui = render(<StatusWatch project="demo" read={read} intervalMs={50} interactive onQuit={() => quit++} />);
+  await tick(20);
+  assert.match(ui.lastFrame()!, /^api\s+running/m);
+  assert.match(ui.lastFrame()!, /every 0\.05s · q to quit/);
+  await tick(120);
+  assert.ok(reads >= 2);
+  assert.match(ui.lastFrame()!, /^api\s+restarting/m);
+  ui.stdin.write('q');
+  await tick();
+  assert.equal(quit, 1);
+  ui.unmount();
+});

@@ -1,0 +1,60 @@
+/** The failure summary (Ink) from the recorded stream of a real failing replace. */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render } from 'ink-testing-library';
+import { Summary } from '../cli/ui/Summary.tsx';
+import { foldEvents } from '../cli/render/progress.ts';
+import { createPlainRenderer } from '../cli/render/plain.ts';
+import { maxLineWidth, recorded, setupUi } from './ui-helpers.ts';
+
+before(setupUi);
+
+test('summary: counts, total time, and per failure the cause, health output, log lines and definition', () => {
+  const events = recorded('demo-change-fail.ndjson');
+  const done = events.at(-1)!;
+  assert.equal(done.type, 'apply-done');
+  const frame = render(<Summary state={foldEvents(events)} width={80} />).lastFrame()!;
+  const secs = ((done as { ms: number }).ms / 1000).toFixed(1);
+  assert.match(frame, new RegExp(`apply failed: 1 created, 1 replaced, 0 updated, 0 removed, 1 failed in ${secs.replace('.', '\\.')}s`));
+  const lines = frame.split('\n');
+  const head = lines.findIndex((l) => /^✗ api$/.test(l));
+  assert.ok(head > 0, frame);
+  const rest = lines.slice(head).join('\n');
+  assert.match(rest, /cause: service api did not become healthy: the healthcheck failed/);
+  assert.match(rest, /defined at services\/api\.ts:5:16/);
+  assert.match(rest, /last health output:\n\s+wget: server returned error: HTTP\/1\.1 404 Not Found/);
+  assert.match(rest, /last log lines:\n\s+\[::ffff:127\.0\.0\.1\]:\d+: response:404/);
+  assert.doesNotMatch(frame, /✗ cache|✗ extra/, 'only failures are detailed');
+  assert.ok(maxLineWidth(frame) <= 80);
+});
+
+test('summary: nothing before the apply is done; a clean apply has no failure section', () => {
+  const events = recorded('demo-create.ndjson');
+  assert.equal(render(<Summary state={foldEvents(events.slice(0, -1))} width={80} />).lastFrame()!.trim(), '');
+  const frame = render(<Summary state={foldEvents(events)} width={80} />).lastFrame()!;
+  assert.match(frame, /apply complete: 4 created/);
+  assert.doesNotMatch(frame, /✗|cause:/);
+});
+
+test('summary: long failure lines are truncated to the width, not wrapped', () => {
+  const events = recorded('demo-change-fail.ndjson').map((e) =>
+    e.type === 'op-failed' ? { ...e, failure: { ...e.failure, logTail: ['x'.repeat(300)], message: 'y'.repeat(200) } } : e,
+  );
+  const frame = render(<Summary state={foldEvents(events)} width={60} />).lastFrame()!;
+  assert.ok(maxLineWidth(frame) <= 60, frame);
+  assert.match(frame, /x+…/);
+});
+
+test('plain renderer: the same recorded stream as lines, failure evidence and a recap, no escape sequences', () => {
+  const lines: string[] = [];
+  const emit = createPlainRenderer({ write: (l) => lines.push(l) });
+  for (const e of recorded('demo-change-fail.ndjson')) emit(e);
+  const text = lines.join('\n');
+  assert.doesNotMatch(text, /\x1b/);
+  assert.match(text, /^applying 3 operations to project rec\w+$/m);
+  assert.match(text, /^✗ api: replace-service failed after 1\.8s: service api did not become healthy/m);
+  assert.match(text, /^api: health unhealthy \(\d+s left\)$/m);
+  assert.match(text, /^✓ cache: replaced in \d+\.\ds$/m);
+  assert.match(text, /^apply failed: 1 created, 1 replaced, 0 updated, 0 removed, 1 failed in/m);
+  assert.match(lines.at(-1)!, /^ {2}✗ api: service api did not become healthy.*\(services\/api\.ts:5:16\)$/);
+});
