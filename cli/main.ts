@@ -285,6 +285,9 @@ function describeRemoved(r: unknown): string {
 // secrets commands (issue 4) register here
 (await import('./secrets.ts')).registerSecrets(program);
 
+// secrets commands (issue 4) register here
+(await import('./secrets.ts')).registerSecrets(program);
+
 program
   .command('logs')
   .description("print a service's output")

@@ -9,8 +9,11 @@
  * `dependsOn: [api]`, `connects: [api]` or `env: { API_URL: api.url('/v1') }`.
  */
 
-/** Brand used to recognise our reference objects across bundles (symbol registry, not identity). */
-export const WAFFLE_BRAND: unique symbol = Symbol.for('wafflemaker.brand') as never;
+import { WAFFLE_BRAND } from './brand.js';
+import type { SecretCollection, SecretRef, VaultSettings } from './secrets.js';
+
+export { WAFFLE_BRAND };
+export * from './secrets.js';
 
 /** A duration: milliseconds as a number, or a string such as `'500ms'`, `'5s'`, `'2m'`, `'1h'`. */
 export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h`;
@@ -124,8 +127,11 @@ export interface Dependency {
   condition?: 'started' | 'healthy';
 }
 
-/** A value an environment variable may take. */
-export type EnvValue = string | number | boolean | ServiceUrl;
+/**
+ * A value an environment variable may take. A secret reference (`secrets.db.url`) is filled in at
+ * apply time; the value never enters the plan, labels or logs.
+ */
+export type EnvValue = string | number | boolean | ServiceUrl | SecretRef;
 
 /** Everything a service can declare. Only `image` is required. */
 export interface ServiceDefinition {
@@ -140,8 +146,20 @@ export interface ServiceDefinition {
   command?: string | string[];
   /** Replaces the image's ENTRYPOINT. */
   entrypoint?: string | string[];
-  /** Environment variables. Values may be references such as `api.url('/v1')`. */
+  /**
+   * Environment variables. Values may be references such as `api.url('/v1')` or a secret
+   * (`secrets.db.url`, declared with `defineSecrets` in waffle.config.ts).
+   */
   env?: Record<string, EnvValue>;
+  /**
+   * Secret files: absolute path inside the container → a secret reference. Each file is written at
+   * apply time on the host's tmpfs (never on disk), mode 0400, owned by the service's numeric `user`
+   * (root when unset), and mounted read-only.
+   *
+   * @example
+   * files: { '/run/secrets/db_password': secrets.db.password }
+   */
+  files?: Record<`/${string}`, SecretRef>;
   /** The main container port: what `url()` points at and the default port of an `http` healthcheck. */
   port?: number;
   /** Ports published on the host. A fixed host port forces stop-then-start replacement. */
@@ -212,6 +230,13 @@ export interface ProjectConfig {
   services?: string[];
   /** How many independent operations run at once during apply. Default 4. */
   parallelism?: number;
+  /**
+   * The project's secrets: `export const secrets = defineSecrets({...})` in waffle.config.ts, passed
+   * here so waffle knows where to fetch them. Services import `secrets` and reference its keys.
+   */
+  secrets?: SecretCollection;
+  /** Where Vault is and how to log in; needed when a secret uses `provider: 'vault'`. */
+  vault?: VaultSettings;
 }
 
 function captureCallSite(): string | undefined {

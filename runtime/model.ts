@@ -25,7 +25,14 @@ export interface ServiceUrlData {
   port?: number;
 }
 
-export type EnvValueData = string | number | boolean | ServiceUrlData;
+/** `secrets.db.url` inside evaluated data: which secret and key, never a value. */
+export interface SecretRefData {
+  $ref: 'secret';
+  secret: string;
+  key: string;
+}
+
+export type EnvValueData = string | number | boolean | ServiceUrlData | SecretRefData;
 
 /** A service definition after evaluation: the user's object with references replaced by data. */
 export interface ServiceData {
@@ -46,6 +53,7 @@ export interface ServiceData {
   user?: unknown;
   workdir?: unknown;
   stopGracePeriod?: unknown;
+  files?: unknown;
   [key: string]: unknown;
 }
 
@@ -136,6 +144,19 @@ export interface ServiceSpec {
   user?: string;
   workdir?: string;
   stopGraceSeconds: number;
+  /** Environment variables filled from secrets at apply time: name → which secret and key. Present only when used. */
+  secretEnv?: Record<string, { secret: string; key: string }>;
+  /** Files written from secrets at apply time (tmpfs, 0400, read-only mount), sorted by target. Present only when used. */
+  secretFiles?: Array<{ target: string; secret: string; key: string }>;
+}
+
+/** Vault connection settings from `defineConfig({ vault })` (no credentials: those come from the environment). */
+export interface VaultSettingsSpec {
+  address: string;
+  namespace?: string;
+  auth: { method: 'token'; tokenEnv: string } | { method: 'approle'; roleId: string; secretIdEnv: string; mount: string };
+  /** Fraction of a lease's TTL after which it is renewed (0 < f < 1). */
+  renewFraction: number;
 }
 
 export interface ServiceGraph {
@@ -153,6 +174,10 @@ export interface ServiceGraph {
   links: Array<[string, string]>;
   /** Named volumes (short names), sorted. */
   volumes: string[];
+  /** Declared secrets by name (declarations only, never values). Present only when declared. */
+  secrets?: Record<string, import('./secrets/provider.ts').SecretDecl>;
+  /** Vault settings, when configured. */
+  vault?: VaultSettingsSpec;
 }
 
 /** One problem found while loading or validating. */

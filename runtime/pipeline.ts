@@ -9,6 +9,8 @@ import { reconcile } from './plan/reconcile.ts';
 import { connectDocker } from './docker/client.ts';
 import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
+import { bindSecrets } from './apply/bind.ts';
+import { SecretsSession } from './secrets/session.ts';
 import { currentCommit } from './source/git.ts';
 import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from './model.ts';
 
@@ -33,6 +35,11 @@ export interface Prepared {
   plan: Plan;
   commit: string;
   docker: Dockerode;
+  /**
+   * The secrets of this plan (values in memory only, never serialised), when a service uses any. Its
+   * `digests` entered the config hashes.
+   */
+  secrets?: SecretsSession;
 }
 
 export async function openDocker(graph: ServiceGraph, opts: ProjectOptions): Promise<Dockerode> {
@@ -43,9 +50,11 @@ export async function openDocker(graph: ServiceGraph, opts: ProjectOptions): Pro
 export async function prepare(opts: ProjectOptions): Promise<Prepared> {
   const graph = await loadGraph(opts);
   const [docker, commit] = await Promise.all([openDocker(graph, opts), currentCommit(opts.root)]);
+  // Secrets first: a backend that cannot be reached fails the command here, before any change.
+  const secrets = await SecretsSession.open(graph);
   const observed = await observe(docker, graph.project);
-  const plan = reconcile(graph, observed, { commit });
-  return { graph, observed, plan, commit, docker };
+  const plan = reconcile(graph, observed, { commit, ...(secrets ? { secretsDigests: secrets.digests } : {}) });
+  return { graph, observed, plan, commit, docker, ...(secrets ? { secrets } : {}) };
 }
 
 /** Raised when Docker changed between plan and apply (Terraform's stale plan). */
@@ -68,8 +77,15 @@ export async function applyPrepared(
   const { docker, graph, plan } = prepared;
   if (opts.checkStale) {
     const now = await observe(docker, graph.project);
-    const again = reconcile(graph, now, { commit: prepared.commit });
+    const again = reconcile(graph, now, { commit: prepared.commit, ...(prepared.secrets ? { secretsDigests: prepared.secrets.digests } : {}) });
     if (again.observedFingerprint !== plan.observedFingerprint) throw new StalePlanError(graph.project);
   }
-  return execute(docker, plan, emit, { parallelism: graph.parallelism, signal: opts.signal });
+  // Values go into a copy of the plan, only now (generated secrets are stored, dynamic ones issued).
+  const bound = await bindSecrets(graph, plan, prepared.observed, prepared.secrets);
+  try {
+    return await execute(docker, bound.plan, bound.listen(emit), { parallelism: graph.parallelism, signal: opts.signal });
+  } finally {
+    // Clean-up never fails an apply: what it could not do now, the next apply does.
+    await bound.finish(docker).catch(() => undefined);
+  }
 }

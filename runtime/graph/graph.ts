@@ -21,12 +21,14 @@ import type {
 import { ProblemsError } from '../problems.ts';
 import { checkImage, hostIpsOverlap, isObject, parseDuration, parseMemory, parsePort, shQuote, show } from './parse.ts';
 import { suggest } from './suggest.ts';
+import type { SecretDecl } from '../secrets/provider.ts';
+import { checkSecretDecls, checkSecretFiles, checkSecretRef, checkVaultSettings } from '../secrets/validate.ts';
 
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
-  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod',
+  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files',
 ];
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'parallelism'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'parallelism', 'secrets', 'vault'];
 const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
 const DOCKER_KEYS = ['host'];
 const TIMING_KEYS = ['interval', 'timeout', 'retries', 'startPeriod'];
@@ -174,6 +176,10 @@ interface ConfigResult {
   parallelism: number;
   defaults: Defaults;
   globs: string[];
+  /** Declared secrets (valid ones); `secretsDeclared` tells "none declared" from "declared, but not this one". */
+  secrets: Record<string, SecretDecl>;
+  secretsDeclared: boolean;
+  vault?: import('../model.ts').VaultSettingsSpec;
 }
 
 function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult {
@@ -249,7 +255,17 @@ function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult {
       }
     }
   }
-  return { project, dockerHost, parallelism, defaults, globs };
+  const secrets = checkSecretDecls(c.secrets, report);
+  const vault = checkVaultSettings(c.vault, report);
+  const vaultUsers = Object.values(secrets).filter((d) => d.provider === 'vault').map((d) => d.name);
+  if (vaultUsers.length > 0 && c.vault === undefined) {
+    report(
+      'vault',
+      `secret${vaultUsers.length > 1 ? 's' : ''} ${vaultUsers.map((n) => `"${n}"`).join(', ')} come${vaultUsers.length > 1 ? '' : 's'} from Vault, but no vault is configured`,
+      "add vault: { address: 'https://vault.example.com:8200', auth: { token: { env: 'VAULT_TOKEN' } } } to defineConfig",
+    );
+  }
+  return { project, dockerHost, parallelism, defaults, globs, secrets, secretsDeclared: c.secrets !== undefined, ...(vault ? { vault } : {}) };
 }
 
 // ───────────── graph ─────────────
@@ -559,6 +575,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
 
     // env
     const env: Record<string, string> = {};
+    const secretEnv: Record<string, { secret: string; key: string }> = {};
     if (d.env !== undefined) {
       if (!isObject(d.env)) report('env', `env must be an object, got ${show(d.env)}`, "for example env: { LOG_LEVEL: 'info' }");
       else
@@ -604,10 +621,13 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
               }
             }
             env[key] = `${scheme}://${target}:${tp}${p}`;
+          } else if (isObject(v) && v.$ref === 'secret') {
+            const ref = checkSecretRef(v, w, cfg.secrets, repo.configFile, report, cfg.secretsDeclared);
+            if (ref) secretEnv[key] = ref;
           } else if (isObject(v) && v.$ref === 'service') {
             report(w, `the value is a service, not a string`, `write ${v.service ?? 'svc'}.url() to get its URL`);
           } else {
-            report(w, `value ${show(v)} must be a string, number, boolean or a service's url()`, `for example ${key}: 'value'`);
+            report(w, `value ${show(v)} must be a string, number, boolean, a service's url() or a secret (secrets.<name>.<key>)`, `for example ${key}: 'value'`);
           }
         }
     }
@@ -639,6 +659,13 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       else workdir = d.workdir;
     }
 
+    // secret files
+    const secretFiles = checkSecretFiles(
+      d.files,
+      { decls: cfg.secrets, declared: cfg.secretsDeclared, configFile: repo.configFile, user: d.user, mountTargets: mounts.map((m) => m.target) },
+      report,
+    );
+
     for (const l of links) if (l !== service) linkPairs.add(service < l ? `${service}\u0000${l}` : `${l}\u0000${service}`);
 
     if (!isPrimary) continue;
@@ -662,6 +689,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       ...(user !== undefined ? { user } : {}),
       ...(workdir !== undefined ? { workdir } : {}),
       stopGraceSeconds: Math.ceil(stopGraceNs / 1e9),
+      ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}),
+      ...(secretFiles.length > 0 ? { secretFiles } : {}),
     };
     specs[service] = spec;
   }
@@ -716,6 +745,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     order,
     links: pairs,
     volumes: [...volumes].sort(cmp),
+    ...(Object.keys(cfg.secrets).length > 0 ? { secrets: cfg.secrets } : {}),
+    ...(cfg.vault ? { vault: cfg.vault } : {}),
   };
 }
 

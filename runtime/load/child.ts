@@ -12,6 +12,7 @@ import type { LoadedService, Problem } from '../model.ts';
 import type { FromChild, ToChild } from './protocol.ts';
 import { serviceNameFromFile, toPlainData, type SerializeContext, type SerializeIssue } from './serialize.ts';
 import { isService, type Service } from '../../define/index.ts';
+import { isSecretCollection } from '../../define/secrets.ts';
 
 const realExit = process.exit.bind(process);
 const realKill = process.kill.bind(process);
@@ -127,7 +128,9 @@ async function evalConfig(msg: Extract<ToChild, { type: 'config' }>): Promise<Fr
   }
   const ctx: SerializeContext = { names: new Map(), definedAt: (s) => relDefinedAt(s.definedAt) };
   const issues: SerializeIssue[] = [];
-  const config = toPlainData(cfg, ctx, issues) as Record<string, unknown>;
+  // `export const secrets = defineSecrets(...)` next to a config that does not pass it on: use it.
+  const source = (cfg as Record<string, unknown>).secrets === undefined && isSecretCollection(mod.secrets) ? { ...cfg, secrets: mod.secrets } : cfg;
+  const config = toPlainData(source, ctx, issues) as Record<string, unknown>;
   return { type: 'config-result', config, problems: issuesToProblems(issues, msg.configFile, undefined, 'the config') };
 }
 

@@ -2,13 +2,16 @@
  * Turns evaluated configuration values into plain, JSON-serialisable data.
  * Runs inside the evaluation child (see child.ts); pure, no I/O.
  *
- * Services made by defineService become `ServiceRefData`, `service.url()` becomes `ServiceUrlData`.
+ * Services made by defineService become `ServiceRefData`, `service.url()` becomes `ServiceUrlData`,
+ * a secret reference (`secrets.db.url`) becomes `SecretRefData` (names only: there is no value to
+ * serialise) and the collection from `defineSecrets` becomes its declarations.
  * Anything that is not plain data (functions, symbols, bigint, class instances, NaN, circular
  * structures, `undefined` inside arrays) is reported with its field path. `undefined` object
  * properties are dropped.
  */
 import { isService, isServiceUrl, type Service } from '../../define/index.ts';
-import type { ServiceRefData, ServiceUrlData } from '../model.ts';
+import { isSecretCollection, isSecretRef, secretDecls, secretGroupName } from '../../define/secrets.ts';
+import type { SecretRefData, ServiceRefData, ServiceUrlData } from '../model.ts';
 
 export interface SerializeIssue {
   /** Field path such as `env.BUILD` or `ports[1]`; empty for the value itself. */
@@ -77,6 +80,16 @@ function walk(value: unknown, path: string, ctx: SerializeContext, issues: Seria
   }
   if (value === null) return null;
   const obj = value as object;
+  if (isSecretRef(obj)) {
+    const ref: SecretRefData = { $ref: 'secret', secret: String(obj.secret), key: String(obj.key) };
+    return ref;
+  }
+  const group = secretGroupName(obj);
+  if (group !== undefined) {
+    issues.push({ path, message: `is the whole secret "${group}"; reference one of its keys, e.g. secrets.${group}.<key>` });
+    return DROP;
+  }
+  if (isSecretCollection(obj)) return walk(secretDecls(obj) ?? {}, path, ctx, issues, seen);
   if (isService(obj)) return serviceRef(obj, ctx);
   if (isServiceUrl(obj)) {
     const target = (obj as { service?: unknown }).service;

@@ -41,19 +41,31 @@ function portKey(p: { container: number; protocol: string }): string {
   return `${p.container}/${p.protocol}`;
 }
 
+/**
+ * Environment as hashed: plain values, and for secret variables which secret and key (never a value;
+ * a rotated value changes the `secrets` part through the keyed digest instead).
+ */
+export function hashedEnv(svc: ServiceSpec): Record<string, unknown> {
+  if (!svc.secretEnv) return svc.env;
+  const out: Record<string, unknown> = { ...svc.env };
+  for (const [k, r] of Object.entries(svc.secretEnv)) out[k] = { $secret: `${r.secret}.${r.key}` };
+  return out;
+}
+
 /** The normalised, recreate-relevant spec, split into parts. Order-insensitive lists are sorted. */
 export function configParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): Record<ConfigPart, unknown> {
+  const secretMounts = (svc.secretFiles ?? []).map((f) => ({ type: 'secret-file', target: f.target, secret: `${f.secret}.${f.key}`, readOnly: true }));
   const ports = svc.ports
     .map((p) => ({ container: p.container, host: p.host, hostIp: p.hostIp, protocol: p.protocol }))
     .sort((a, b) => cmp(canonicalJson(a), canonicalJson(b)));
-  const mounts = [...svc.mounts]
+  const mounts = [...svc.mounts, ...secretMounts]
     .map((m) => ({ ...m }))
     .sort((a, b) => cmp(a.target, b.target) || cmp(canonicalJson(a), canonicalJson(b)));
   return {
     image: svc.image,
     command: svc.command ?? null,
     entrypoint: svc.entrypoint ?? null,
-    env: svc.env,
+    env: hashedEnv(svc),
     ports: { port: svc.port ?? null, ports },
     mounts,
     healthcheck: svc.healthcheck
@@ -88,10 +100,11 @@ const short = (v: unknown) => sha256Hex(canonicalJson(v)).slice(0, 8);
 export function configPartHashes(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): Record<string, string> {
   const parts = configParts(graph, svc, extra);
   const out: Record<string, string> = {};
+  const env = hashedEnv(svc);
   for (const name of CONFIG_PARTS) {
     out[name] = short(parts[name]);
     if (name === 'env') {
-      for (const key of Object.keys(svc.env).sort()) out[`env.${encodeURIComponent(key)}`] = short([key, svc.env[key]]);
+      for (const key of Object.keys(env).sort()) out[`env.${encodeURIComponent(key)}`] = short([key, env[key]]);
     }
   }
   return out;

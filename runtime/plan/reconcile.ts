@@ -422,7 +422,10 @@ function describePart(part: string, svc: ServiceSpec, extra: HashExtra, c: Obser
       return `now ${list.length ? list.join(', ') : 'none published'}`;
     }
     case 'mounts': {
-      const list = svc.mounts.map((m) => `${m.type === 'volume' ? m.name : m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
+      const list = [
+        ...svc.mounts.map((m) => `${m.type === 'volume' ? m.name : m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
+        ...(svc.secretFiles ?? []).map((f) => `secret ${f.secret}.${f.key}:${f.target}:ro`),
+      ];
       return `now ${list.length ? list.join(', ') : 'none'}`;
     }
     case 'healthcheck':

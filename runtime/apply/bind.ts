@@ -1,0 +1,162 @@
+/**
+ * bind: the step between plan and execute that puts secret values where containers get them. It
+ * returns a COPY of the plan for the executor, with secret variables appended to `Env` and secret
+ * files written on the host's tmpfs and appended to `HostConfig.Mounts` (read-only binds). The plan
+ * that is printed, returned as JSON or stored is never touched: values exist only in this copy, in
+ * memory, for the duration of the apply.
+ *
+ * Before any Docker change it also stores generated secrets (created in memory at plan time) and
+ * issues dynamic credentials (one lease per new container). After execute, `finish` attaches leases to
+ * the containers that got them, revokes the leases of containers that are gone (or never came to be),
+ * and removes secret files of containers that no longer exist.
+ */
+import type Dockerode from 'dockerode';
+import { LABEL } from '../labels.ts';
+import type { ApplyEvent, ContainerCreateBody, ObservedState, Operation, Plan, ServiceGraph } from '../model.ts';
+import { observe } from '../docker/observe.ts';
+import { containerKey, fileOwner, gcSecretFiles, projectFilesDir, secretFilesPresent, writeSecretFiles } from '../secrets/files.ts';
+import type { IssuedLease, SecretsSession } from '../secrets/session.ts';
+import { LeaseStore } from '../secrets/leases.ts';
+import { Renewer } from '../secrets/renewer.ts';
+import { ProviderRegistry } from '../secrets/registry.ts';
+import fs from 'node:fs';
+
+type Env = Record<string, string | undefined>;
+
+export interface BoundPlan {
+  /** The plan to execute (a copy holding values: never print, store or return it). */
+  readonly plan: Plan;
+  /** Wraps an event listener: attaches leases as containers appear, and redacts any secret value from events. */
+  listen(emit: (e: ApplyEvent) => void): (e: ApplyEvent) => void;
+  /** After execute: lease bookkeeping and secret file clean-up. */
+  finish(docker: Dockerode): Promise<void>;
+}
+
+const MIN_REDACT = 4;
+
+/** Replaces every occurrence of a known value in the strings of `v` by its name. */
+function redact<T>(v: T, known: Array<{ label: string; value: string }>): T {
+  if (known.length === 0) return v;
+  const fix = (s: string) => {
+    let out = s;
+    for (const k of known) if (out.includes(k.value)) out = out.split(k.value).join(`[${k.label}]`);
+    return out;
+  };
+  const walk = (x: unknown): unknown => {
+    if (typeof x === 'string') return fix(x);
+    if (Array.isArray(x)) return x.map(walk);
+    if (x && typeof x === 'object') {
+      const o: Record<string, unknown> = {};
+      for (const [k, val] of Object.entries(x)) o[k] = walk(val);
+      return o;
+    }
+    return x;
+  };
+  return walk(v) as T;
+}
+
+/** Binds secrets into a copy of `plan`. Throws (before any change) when a value cannot be had. */
+export async function bindSecrets(
+  graph: ServiceGraph,
+  plan: Plan,
+  observed: ObservedState,
+  session: SecretsSession | undefined,
+  opts: { env?: Env } = {},
+): Promise<BoundPlan> {
+  const env = opts.env ?? process.env;
+  const ops: Operation[] = structuredClone(plan.operations);
+  const leasesByOp = new Map<string, IssuedLease[]>();
+  const known: Array<{ label: string; value: string }> = session ? session.knownValues() : [];
+
+  if (session) {
+    await session.persistGenerated();
+    for (const op of ops) {
+      if (op.kind !== 'create-service' && op.kind !== 'replace-service' && op.kind !== 'start-service') continue;
+      const svc = graph.services[op.service];
+      if (!svc || (!svc.secretEnv && !svc.secretFiles)) continue;
+      if (op.kind === 'start-service') {
+        // An existing container keeps its values; only files lost with the tmpfs (a reboot) are written again.
+        const files = svc.secretFiles ?? [];
+        const c = observed.containers.find((x) => x.id === op.containerId);
+        if (files.length === 0 || !c) continue;
+        const key = containerKey(svc.name, c.generation);
+        if (secretFilesPresent(graph.project, key, files.length, env)) continue;
+        const { values } = await session.valuesFor(svc.name);
+        writeSecretFiles(graph.project, key, files.map((f) => ({ target: f.target, value: values.get(f.secret)!.get(f.key)! })), fileOwner(svc.user), env);
+        continue;
+      }
+      const { values, leases } = await session.valuesFor(svc.name);
+      for (const l of leases) for (const [k, v] of values.get(l.secret) ?? []) known.push({ label: `secrets.${l.secret}.${k}`, value: v });
+      if (leases.length > 0) leasesByOp.set(op.id, leases);
+      const body: ContainerCreateBody = op.body;
+      const valueOf = (r: { secret: string; key: string }) => values.get(r.secret)!.get(r.key)!;
+      if (svc.secretEnv) {
+        const entries = [...body.Env, ...Object.entries(svc.secretEnv).map(([name, r]) => `${name}=${valueOf(r)}`)];
+        body.Env = entries.sort((a, b) => {
+          const ka = a.slice(0, a.indexOf('='));
+          const kb = b.slice(0, b.indexOf('='));
+          return ka < kb ? -1 : ka > kb ? 1 : 0;
+        });
+      }
+      if (svc.secretFiles) {
+        const generation = body.Labels[LABEL.generation] ?? '1';
+        const written = writeSecretFiles(
+          graph.project,
+          containerKey(svc.name, generation),
+          svc.secretFiles.map((f) => ({ target: f.target, value: valueOf(f) })),
+          fileOwner(svc.user),
+          env,
+        );
+        for (const w of written) body.HostConfig.Mounts.push({ Type: 'bind', Source: w.source, Target: w.target, ReadOnly: true });
+      }
+    }
+  }
+  const redactable = known.filter((k) => k.value.length >= MIN_REDACT).sort((a, b) => b.value.length - a.value.length);
+  const attach = new Map<string, string>();
+
+  return {
+    plan: { ...plan, operations: ops },
+    listen(emit) {
+      return (e) => {
+        if (e.type === 'op-done' && e.containerId && leasesByOp.has(e.op)) attach.set(e.op, e.containerId);
+        emit(redact(e, redactable));
+      };
+    },
+    async finish(docker) {
+      const hasLeases = leasesByOp.size > 0;
+      let store: LeaseStore | undefined;
+      if (hasLeases || (graph.vault && fs.existsSync(leaseFileOf(graph.project, env)))) store = LeaseStore.open(graph.project, { env });
+      for (const [opId, containerId] of attach) {
+        store?.attach(
+          (leasesByOp.get(opId) ?? []).map((l) => l.lease.leaseId),
+          containerId,
+        );
+      }
+      const needObserve = store !== undefined || filesDirExists(graph.project, env);
+      if (!needObserve) return;
+      const now = await observe(docker, graph.project);
+      gcSecretFiles(graph.project, new Set(now.containers.map((c) => containerKey(c.service, c.generation))), env);
+      if (store && graph.vault) {
+        try {
+          const vault = await (session?.registry ?? new ProviderRegistry(graph, env)).kind('vault');
+          await new Renewer({ store, provider: vault, renewFraction: graph.vault.renewFraction }).revokeOrphans(now.containers.map((c) => c.id));
+        } catch {
+          // Vault unreachable after the apply: the records stay, and the next apply (or the agent) revokes them.
+        }
+      }
+    },
+  };
+}
+
+function filesDirExists(project: string, env: Env): boolean {
+  try {
+    return fs.existsSync(projectFilesDir(project, env));
+  } catch {
+    return false;
+  }
+}
+
+function leaseFileOf(project: string, env: Env): string {
+  // LeaseStore keeps `leases.json` in the project's state directory.
+  return new LeaseStore(project, { env }).file;
+}

@@ -1,0 +1,268 @@
+/**
+ * The secrets of one plan/apply, in memory only.
+ *
+ * `SecretsSession.open(graph)` runs before reconcile: it checks every provider the services need
+ * (Vault unreachable → fails here, before any change, naming the address), reads the static values
+ * (embedded store, Vault KV), generates missing `generate` keys in memory, and computes each service's
+ * keyed digest (digest.ts) for the config hash. Dynamic credentials are only issued later, by the bind
+ * step, for the containers that are actually created (`valuesFor`).
+ *
+ * Values live in private fields: they are not enumerable, not in `JSON.stringify(session)` and not in
+ * `util.inspect(session)`.
+ */
+import { inspect } from 'node:util';
+import type { Problem, ServiceGraph, ServiceSpec } from '../model.ts';
+import { ProblemsError } from '../problems.ts';
+import { digestOf, hmacKey, LEASE_KEY, type CredentialMarkers, type DigestEntry } from './digest.ts';
+import { EmbeddedProvider } from './embedded.ts';
+import { generateValue } from './generate.ts';
+import { LeaseStore } from './leases.ts';
+import type { LeaseInfo, SecretDecl, SecretProvider } from './provider.ts';
+import { ProviderRegistry } from './registry.ts';
+
+type Env = Record<string, string | undefined>;
+
+export interface SessionOptions {
+  env?: Env;
+  /** The lease store's markers for dynamic credentials (default: `LeaseStore.open(project)`). */
+  markers?: CredentialMarkers & Partial<Pick<LeaseStore, 'add'>>;
+  /** Provider registry (tests inject doubles). */
+  registry?: ProviderRegistry;
+}
+
+export const isDynamic = (d: SecretDecl) => d.provider === 'vault' && (d.engine === 'database' || d.engine === 'aws');
+
+/** Secrets a service uses: secret name → keys. */
+export function secretsUsedBy(svc: ServiceSpec): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const add = (secret: string, key: string) => {
+    const s = out.get(secret) ?? new Set<string>();
+    s.add(key);
+    out.set(secret, s);
+  };
+  for (const r of Object.values(svc.secretEnv ?? {})) add(r.secret, r.key);
+  for (const f of svc.secretFiles ?? []) add(f.secret, f.key);
+  return out;
+}
+
+export function usesSecrets(graph: ServiceGraph): boolean {
+  return Object.values(graph.services).some((s) => s.secretEnv !== undefined || s.secretFiles !== undefined);
+}
+
+/** A lease issued for a container about to be created. */
+export interface IssuedLease {
+  service: string;
+  secret: string;
+  lease: LeaseInfo;
+  provider: SecretProvider;
+}
+
+export class SecretsSession {
+  readonly project: string;
+  /** Per service that uses secrets: its keyed digest (hex). Never a value. */
+  readonly digests: Record<string, string>;
+  /** Keys generated at plan time, stored by the bind step at apply time (names only). */
+  readonly generated: Array<{ secret: string; key: string }>;
+  readonly registry: ProviderRegistry;
+  readonly leaseStore: (CredentialMarkers & Partial<Pick<LeaseStore, 'add'>>) | undefined;
+  readonly #graph: ServiceGraph;
+  readonly #static: Map<string, Record<string, string>>;
+  readonly #hmac: Buffer;
+  /** Generated values not yet stored, by secret. */
+  readonly #pending: Map<string, Record<string, string>>;
+
+  private constructor(init: {
+    graph: ServiceGraph;
+    digests: Record<string, string>;
+    generated: Array<{ secret: string; key: string }>;
+    registry: ProviderRegistry;
+    leaseStore: SecretsSession['leaseStore'];
+    values: Map<string, Record<string, string>>;
+    hmac: Buffer;
+    pending: Map<string, Record<string, string>>;
+  }) {
+    this.project = init.graph.project;
+    this.digests = init.digests;
+    this.generated = init.generated;
+    this.registry = init.registry;
+    this.leaseStore = init.leaseStore;
+    this.#graph = init.graph;
+    this.#static = init.values;
+    this.#hmac = init.hmac;
+    this.#pending = init.pending;
+  }
+
+  /** Opens the session for `graph`; undefined when no service uses a secret. */
+  static async open(graph: ServiceGraph, opts: SessionOptions = {}): Promise<SecretsSession | undefined> {
+    if (!usesSecrets(graph)) return undefined;
+    const env = opts.env ?? process.env;
+    const decls = graph.secrets ?? {};
+    const registry = opts.registry ?? new ProviderRegistry(graph, env);
+
+    // Which secrets (and keys) are needed at all.
+    const needed = new Map<string, Set<string>>();
+    for (const svc of Object.values(graph.services)) {
+      for (const [secret, keys] of secretsUsedBy(svc)) {
+        const s = needed.get(secret) ?? new Set<string>();
+        for (const k of keys) s.add(k);
+        needed.set(secret, s);
+      }
+    }
+    for (const name of needed.keys()) {
+      if (!decls[name]) throw new Error(`secret "${name}" is used but not declared in ${graph.configFile}`);
+    }
+
+    // Reach every backend first: nothing is read (or changed) when one is down.
+    const kinds = [...new Set([...needed.keys()].map((n) => decls[n]!.provider))].sort();
+    for (const kind of kinds) {
+      const p = await registry.kind(kind);
+      await p.check();
+    }
+
+    // Static values.
+    const values = new Map<string, Record<string, string>>();
+    const pending = new Map<string, Record<string, string>>();
+    const generated: Array<{ secret: string; key: string }> = [];
+    const problems: Problem[] = [];
+    for (const [name, keys] of [...needed].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const decl = decls[name]!;
+      if (isDynamic(decl)) continue;
+      const provider = await registry.for(decl);
+      if (provider instanceof EmbeddedProvider) {
+        const { values: got, missing } = await provider.read(decl);
+        const gen: Record<string, string> = {};
+        for (const k of missing) {
+          const g = decl.generate?.[k];
+          if (g) {
+            gen[k] = generateValue(g.format, g.length);
+            generated.push({ secret: name, key: k });
+          }
+        }
+        const stillMissing = missing.filter((k) => gen[k] === undefined && keys.has(k));
+        if (stillMissing.length > 0) {
+          problems.push({
+            file: provider.store.relFile(name),
+            message: `secret "${name}" has no value for ${stillMissing.map((k) => `"${k}"`).join(', ')}, which ${stillMissing.length > 1 ? 'are' : 'is'} used by ${usersOf(graph, name, stillMissing).join(', ')}`,
+            fix: stillMissing.map((k) => `printf %s "$VALUE" | waffle secrets set ${name}.${k}`).join('; ') + ' (or run it in a terminal to be prompted)',
+          });
+          continue;
+        }
+        if (Object.keys(gen).length > 0) pending.set(name, gen);
+        values.set(name, { ...got, ...gen });
+      } else {
+        const r = await provider.resolve(decl, { project: graph.project, service: '*', root: graph.root });
+        values.set(name, r.values);
+      }
+    }
+    if (problems.length > 0) throw new ProblemsError(problems);
+
+    // Digests.
+    const hmac = hmacKey(graph.project, env);
+    const hasDynamic = [...needed.keys()].some((n) => isDynamic(decls[n]!));
+    const leaseStore = hasDynamic ? (opts.markers ?? LeaseStore.open(graph.project, { env })) : opts.markers;
+    const digests: Record<string, string> = {};
+    for (const svc of Object.values(graph.services)) {
+      const entries: DigestEntry[] = [];
+      for (const [secret, keys] of secretsUsedBy(svc)) {
+        const decl = decls[secret]!;
+        if (isDynamic(decl)) {
+          entries.push({ secret, key: LEASE_KEY, value: leaseStore!.credentialMarker(svc.name, secret) });
+          continue;
+        }
+        for (const key of keys) {
+          const v = values.get(secret)?.[key];
+          if (v === undefined) throw new Error(`secret "${secret}" has no value for "${key}" (used by service "${svc.name}")`);
+          entries.push({ secret, key, value: v });
+        }
+      }
+      const d = digestOf(hmac, entries);
+      if (d !== undefined) digests[svc.name] = d;
+    }
+    return new SecretsSession({ graph, digests, generated, registry, leaseStore, values, hmac, pending });
+  }
+
+  /**
+   * The values a new container of `service` gets: `secret` → `key` → value. Dynamic secrets are issued
+   * now (a new lease each, recorded in the lease store before the container exists).
+   */
+  async valuesFor(service: string): Promise<{ values: Map<string, Map<string, string>>; leases: IssuedLease[] }> {
+    const svc = this.#graph.services[service];
+    if (!svc) throw new Error(`no service "${service}"`);
+    const decls = this.#graph.secrets ?? {};
+    const values = new Map<string, Map<string, string>>();
+    const leases: IssuedLease[] = [];
+    for (const [secret, keys] of secretsUsedBy(svc)) {
+      const decl = decls[secret]!;
+      let got: Record<string, string>;
+      if (isDynamic(decl)) {
+        const provider = await this.registry.for(decl);
+        const r = await provider.resolve(decl, { project: this.project, service, root: this.#graph.root });
+        got = r.values;
+        if (r.lease) {
+          leases.push({ service, secret, lease: r.lease, provider });
+          this.leaseStore?.add?.({
+            service,
+            secret,
+            leaseId: r.lease.leaseId,
+            engine: decl.engine,
+            issuedAt: r.lease.issuedAt,
+            ttlSeconds: r.lease.ttlSeconds,
+            renewable: r.lease.renewable,
+            digest: digestOf(this.#hmac, decl.keys.map((k) => ({ secret, key: k, value: r.values[k] ?? '' })))!,
+          });
+        }
+      } else got = this.#static.get(secret) ?? {};
+      const m = new Map<string, string>();
+      for (const k of keys) {
+        const v = got[k];
+        if (v === undefined) throw new Error(`secret "${secret}" has no value for "${k}" (service "${service}")`);
+        m.set(k, v);
+      }
+      values.set(secret, m);
+    }
+    return { values, leases };
+  }
+
+  /** Every static value known to this session, with its name (for redaction of output). */
+  knownValues(): Array<{ label: string; value: string }> {
+    const out: Array<{ label: string; value: string }> = [];
+    for (const [secret, vals] of this.#static) for (const [k, v] of Object.entries(vals)) out.push({ label: `secrets.${secret}.${k}`, value: v });
+    return out;
+  }
+
+  /** Stores the values generated at plan time in the embedded store (before any Docker change). */
+  async persistGenerated(): Promise<Array<{ secret: string; key: string }>> {
+    const done: Array<{ secret: string; key: string }> = [];
+    for (const [secret, gen] of this.#pending) {
+      const decl = this.#graph.secrets?.[secret];
+      if (!decl) continue;
+      const provider = await this.registry.for(decl);
+      if (!(provider instanceof EmbeddedProvider)) continue;
+      // Never overwrite a value someone stored meanwhile: only fill what is still missing.
+      const current = (await provider.store.read(secret)) ?? {};
+      const fill: Record<string, string> = {};
+      for (const [k, v] of Object.entries(gen)) if (current[k] === undefined) fill[k] = v;
+      if (Object.keys(fill).length !== Object.keys(gen).length) {
+        throw new Error(`secrets/${secret}.age changed since the plan was made (a generated key now has a value); run the command again`);
+      }
+      await provider.store.write(secret, { ...current, ...fill });
+      for (const k of Object.keys(fill)) done.push({ secret, key: k });
+    }
+    this.#pending.clear();
+    return done;
+  }
+
+  toJSON(): unknown {
+    return { project: this.project, digests: this.digests, generated: this.generated };
+  }
+
+  [inspect.custom](): string {
+    return `SecretsSession { project: ${this.project}, services: ${Object.keys(this.digests).join(', ')} }`;
+  }
+}
+
+function usersOf(graph: ServiceGraph, secret: string, keys: string[]): string[] {
+  return Object.values(graph.services)
+    .filter((s) => keys.some((k) => secretsUsedBy(s).get(secret)?.has(k)))
+    .map((s) => `"${s.name}" (${s.file})`);
+}
