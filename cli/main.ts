@@ -285,9 +285,6 @@ function describeRemoved(r: unknown): string {
 // secrets commands (issue 4) register here
 (await import('./secrets.ts')).registerSecrets(program);
 
-// secrets commands (issue 4) register here
-(await import('./secrets.ts')).registerSecrets(program);
-
 program
   .command('logs')
   .description("print a service's output")
