@@ -271,6 +271,11 @@ program
     const { destroyProject } = await import('../runtime/docker/destroy.ts');
     const removed = await destroyProject(docker, graph.project, { volumes: !!o.volumes });
     err(`${kleur.green('destroyed')} project ${graph.project}${removed ? `: ${describeRemoved(removed)}` : ''}`);
+    // [vault, part B] The containers are gone: so are their dynamic credentials.
+    const { revokeProjectLeases } = await import('../runtime/secrets/renewer.ts');
+    const revoked = await revokeProjectLeases(graph, 'all').catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
+    if (revoked?.revoked.length) err(`revoked ${revoked.revoked.length} Vault lease${revoked.revoked.length > 1 ? 's' : ''}`);
+    if (revoked?.failed.length) err(kleur.yellow(`could not revoke ${revoked.failed.length} Vault lease(s): ${revoked.failed[0]!.error} (run waffle destroy again later)`));
   });
 
 function describeRemoved(r: unknown): string {

@@ -240,6 +240,26 @@ export function registerSecrets(program: Command): void {
       err(n ? `${n} value${n === 1 ? '' : 's'} generated: commit secrets/` : 'nothing to generate (every generated key has a value; --force makes new ones)');
     });
 
+  // [vault, part B] Dynamic credentials (Vault database/aws): renew the leases that are due now.
+  secrets
+    .command('renew')
+    .description('renew the Vault leases of dynamic credentials that are due (the agent does this on a timer)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const { loadGraph } = await import('../runtime/pipeline.ts');
+      const { renewProjectLeases } = await import('../runtime/secrets/renewer.ts');
+      const graph = await loadGraph({ root: rootOf(cmd) });
+      const r = await renewProjectLeases(graph);
+      if (!r) {
+        err(graph.vault ? 'no Vault leases recorded for this project' : 'this project configures no vault');
+        return;
+      }
+      for (const x of r.renewed) err(`renewed ${x.service}: secrets.${x.secret} for ${x.ttlSeconds}s`);
+      for (const x of r.expiring) err(`expiring ${x.service}: secrets.${x.secret} (${x.reason}): the next apply gives it fresh credentials`);
+      for (const x of r.failed) err(`failed ${x.service}: secrets.${x.secret}: ${x.error}`);
+      if (!r.renewed.length && !r.expiring.length && !r.failed.length) err('nothing due');
+      if (r.failed.length) process.exitCode = 1;
+    });
+
   secrets
     .command('rekey')
     .description('re-encrypt every secret file for the recipients in secrets/recipients.txt')

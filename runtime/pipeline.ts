@@ -11,6 +11,7 @@ import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
 import { bindSecrets } from './apply/bind.ts';
 import { SecretsSession } from './secrets/session.ts';
+import { renewProjectLeases } from './secrets/renewer.ts';
 import { currentCommit } from './source/git.ts';
 import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from './model.ts';
 
@@ -50,10 +51,14 @@ export async function openDocker(graph: ServiceGraph, opts: ProjectOptions): Pro
 export async function prepare(opts: ProjectOptions): Promise<Prepared> {
   const graph = await loadGraph(opts);
   const [docker, commit] = await Promise.all([openDocker(graph, opts), currentCommit(opts.root)]);
+  // [vault, part B] Renew due leases first: one that can no longer be renewed is marked expiring, and its new
+  // lease marker makes this plan replace the service with fresh credentials (cause `credentials`). Never fails
+  // the command: when Vault is down, the session's check below says so, naming the address.
+  if (graph.vault) await renewProjectLeases(graph).catch(() => undefined);
   // Secrets first: a backend that cannot be reached fails the command here, before any change.
   const secrets = await SecretsSession.open(graph);
   const observed = await observe(docker, graph.project);
-  const plan = reconcile(graph, observed, { commit, ...(secrets ? { secretsDigests: secrets.digests } : {}) });
+  const plan = reconcile(graph, observed, { commit, ...(secrets ? { secretsDigests: secrets.digests, credentialsDigests: secrets.credentialsDigests } : {}) });
   return { graph, observed, plan, commit, docker, ...(secrets ? { secrets } : {}) };
 }
 
@@ -77,7 +82,10 @@ export async function applyPrepared(
   const { docker, graph, plan } = prepared;
   if (opts.checkStale) {
     const now = await observe(docker, graph.project);
-    const again = reconcile(graph, now, { commit: prepared.commit, ...(prepared.secrets ? { secretsDigests: prepared.secrets.digests } : {}) });
+    const again = reconcile(graph, now, {
+      commit: prepared.commit,
+      ...(prepared.secrets ? { secretsDigests: prepared.secrets.digests, credentialsDigests: prepared.secrets.credentialsDigests } : {}),
+    });
     if (again.observedFingerprint !== plan.observedFingerprint) throw new StalePlanError(graph.project);
   }
   // Values go into a copy of the plan, only now (generated secrets are stored, dynamic ones issued).

@@ -15,6 +15,12 @@ import { serviceNetworks } from './network.ts';
 export interface HashExtra {
   /** Keyed hash (HMAC) of the secret values the service uses, computed elsewhere. Never a value. */
   secretsDigest?: string;
+  /**
+   * [vault, part B] Keyed hash of the lease markers of the service's dynamic credentials (Vault database/aws,
+   * see secrets/leases.ts): changes only when a lease can no longer be renewed. Absent (and then not
+   * in the hash at all) for services without dynamic credentials.
+   */
+  credentialsDigest?: string;
 }
 
 /** Part names, in label order. `env.<KEY>` entries follow `env` in the label. */
@@ -32,6 +38,7 @@ export const CONFIG_PARTS = [
   'stopGrace',
   'networks',
   'secrets',
+  'credentials',
 ] as const;
 export type ConfigPart = (typeof CONFIG_PARTS)[number];
 
@@ -83,6 +90,8 @@ export function configParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashEx
     stopGrace: svc.stopGraceSeconds,
     networks: { networks: serviceNetworks(graph, svc), aliases: [svc.name] },
     secrets: extra.secretsDigest ?? null,
+    // [vault, part B] undefined → dropped by canonicalJson: hashes of services without dynamic credentials are unchanged.
+    credentials: extra.credentialsDigest,
   };
 }
 
@@ -102,6 +111,7 @@ export function configPartHashes(graph: ServiceGraph, svc: ServiceSpec, extra: H
   const out: Record<string, string> = {};
   const env = hashedEnv(svc);
   for (const name of CONFIG_PARTS) {
+    if (parts[name] === undefined) continue; // [vault, part B] `credentials` only when used
     out[name] = short(parts[name]);
     if (name === 'env') {
       for (const key of Object.keys(env).sort()) out[`env.${encodeURIComponent(key)}`] = short([key, env[key]]);
@@ -132,9 +142,12 @@ export function parsePartsLabel(label: string | undefined): Record<string, strin
 export function containerBody(
   graph: ServiceGraph,
   svc: ServiceSpec,
-  meta: { commit: string; generation: number; secretsDigest?: string },
+  meta: { commit: string; generation: number; secretsDigest?: string; credentialsDigest?: string },
 ): ContainerCreateBody {
-  const extra: HashExtra = meta.secretsDigest !== undefined ? { secretsDigest: meta.secretsDigest } : {};
+  const extra: HashExtra = {
+    ...(meta.secretsDigest !== undefined ? { secretsDigest: meta.secretsDigest } : {}),
+    ...(meta.credentialsDigest !== undefined ? { credentialsDigest: meta.credentialsDigest } : {}),
+  };
   const labels: Record<string, string> = { ...svc.labels };
   labels[LABEL.project] = graph.project;
   labels[LABEL.service] = svc.name;

@@ -26,6 +26,8 @@ export interface ReconcileOptions {
   commit: string;
   /** Per service: keyed hash of its secret values (never the values). */
   secretsDigests?: Record<string, string>;
+  /** [vault, part B] Per service: keyed hash of its dynamic-credential lease markers (secrets/leases.ts). */
+  credentialsDigests?: Record<string, string>;
 }
 
 /** Default grace for containers whose spec we no longer have (removed services). */
@@ -112,7 +114,10 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
 
   for (const name of graph.order) {
     const svc = graph.services[name]!;
-    const extra: HashExtra = opts.secretsDigests?.[name] !== undefined ? { secretsDigest: opts.secretsDigests[name] } : {};
+    const extra: HashExtra = {
+      ...(opts.secretsDigests?.[name] !== undefined ? { secretsDigest: opts.secretsDigests[name] } : {}),
+      ...(opts.credentialsDigests?.[name] !== undefined ? { credentialsDigest: opts.credentialsDigests[name] } : {}),
+    };
     const canonicalName = names.container(project, name);
     const existing = byService.get(name) ?? [];
     const waitHealthy = svc.healthcheck !== undefined;
@@ -442,6 +447,12 @@ function describePart(part: string, svc: ServiceSpec, extra: HashExtra, c: Obser
     }
     case 'secrets':
       return extra.secretsDigest === undefined ? 'no longer used' : old.secrets === undefined || old.secrets === NO_SECRETS ? 'now used' : 'a secret value changed';
+    case 'credentials': // [vault, part B]
+      return extra.credentialsDigest === undefined
+        ? 'dynamic credentials no longer used'
+        : old.credentials === undefined
+          ? 'dynamic credentials now used'
+          : 'fresh dynamic credentials: a lease can no longer be renewed';
     default:
       return old[part] === undefined ? 'added' : now[part] === undefined ? 'removed' : 'changed';
   }

@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { stateDir, writeFileAtomic } from './state.ts';
+import { stateDir, stateRoot, writeFileAtomic } from './state.ts';
 
 export interface LeaseRecord {
   project: string;
@@ -58,6 +58,20 @@ interface LeaseFile {
   epochs: Record<string, number>;
 }
 
+/**
+ * A lease the backend no longer knows (expired and revoked, or revoked): it can never be renewed.
+ * Defined here, not in vault.ts, so the renewer does not load node-vault for projects without Vault.
+ */
+export class LeaseGoneError extends Error {
+  constructor(
+    readonly leaseId: string,
+    detail: string,
+  ) {
+    super(`lease ${leaseId} can no longer be renewed (${detail})`);
+    this.name = 'LeaseGoneError';
+  }
+}
+
 const epochKey = (service: string, secret: string) => `${service}/${secret}`;
 
 export class LeaseStore {
@@ -70,6 +84,11 @@ export class LeaseStore {
     const dir = opts.dir ?? stateDir(project, opts.env);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = path.join(dir, 'leases.json');
+  }
+
+  /** Whether `project` has a lease file at all (without creating the state directory). */
+  static exists(project: string, env: Record<string, string | undefined> = process.env): boolean {
+    return fs.existsSync(path.join(stateRoot(env), project, 'leases.json'));
   }
 
   /** Opens the lease records of `project` in its state directory. */

@@ -8,9 +8,13 @@
  *   after `destroy`), and leases that were issued but never reached a container.
  * The agent calls `renewDue` on a timer; `waffle secrets renew` calls it once.
  */
+import type { ServiceGraph } from '../model.ts';
 import type { SecretProvider } from './provider.ts';
-import type { LeaseRecord, LeaseStore } from './leases.ts';
-import { LeaseGoneError } from './vault.ts';
+import { LeaseGoneError, LeaseStore, type LeaseRecord } from './leases.ts';
+import { ProviderRegistry } from './registry.ts';
+
+type Env = Record<string, string | undefined>;
+type GraphVault = Pick<ServiceGraph, 'project' | 'root' | 'vault' | 'configFile'>;
 
 export interface RenewerOptions {
   store: LeaseStore;
@@ -116,4 +120,33 @@ export class Renewer {
     this.store.remove(done);
     return report;
   }
+}
+
+/** The project's renewer, or undefined when it has no lease records or no Vault configured. */
+async function projectRenewer(graph: GraphVault, opts: { env?: Env; registry?: ProviderRegistry }): Promise<Renewer | undefined> {
+  const env = opts.env ?? process.env;
+  if (!graph.vault || !LeaseStore.exists(graph.project, env)) return undefined;
+  const store = LeaseStore.open(graph.project, { env });
+  const provider = await (opts.registry ?? new ProviderRegistry(graph, env)).kind('vault');
+  return new Renewer({ store, provider, renewFraction: graph.vault.renewFraction });
+}
+
+/**
+ * Renews the project's due leases (what `waffle secrets renew` and the agent's timer do, and what
+ * `prepare` does before planning, so an unrenewable lease becomes a `credentials` replacement).
+ * Undefined when the project has no leases.
+ */
+export async function renewProjectLeases(graph: GraphVault, opts: { env?: Env; now?: number; registry?: ProviderRegistry } = {}): Promise<RenewReport | undefined> {
+  const r = await projectRenewer(graph, opts);
+  return r?.renewDue(opts.now ?? Date.now());
+}
+
+/**
+ * Revokes the project's leases whose container is not in `containerIds` (after an apply), or all of
+ * them (`'all'`, after `destroy`). Undefined when the project has no leases.
+ */
+export async function revokeProjectLeases(graph: GraphVault, containerIds: string[] | 'all', opts: { env?: Env; registry?: ProviderRegistry } = {}): Promise<RevokeReport | undefined> {
+  const r = await projectRenewer(graph, opts);
+  if (!r) return undefined;
+  return containerIds === 'all' ? r.revokeAll() : r.revokeOrphans(containerIds);
 }

@@ -61,6 +61,11 @@ export class SecretsSession {
   readonly project: string;
   /** Per service that uses secrets: its keyed digest (hex). Never a value. */
   readonly digests: Record<string, string>;
+  /**
+   * [vault, part B] Per service with dynamic credentials: keyed digest of its lease markers, a config part
+   * of its own (`credentials`) so an expiring lease shows as that cause, not as a changed value.
+   */
+  readonly credentialsDigests: Record<string, string>;
   /** Keys generated at plan time, stored by the bind step at apply time (names only). */
   readonly generated: Array<{ secret: string; key: string }>;
   readonly registry: ProviderRegistry;
@@ -74,6 +79,7 @@ export class SecretsSession {
   private constructor(init: {
     graph: ServiceGraph;
     digests: Record<string, string>;
+    credentialsDigests: Record<string, string>;
     generated: Array<{ secret: string; key: string }>;
     registry: ProviderRegistry;
     leaseStore: SecretsSession['leaseStore'];
@@ -83,6 +89,7 @@ export class SecretsSession {
   }) {
     this.project = init.graph.project;
     this.digests = init.digests;
+    this.credentialsDigests = init.credentialsDigests;
     this.generated = init.generated;
     this.registry = init.registry;
     this.leaseStore = init.leaseStore;
@@ -161,12 +168,14 @@ export class SecretsSession {
     const hasDynamic = [...needed.keys()].some((n) => isDynamic(decls[n]!));
     const leaseStore = hasDynamic ? (opts.markers ?? LeaseStore.open(graph.project, { env })) : opts.markers;
     const digests: Record<string, string> = {};
+    const credentialsDigests: Record<string, string> = {};
     for (const svc of Object.values(graph.services)) {
       const entries: DigestEntry[] = [];
+      const leaseEntries: DigestEntry[] = [];
       for (const [secret, keys] of secretsUsedBy(svc)) {
         const decl = decls[secret]!;
         if (isDynamic(decl)) {
-          entries.push({ secret, key: LEASE_KEY, value: leaseStore!.credentialMarker(svc.name, secret) });
+          leaseEntries.push({ secret, key: LEASE_KEY, value: leaseStore!.credentialMarker(svc.name, secret) });
           continue;
         }
         for (const key of keys) {
@@ -177,8 +186,10 @@ export class SecretsSession {
       }
       const d = digestOf(hmac, entries);
       if (d !== undefined) digests[svc.name] = d;
+      const cd = digestOf(hmac, leaseEntries);
+      if (cd !== undefined) credentialsDigests[svc.name] = cd;
     }
-    return new SecretsSession({ graph, digests, generated, registry, leaseStore, values, hmac, pending });
+    return new SecretsSession({ graph, digests, credentialsDigests, generated, registry, leaseStore, values, hmac, pending });
   }
 
   /**
@@ -253,7 +264,7 @@ export class SecretsSession {
   }
 
   toJSON(): unknown {
-    return { project: this.project, digests: this.digests, generated: this.generated };
+    return { project: this.project, digests: this.digests, credentialsDigests: this.credentialsDigests, generated: this.generated };
   }
 
   [inspect.custom](): string {

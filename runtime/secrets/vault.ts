@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import nodeVault from 'node-vault';
 import type { LeaseInfo, ResolveContext, ResolvedSecret, SecretDecl, SecretProvider } from './provider.ts';
+import { LeaseGoneError } from './leases.ts';
 
 export interface VaultOptions {
   /** Vault's address, e.g. `https://vault.example.com:8200`. Default: `VAULT_ADDR`, then `http://127.0.0.1:8200`. */
@@ -76,13 +77,7 @@ export class VaultApiError extends Error {
   }
 }
 
-/** A lease that Vault no longer knows (expired and revoked, or revoked): it can never be renewed. */
-export class LeaseGoneError extends Error {
-  constructor(readonly leaseId: string, detail: string) {
-    super(`lease ${leaseId} can no longer be renewed (${detail})`);
-    this.name = 'LeaseGoneError';
-  }
-}
+export { LeaseGoneError };
 
 interface NodeVaultError extends Error {
   code?: string;
