@@ -257,7 +257,11 @@ function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult {
   }
   const secrets = checkSecretDecls(c.secrets, report);
   const vault = checkVaultSettings(c.vault, report);
-  const vaultUsers = Object.values(secrets).filter((d) => d.provider === 'vault').map((d) => d.name);
+  const rawSecrets = isObject(c.secrets) ? (c.secrets as Record<string, unknown>) : {};
+  const vaultUsers = Object.keys(rawSecrets).filter((n) => {
+    const d = rawSecrets[n];
+    return isObject(d) && d.provider === 'vault';
+  });
   if (vaultUsers.length > 0 && c.vault === undefined) {
     report(
       'vault',

@@ -76,10 +76,12 @@ export function checkSecretDecls(value: unknown, report: Report): Record<string,
       decl.engine = engine;
       kind = engine;
       if (engine === 'kv') {
-        if (typeof d.path !== 'string' || d.path.trim() === '' || d.path.startsWith('/')) bad(`${w}.path`, `path ${show(d.path)} must be the secret's path under the KV mount`, "for example path: 'app/config'");
+        if (typeof d.path !== 'string' || d.path.trim() === '' || d.path.startsWith('/')) {
+          bad(`${w}.path`, d.path === undefined ? 'a kv secret needs `path`' : `path ${show(d.path)} must be the secret's path under the KV mount (no leading /)`, "for example path: 'app/config'");
+        }
         else decl.path = d.path;
       } else if (typeof d.role !== 'string' || d.role.trim() === '') {
-        bad(`${w}.role`, `role ${show(d.role)} must name the ${engine} engine's role`, "for example role: 'api'");
+        bad(`${w}.role`, d.role === undefined ? `a ${engine} secret needs \`role\`` : `role ${show(d.role)} must name the ${engine} engine's role`, "for example role: 'api'");
       } else decl.role = d.role;
       if (d.mount !== undefined) {
         if (typeof d.mount !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_./-]*$/.test(d.mount)) bad(`${w}.mount`, `mount ${show(d.mount)} is not a Vault mount path`, `for example mount: '${engine === 'kv' ? 'secret' : engine}'`);
