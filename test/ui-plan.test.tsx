@@ -130,6 +130,17 @@ test('apply prompt: (y/N), d toggles the full diff, y answers yes', async () => 
   r.unmount();
 });
 
+test('apply prompt: `y` and Enter arriving in one chunk (as a terminal may send them) answer yes', async () => {
+  const store = createStore<ApplyUiState>({ phase: 'review', full: false, progress: initialProgress(), interrupts: 0 });
+  const answers: boolean[] = [];
+  const r = render(<ApplyApp store={store} plan={richPlan()} onAnswer={(y) => answers.push(y)} onInterrupt={() => {}} interactive width={80} now={0} />);
+  await tick();
+  r.stdin.write('y\r');
+  await tick();
+  assert.deepEqual(answers, [true]);
+  r.unmount();
+});
+
 test('apply prompt: Enter means no (the default), and Ctrl-C cancels', async () => {
   for (const key of ['\r', 'n']) {
     const store = createStore<ApplyUiState>({ phase: 'review', full: false, progress: initialProgress(), interrupts: 0 });

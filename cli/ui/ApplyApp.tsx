@@ -45,10 +45,13 @@ export function ApplyApp({ store, plan, onAnswer, onInterrupt, interactive, widt
     (input, key) => {
       if (key.ctrl && input === 'c') return onInterrupt();
       if (s.phase !== 'review') return;
-      const k = input.toLowerCase();
-      if (k === 'y') onAnswer(true);
-      else if (k === 'd') store.set((st) => ({ full: !st.full }));
-      else if (k === 'n' || k === 'q' || key.return || key.escape) onAnswer(false);
+      if (key.escape) return onAnswer(false);
+      // A terminal may deliver several keys in one chunk (`y` and Enter as "y\r"): the first one counts.
+      for (const ch of input.toLowerCase() + (key.return ? '\r' : '')) {
+        if (ch === 'y') return onAnswer(true);
+        if (ch === 'n' || ch === 'q' || ch === '\r' || ch === '\n') return onAnswer(false);
+        if (ch === 'd') return store.set((st) => ({ full: !st.full }));
+      }
     },
     { isActive: interactive },
   );
