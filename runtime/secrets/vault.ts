@@ -59,7 +59,7 @@ export class VaultUnreachableError extends Error {
     readonly address: string,
     cause: string,
   ) {
-    super(`Vault at ${address} is unreachable (${cause}). Nothing was changed; check that Vault is running and VAULT_ADDR is right, then try again.`);
+    super(`Vault at ${address} is unreachable (${cause}). Nothing was changed; check that Vault is running and that the address (vault.address in waffle.config.ts) is right, then try again.`);
     this.name = 'VaultUnreachableError';
   }
 }
