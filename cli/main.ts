@@ -168,6 +168,7 @@ program
       }
       return;
     }
+    if (mode === 'ink' && !o.yes && !process.stdin.isTTY) await confirm('Apply these changes', '--yes'); // fails: no keyboard
     if (mode === 'ink') {
       // Ink and React load only here (see cli/ui/deps.ts).
       const { runApplyUi } = await import('./ui/apply.tsx');
