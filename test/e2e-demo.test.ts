@@ -166,6 +166,15 @@ test('status shows each service with state, image and commit', async () => {
   assert.equal(status.services.find((s) => s.service === 'api')!.health, 'healthy');
 });
 
+test('logs prints a service output, and names the services when one is unknown', async () => {
+  const r = await waffle(['logs', 'worker', '-n', '20'], { cwd: repo });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /polled http:\/\/api:8080\//);
+  const unknown = await waffle(['logs', 'nope'], { cwd: repo });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no service "nope".*api, cache, web, worker/);
+});
+
 test('destroy removes everything of the project and nothing else', async () => {
   const refused = await waffle(['destroy'], { cwd: repo });
   assert.equal(refused.code, 1);
