@@ -133,7 +133,8 @@ test('rekey for a second recipient: both identities decrypt; rm removes a key an
   // `init` added Bob to recipients.txt; Alice (who can decrypt) re-encrypts for everyone listed.
   const bobPub = /public key: (age1\S+)/.exec(fs.readFileSync(idB, 'utf8'))![1]!;
   const listed = await waffle(['secrets', 'recipients', 'list'], { cwd: repo, env: envA });
-  assert.ok(listed.stdout.split('\n').includes(bobPub), listed.stdout);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.ok(listed.stdout.split('\n').includes(bobPub), `${bobPub} not in: ${listed.stdout}`);
   const already = await waffle(['secrets', 'recipients', 'add', bobPub], { cwd: repo, env: envA });
   assert.match(already.stderr, /already listed/);
   const rekey = await waffle(['secrets', 'rekey'], { cwd: repo, env: envA });
