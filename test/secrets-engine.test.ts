@@ -10,7 +10,9 @@
  * is absent from `docker inspect` entirely).
  *
  * Rotation: changing one value with `waffle secrets set` and applying replaces exactly the services that
- * use it. Vault unreachable: apply fails before any change, naming the address.
+ * use it. A stopped container whose tmpfs files vanished (reboot) gets them back before it starts.
+ * Vault unreachable: apply fails before any change, naming the address. A service that prints its
+ * secret and fails: the value is redacted from waffle's failure events (log tail).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -248,5 +250,31 @@ test('Vault unreachable: apply fails before any change, naming the address', asy
   } finally {
     fs.rmSync(path.join(repo, 'services/vaulty.ts'));
     fs.writeFileSync(path.join(repo, 'services/plain.ts'), service(`  env: { A: 'b' },`));
+  }
+});
+
+test('a service that prints its secret and fails: the value is redacted from the failure events', async () => {
+  fs.writeFileSync(
+    path.join(repo, 'services/crasher.ts'),
+    `import { defineService } from 'wafflemaker';
+import { secrets } from '../waffle.config';
+export default defineService({
+  image: '${TEST_IMAGES.busybox}',
+  command: 'echo "connecting to $DATABASE_URL"; exit 3',
+  env: { DATABASE_URL: secrets.db.url },
+  healthcheck: { command: 'true', interval: '1s' },
+  restart: 'no',
+});
+`,
+  );
+  try {
+    const r = await run(['apply', '--yes', '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    const failed = parseNdjson(r.stdout).find((e) => e.type === 'op-failed') as { failure: { logTail?: string[] } } | undefined;
+    assert.ok(failed, r.stdout);
+    assert.deepEqual(failed.failure.logTail, ['connecting to [secrets.db.url]']);
+    assertNoCanary(outputs.join('\n'), 'the output of waffle');
+  } finally {
+    fs.rmSync(path.join(repo, 'services/crasher.ts'));
   }
 });
