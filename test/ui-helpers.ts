@@ -27,3 +27,25 @@ export function maxLineWidth(frame: string): number {
 }
 
 export const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+
+/** Retries `check` (which throws until satisfied) for up to `timeoutMs`: renders are asynchronous. */
+export async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await tick(10);
+    }
+  }
+}
+
+/** Waits until the app reads keys (useInput put stdin in raw mode and listens), then a little longer. */
+export async function inputReady(stdin: { listenerCount(event: string): number }): Promise<void> {
+  await eventually(() => {
+    if (stdin.listenerCount('readable') === 0) throw new Error('the app does not read keys yet');
+  });
+  await tick(20);
+}

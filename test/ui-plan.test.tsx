@@ -8,7 +8,7 @@ import { ApplyApp, type ApplyUiState } from '../cli/ui/ApplyApp.tsx';
 import { createStore } from '../cli/ui/store.ts';
 import { initialProgress } from '../cli/render/progress.ts';
 import { planText } from '../cli/render/plan.ts';
-import { maxLineWidth, recordedPlan, setupUi, tick } from './ui-helpers.ts';
+import { eventually, inputReady, maxLineWidth, recordedPlan, setupUi } from './ui-helpers.ts';
 
 before(setupUi);
 
@@ -117,28 +117,33 @@ test('apply prompt: (y/N), d toggles the full diff, y answers yes', async () => 
   const store = createStore<ApplyUiState>({ phase: 'review', full: false, progress: initialProgress(), interrupts: 0 });
   const answers: boolean[] = [];
   const r = render(<ApplyApp store={store} plan={plan} onAnswer={(y) => answers.push(y)} onInterrupt={() => {}} interactive width={80} now={0} />);
-  await tick();
-  assert.match(r.lastFrame()!, /Apply these changes\? \(y\/N\)\s+d: full diff/);
-  assert.doesNotMatch(r.lastFrame()!, /networks\s+default/);
-  r.stdin.write('d');
-  await tick();
-  assert.match(r.lastFrame()!, /d: short diff/);
-  assert.match(r.lastFrame()!, /networks\s+default/);
-  r.stdin.write('y');
-  await tick();
-  assert.deepEqual(answers, [true]);
-  r.unmount();
+  try {
+    await eventually(() => assert.match(r.lastFrame()!, /Apply these changes\? \(y\/N\)\s+d: full diff/));
+    assert.doesNotMatch(r.lastFrame()!, /networks\s+default/);
+    await inputReady(r.stdin);
+    r.stdin.write('d');
+    await eventually(() => assert.match(r.lastFrame()!, /d: short diff/));
+    assert.match(r.lastFrame()!, /networks\s+default/);
+    await inputReady(r.stdin);
+    r.stdin.write('y');
+    await eventually(() => assert.deepEqual(answers, [true]));
+  } finally {
+    r.unmount();
+  }
 });
 
 test('apply prompt: `y` and Enter arriving in one chunk (as a terminal may send them) answer yes', async () => {
   const store = createStore<ApplyUiState>({ phase: 'review', full: false, progress: initialProgress(), interrupts: 0 });
   const answers: boolean[] = [];
   const r = render(<ApplyApp store={store} plan={richPlan()} onAnswer={(y) => answers.push(y)} onInterrupt={() => {}} interactive width={80} now={0} />);
-  await tick();
-  r.stdin.write('y\r');
-  await tick();
-  assert.deepEqual(answers, [true]);
-  r.unmount();
+  try {
+    await eventually(() => assert.match(r.lastFrame()!, /Apply these changes/));
+    await inputReady(r.stdin);
+    r.stdin.write('y\r');
+    await eventually(() => assert.deepEqual(answers, [true]));
+  } finally {
+    r.unmount();
+  }
 });
 
 test('apply prompt: Enter means no (the default), and Ctrl-C cancels', async () => {
@@ -146,18 +151,24 @@ test('apply prompt: Enter means no (the default), and Ctrl-C cancels', async () 
     const store = createStore<ApplyUiState>({ phase: 'review', full: false, progress: initialProgress(), interrupts: 0 });
     const answers: boolean[] = [];
     const r = render(<ApplyApp store={store} plan={richPlan()} onAnswer={(y) => answers.push(y)} onInterrupt={() => {}} interactive width={80} now={0} />);
-    await tick();
-    r.stdin.write(key);
-    await tick();
-    assert.deepEqual(answers, [false], JSON.stringify(key));
-    r.unmount();
+    try {
+      await eventually(() => assert.match(r.lastFrame()!, /Apply these changes/));
+      await inputReady(r.stdin);
+      r.stdin.write(key);
+      await eventually(() => assert.deepEqual(answers, [false], JSON.stringify(key)));
+    } finally {
+      r.unmount();
+    }
   }
   const store = createStore<ApplyUiState>({ phase: 'review', full: false, progress: initialProgress(), interrupts: 0 });
   let interrupted = 0;
   const r = render(<ApplyApp store={store} plan={richPlan()} onAnswer={() => {}} onInterrupt={() => interrupted++} interactive width={80} now={0} />);
-  await tick();
-  r.stdin.write('\x03');
-  await tick();
-  assert.equal(interrupted, 1);
-  r.unmount();
+  try {
+    await eventually(() => assert.match(r.lastFrame()!, /Apply these changes/));
+    await inputReady(r.stdin);
+    r.stdin.write('\x03');
+    await eventually(() => assert.equal(interrupted, 1));
+  } finally {
+    r.unmount();
+  }
 });

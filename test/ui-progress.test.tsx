@@ -11,7 +11,7 @@ import { ProgressView } from '../cli/ui/ProgressView.tsx';
 import { ApplyApp, type ApplyUiState } from '../cli/ui/ApplyApp.tsx';
 import { createStore } from '../cli/ui/store.ts';
 import { foldEvents, initialProgress, liveRows, reduceProgress } from '../cli/render/progress.ts';
-import { maxLineWidth, recorded, recordedPlan, setupUi, tick } from './ui-helpers.ts';
+import { eventually, maxLineWidth, recorded, recordedPlan, setupUi } from './ui-helpers.ts';
 
 before(setupUi);
 
@@ -90,23 +90,23 @@ test('the app renders the event stream as it arrives, and shows both Ctrl-C pres
   const plan = recordedPlan('demo-change.plan.json');
   const store = createStore<ApplyUiState>({ phase: 'applying', full: false, progress: initialProgress(), interrupts: 0 });
   const r = render(<ApplyApp store={store} plan={plan} onAnswer={() => {}} onInterrupt={() => {}} interactive={false} width={80} now={events[0].at} />);
-  const half = Math.floor(events.length / 2);
-  for (const e of events.slice(0, half)) store.set((s) => ({ progress: reduceProgress(s.progress, e) }));
-  await tick();
-  const mid = r.lastFrame()!;
-  assert.match(mid, /Plan for /, 'the answered plan stays above, in the static log');
-  assert.doesNotMatch(mid, /apply complete/);
-  store.set({ interrupts: 1 });
-  await tick();
-  assert.match(r.lastFrame()!, /stopping: no new operations; running ones finish\. Ctrl-C again to abort\./);
-  store.set({ interrupts: 2 });
-  await tick();
-  assert.match(r.lastFrame()!, /aborting now/);
-  for (const e of events.slice(half)) store.set((s) => ({ progress: reduceProgress(s.progress, e) }));
-  await tick();
-  const end = r.lastFrame()!;
-  assert.match(end, /apply complete: 4 created/);
-  assert.equal((end.match(/Plan for /g) ?? []).length, 1, 'the plan is printed once');
-  assert.ok(maxLineWidth(end) <= 80);
-  r.unmount();
+  try {
+    const half = Math.floor(events.length / 2);
+    for (const e of events.slice(0, half)) store.set((s) => ({ progress: reduceProgress(s.progress, e) }));
+    await eventually(() => assert.match(r.lastFrame()!, /✓ default\s+network created/));
+    const mid = r.lastFrame()!;
+    assert.match(mid, /Plan for /, 'the answered plan stays above, in the static log');
+    assert.doesNotMatch(mid, /apply complete/);
+    store.set({ interrupts: 1 });
+    await eventually(() => assert.match(r.lastFrame()!, /stopping: no new operations; running ones finish\. Ctrl-C again to abort\./));
+    store.set({ interrupts: 2 });
+    await eventually(() => assert.match(r.lastFrame()!, /aborting now/));
+    for (const e of events.slice(half)) store.set((s) => ({ progress: reduceProgress(s.progress, e) }));
+    await eventually(() => assert.match(r.lastFrame()!, /apply complete: 4 created/));
+    const end = r.lastFrame()!;
+    assert.equal((end.match(/Plan for /g) ?? []).length, 1, 'the plan is printed once');
+    assert.ok(maxLineWidth(end) <= 80);
+  } finally {
+    r.unmount();
+  }
 });

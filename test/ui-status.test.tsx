@@ -6,7 +6,7 @@ import { StatusTable } from '../cli/ui/StatusTable.tsx';
 import { StatusWatch } from '../cli/ui/status.tsx';
 import { formatStatus, statusRows, type StatusRow } from '../cli/status.ts';
 import type { ObservedContainer, ServiceGraph } from '../runtime/model.ts';
-import { maxLineWidth, setupUi, tick } from './ui-helpers.ts';
+import { eventually, inputReady, maxLineWidth, setupUi } from './ui-helpers.ts';
 
 before(setupUi);
 
@@ -87,14 +87,15 @@ test('status --watch: reads rows, shows them, refreshes on the interval, and q q
     return r;
   };
   const ui = render(<StatusWatch project="demo" read={read} intervalMs={50} interactive onQuit={() => quit++} />);
-  await tick(20);
-  assert.match(ui.lastFrame()!, /^api\s+running/m);
-  assert.match(ui.lastFrame()!, /every 0\.05s · q to quit/);
-  await tick(120);
-  assert.ok(reads >= 2);
-  assert.match(ui.lastFrame()!, /^api\s+restarting/m);
-  ui.stdin.write('q');
-  await tick();
-  assert.equal(quit, 1);
-  ui.unmount();
+  try {
+    await eventually(() => assert.match(ui.lastFrame()!, /^api\s+running/m));
+    assert.match(ui.lastFrame()!, /every 0\.05s · q to quit/);
+    await eventually(() => assert.match(ui.lastFrame()!, /^api\s+restarting/m));
+    assert.ok(reads >= 2);
+    await inputReady(ui.stdin);
+    ui.stdin.write('q');
+    await eventually(() => assert.equal(quit, 1));
+  } finally {
+    ui.unmount();
+  }
 });
