@@ -11,6 +11,8 @@
  * store (`LeaseStore.credentialMarker`, leases.ts): stable while the service's credentials can be
  * renewed, new once they cannot, so an expiring lease redeploys the service and a replacement for any
  * other reason does not loop. That is the whole seam: any object with `credentialMarker(service, secret)`.
+ * The session keeps these in a digest of their own (`credentialsDigests`, config part `credentials`), so
+ * the plan says "credentials" rather than "a secret value changed".
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
