@@ -199,6 +199,17 @@ export async function ensureTestImages(host: string, images: Record<string, stri
   }
 }
 
+/** Debian packages the test suite uses besides the engine: the real peers it talks to. */
+export const TEST_TOOLS = [
+  { pkg: 'docker.io', provides: 'dockerd' },
+  { pkg: 'busybox-static', provides: '/bin/busybox' },
+  { pkg: 'docker-compose', provides: 'docker-compose' },
+  { pkg: 'docker-registry', provides: 'docker-registry' },
+  { pkg: 'tmux', provides: 'tmux' },
+  // the reference age CLI: a second implementation that must decrypt what `waffle secrets` writes
+  { pkg: 'age', provides: 'age' },
+];
+
 /** The images of the demo repository (services/*.ts at the root). */
 export const DEMO_IMAGES = {
   web: 'waffle-demo/web:1',
@@ -210,6 +221,7 @@ export const DEMO_IMAGES = {
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const wantDemo = process.argv.includes('--demo-images');
   try {
+    if (process.argv.includes('--test-tools')) ensureDebianPackages(TEST_TOOLS);
     const host = await ensureEngine();
     await ensureTestImages(host);
     if (wantDemo) await ensureTestImages(host, DEMO_IMAGES);
