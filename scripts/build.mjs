@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
-fs.rmSync('dist', { recursive: true, force: true });
+// dist/ is overwritten in place (not removed first): a CLI started while a build runs keeps working.
 
 const entries = ['cli/main.ts', 'runtime/load/child.ts', 'define/index.ts'].filter((e) => fs.existsSync(e));
 await Promise.all(
