@@ -452,7 +452,8 @@ test('a failed op skips what comes after it; independent ops still run', async (
   const failed = r.events.find((e) => e.type === 'op-failed');
   assert.ok(failed?.type === 'op-failed');
   assert.match(failed.failure.message, /exited with code 3/);
-  assert.deepEqual(failed.failure.logTail, ['dying']);
+  // Its restart policy may have run it more than once before the gate saw it die.
+  assert.ok(failed.failure.logTail?.length && failed.failure.logTail.every((l) => l === 'dying'), String(failed.failure.logTail));
   const skipped = r.events.filter((e) => e.type === 'op-skipped');
   assert.deepEqual(skipped.map((e) => e.op).sort(), ['create:dep', 'create:dep2']);
   assert.ok(skipped.every((e) => e.type === 'op-skipped' && /failed|skipped/.test(e.reason)));

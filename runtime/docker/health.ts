@@ -44,6 +44,9 @@ export async function waitHealthy(
   const deadline = Date.now() + opts.timeoutMs;
   let last = '';
   let runningSince = 0;
+  let firstRestarts: number | undefined;
+  const watchStart = Math.floor(Date.now() / 1000) - 1;
+  let lastExit = 0;
   for (;;) {
     let info: Dockerode.ContainerInspectInfo;
     try {
@@ -52,6 +55,19 @@ export async function waitHealthy(
       return { ok: false, status: 'gone', reason: `the container disappeared: ${dockerErrorMessage(err)}` };
     }
     const state = info.State;
+    // A container that dies and is restarted by its restart policy can look "running" at every poll:
+    // a restart since we started watching is a failure, whatever the state right now.
+    const restarts = info.RestartCount ?? 0;
+    firstRestarts ??= restarts;
+    if (state.ExitCode) lastExit = state.ExitCode;
+    if (restarts > firstRestarts) {
+      if (!lastExit) lastExit = (await lastDieExitCode(docker, id, watchStart)) ?? 0;
+      return {
+        ok: false,
+        status: 'exited',
+        reason: `the container exited${lastExit ? ` with code ${lastExit}` : ''} and was restarted by Docker (${restarts - firstRestarts}×)`,
+      };
+    }
     const health = (state as { Health?: { Status?: string } }).Health?.Status;
     const status = health ?? (state.Running ? 'running' : state.Status);
     if (status !== last) {
@@ -84,5 +100,25 @@ export async function waitHealthy(
       };
     }
     await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** The exit code of the container's latest `die` event since `sinceSec` (Docker keeps no earlier exit codes). */
+async function lastDieExitCode(docker: Dockerode, id: string, sinceSec: number): Promise<number | undefined> {
+  try {
+    const stream = (await docker.getEvents({
+      since: sinceSec,
+      until: Math.ceil(Date.now() / 1000),
+      filters: { container: [id], event: ['die'] },
+    })) as unknown as NodeJS.ReadableStream;
+    let text = '';
+    for await (const chunk of stream) text += chunk.toString();
+    const codes = text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => Number((JSON.parse(l) as { Actor?: { Attributes?: { exitCode?: string } } }).Actor?.Attributes?.exitCode));
+    return codes.filter((c) => Number.isFinite(c)).at(-1);
+  } catch {
+    return undefined;
   }
 }
