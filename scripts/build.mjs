@@ -1,4 +1,4 @@
-// Builds dist/: the CLI and the loader's child as single ESM files (node_modules external), the
+// Builds dist/: the CLI (split at its lazy imports) and the loader's child as ESM files (node_modules external), the
 // authoring API as JS plus .d.ts so a source-of-truth repository gets completion from published types.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -10,23 +10,37 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 // dist/ is overwritten in place (not removed first): a CLI started while a build runs keeps working.
 
-const entries = ['cli/main.ts', 'runtime/load/child.ts', 'define/index.ts'].filter((e) => fs.existsSync(e));
-await Promise.all(
-  entries.map((entry) =>
-    build({
-      entryPoints: [entry],
-      outfile: path.join('dist', entry.replace(/\.ts$/, '.js')),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      sourcemap: 'linked',
-      jsx: 'automatic',
-      logLevel: 'warning',
-    }),
-  ),
-);
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  jsx: 'automatic',
+  logLevel: 'warning',
+  metafile: true,
+};
+const results = await Promise.all([
+  // The CLI is split at its dynamic imports, so `waffle --version` loads only commander and kleur,
+  // and each command loads what it uses. Chunks sit beside main.js (the loader finds its child from there).
+  build({
+    ...common,
+    entryPoints: ['cli/main.ts'],
+    outdir: 'dist/cli',
+    splitting: true,
+    entryNames: '[name]',
+    chunkNames: '[name]-[hash]',
+  }),
+  build({ ...common, entryPoints: ['runtime/load/child.ts'], outfile: 'dist/runtime/load/child.js' }),
+  build({ ...common, entryPoints: ['define/index.ts'], outfile: 'dist/define/index.js' }),
+]);
+// Remove chunks of earlier builds that this one no longer produced.
+const produced = new Set(results.flatMap((r) => Object.keys(r.metafile.outputs)).map((f) => path.resolve(f)));
+for (const f of fs.readdirSync('dist/cli')) {
+  const abs = path.resolve('dist/cli', f);
+  if (f !== 'main.js' && f !== 'main.js.map' && !produced.has(abs)) fs.rmSync(abs, { force: true });
+}
 
 if (!process.argv.includes('--no-types')) {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -81,7 +81,13 @@ export async function bindSecrets(
         if (files.length === 0 || !c) continue;
         const key = containerKey(svc.name, c.generation);
         if (secretFilesPresent(graph.project, key, files.length, env)) continue;
-        const { values } = await session.valuesFor(svc.name);
+        const { values, leases } = await session.valuesFor(svc.name);
+        for (const l of leases) for (const [k, v] of values.get(l.secret) ?? []) known.push({ label: `secrets.${l.secret}.${k}`, value: v });
+        // Fresh dynamic credentials went into the files: their leases belong to this container.
+        if (leases.length > 0) {
+          leasesByOp.set(op.id, leases);
+          startedContainers.set(op.id, op.containerId);
+        }
         writeSecretFiles(graph.project, key, files.map((f) => ({ target: f.target, value: values.get(f.secret)!.get(f.key)! })), fileOwner(svc.user), env);
         continue;
       }
@@ -118,7 +124,10 @@ export async function bindSecrets(
     plan: { ...plan, operations: ops },
     listen(emit) {
       return (e) => {
-        if (e.type === 'op-done' && e.containerId && leasesByOp.has(e.op)) attach.set(e.op, e.containerId);
+        if (e.type === 'op-done' && leasesByOp.has(e.op)) {
+          const id = e.containerId ?? startedContainers.get(e.op);
+          if (id) attach.set(e.op, id);
+        }
         emit(redact(e, redactable));
       };
     },

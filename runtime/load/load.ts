@@ -40,12 +40,13 @@ let definePathCache: string | undefined;
 /** Our `define/index` (source or built), which the `wafflemaker` import resolves to. */
 export function definePath(): string {
   if (process.env.WAFFLE_DEFINE_PATH) return path.resolve(process.env.WAFFLE_DEFINE_PATH);
-  definePathCache ??= firstExisting([
-    path.resolve(here, '../../define/index.ts'),
-    path.resolve(here, '../../define/index.js'),
-    path.resolve(here, '../define/index.js'), // a single bundle in dist/<something>/
+  const built = [
+    path.resolve(here, '../define/index.js'), // dist/cli/*.js → dist/define/index.js
     path.resolve(here, 'define/index.js'), // a single bundle in dist/
-  ]);
+  ];
+  const source = [path.resolve(here, '../../define/index.ts'), path.resolve(here, '../../define/index.js')];
+  // Running built code: use the built API (what a published package has); from source: the source.
+  definePathCache ??= firstExisting(fileURLToPath(import.meta.url).endsWith('.ts') ? [...source, ...built] : [...built, ...source]);
   if (!definePathCache) throw new Error(`wafflemaker: cannot find define/index.(ts|js) near ${here}; set WAFFLE_DEFINE_PATH`);
   return definePathCache;
 }
