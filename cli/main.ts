@@ -262,21 +262,19 @@ program
   .option('--volumes', "also remove the project's named volumes (their data is lost)")
   .action(async (o: { yes?: boolean; volumes?: boolean }, cmd: Command) => {
     const opts = projectOptions(cmd);
-    const { loadGraph, openDocker } = await import('../runtime/pipeline.ts');
+    const { loadGraph, openDocker, destroy } = await import('../runtime/pipeline.ts');
     const graph = await loadGraph(opts);
     if (!o.yes && !(await confirm(`Destroy project ${graph.project}`, '--yes'))) {
       err('cancelled: nothing was changed');
       return;
     }
     const docker = await openDocker(graph, opts);
-    const { destroyProject } = await import('../runtime/docker/destroy.ts');
-    const removed = await destroyProject(docker, graph.project, { volumes: !!o.volumes });
-    err(`${kleur.green('destroyed')} project ${graph.project}${removed ? `: ${describeRemoved(removed)}` : ''}`);
-    // [vault, part B] The containers are gone: so are their dynamic credentials.
-    const { revokeProjectLeases } = await import('../runtime/secrets/renewer.ts');
-    const revoked = await revokeProjectLeases(graph, 'all').catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
-    if (revoked?.revoked.length) err(`revoked ${revoked.revoked.length} Vault lease${revoked.revoked.length > 1 ? 's' : ''}`);
-    if (revoked?.failed.length) err(kleur.yellow(`could not revoke ${revoked.failed.length} Vault lease(s): ${revoked.failed[0]!.error} (run waffle destroy again later)`));
+    const report = await destroy(graph, docker, { volumes: !!o.volumes });
+    err(`${kleur.green('destroyed')} project ${graph.project}: ${describeRemoved(report.removed)}`);
+    if (report.revokedLeases) err(`revoked ${report.revokedLeases} Vault lease${report.revokedLeases > 1 ? 's' : ''}`);
+    if (report.leaseErrors.length) {
+      err(kleur.yellow(`could not revoke ${report.leaseErrors.length} Vault lease(s): ${report.leaseErrors[0]} (run waffle destroy again later)`));
+    }
   });
 
 function describeRemoved(r: unknown): string {

@@ -11,7 +11,9 @@ import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
 import { bindSecrets } from './apply/bind.ts';
 import { SecretsSession } from './secrets/session.ts';
-import { renewProjectLeases } from './secrets/renewer.ts';
+import { renewProjectLeases, revokeProjectLeases } from './secrets/renewer.ts';
+import { removeSecretFiles } from './secrets/files.ts';
+import { destroyProject, type DestroyResult } from './docker/destroy.ts';
 import { currentCommit } from './source/git.ts';
 import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from './model.ts';
 
@@ -49,8 +51,14 @@ export async function openDocker(graph: ServiceGraph, opts: ProjectOptions): Pro
 
 /** Everything `plan` shows: desired × observed → operations. Makes no change. */
 export async function prepare(opts: ProjectOptions): Promise<Prepared> {
-  const graph = await loadGraph(opts);
-  const [docker, commit] = await Promise.all([openDocker(graph, opts), currentCommit(opts.root)]);
+  // While the configuration evaluates in its child process: read the commit, and load the Docker client.
+  const commitP = currentCommit(opts.root);
+  const warm = import('dockerode').catch(() => undefined);
+  const graph = await loadGraph(opts).catch(async (e) => {
+    await Promise.allSettled([commitP, warm]);
+    throw e;
+  });
+  const [docker, commit] = await Promise.all([openDocker(graph, opts), commitP]);
   // [vault, part B] Renew due leases first: one that can no longer be renewed is marked expiring, and its new
   // lease marker makes this plan replace the service with fresh credentials (cause `credentials`). Never fails
   // the command: when Vault is down, the session's check below says so, naming the address.
@@ -96,4 +104,27 @@ export async function applyPrepared(
     // Clean-up never fails an apply: what it could not do now, the next apply does.
     await bound.finish(docker).catch(() => undefined);
   }
+}
+
+export interface DestroyReport {
+  removed: DestroyResult;
+  /** Vault leases revoked (their credentials stop working). */
+  revokedLeases: number;
+  /** Leases that could not be revoked now (Vault unreachable): a later destroy retries them. */
+  leaseErrors: string[];
+}
+
+/**
+ * Removes everything of the project (and nothing else): containers, networks, volumes if asked, then the
+ * credentials that went with them — Vault leases revoked, secret files on the tmpfs removed.
+ */
+export async function destroy(graph: ServiceGraph, docker: Dockerode, opts: { volumes?: boolean } = {}): Promise<DestroyReport> {
+  const removed = await destroyProject(docker, graph.project, { volumes: !!opts.volumes });
+  removeSecretFiles(graph.project);
+  const revoked = await revokeProjectLeases(graph, 'all').catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
+  return {
+    removed,
+    revokedLeases: revoked?.revoked.length ?? 0,
+    leaseErrors: (revoked?.failed ?? []).map((f) => (f as { error: string }).error),
+  };
 }

@@ -66,6 +66,8 @@ export async function bindSecrets(
   const env = opts.env ?? process.env;
   const ops: Operation[] = structuredClone(plan.operations);
   const leasesByOp = new Map<string, IssuedLease[]>();
+  /** start-service ops that issued fresh credentials → the container they belong to. */
+  const startedContainers = new Map<string, string>();
   const known: Array<{ label: string; value: string }> = session ? session.knownValues() : [];
 
   if (session) {
