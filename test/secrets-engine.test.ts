@@ -278,3 +278,12 @@ export default defineService({
     fs.rmSync(path.join(repo, 'services/crasher.ts'));
   }
 });
+
+test('destroy removes the containers and their secret files from the tmpfs', async () => {
+  assert.ok(fs.existsSync(path.join(secretFilesRoot(), project)), 'files exist before destroy');
+  const r = await run(['destroy', '--yes']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await snapshot(docker, project)).containers.length, 0);
+  assert.equal(fs.existsSync(path.join(secretFilesRoot(), project)), false, 'secret files removed');
+  assertNoCanary(outputs.join('\n'), 'the output of waffle');
+});
