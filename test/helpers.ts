@@ -187,3 +187,23 @@ export function parseNdjson(text: string): Array<Record<string, unknown>> {
       }
     });
 }
+
+/** Type-checks one file with the real TypeScript compiler, `wafflemaker` resolved to define/; returns the diagnostics. */
+export async function typeDiagnostics(file: string): Promise<string[]> {
+  const ts = (await import('typescript')).default;
+  const program = ts.createProgram([file], {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    allowImportingTsExtensions: true,
+    skipLibCheck: true,
+    types: [],
+    paths: { wafflemaker: [path.join(PKG_ROOT, 'define/index.ts')] },
+  });
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+    return `${pos ? `${pos.line + 1}:${pos.character + 1} ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+  });
+}

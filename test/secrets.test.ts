@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import ts from 'typescript';
 import { defineSecrets, defineService, generate, isSecretRef } from '../define/index.ts';
 import { buildGraph } from '../runtime/graph/graph.ts';
 import { ProblemsError, formatProblem } from '../runtime/problems.ts';
@@ -20,7 +19,7 @@ import { SecretStore, ensureIdentityFile } from '../runtime/secrets/store.ts';
 import { SecretsSession } from '../runtime/secrets/session.ts';
 import { generateValue } from '../runtime/secrets/generate.ts';
 import { loadRepo } from '../runtime/load/load.ts';
-import { makeRepo, PKG_ROOT, waffle } from './helpers.ts';
+import { makeRepo, PKG_ROOT, typeDiagnostics, waffle } from './helpers.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-secrets-unit-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -324,31 +323,15 @@ export default defineService({ image: 'a:1', env: { U: secrets.db.url }, files: 
 
 // ───────────── types ─────────────
 
-function diagnostics(file: string): string[] {
-  const program = ts.createProgram([file], {
-    strict: true,
-    noEmit: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    allowImportingTsExtensions: true,
-    skipLibCheck: true,
-    types: [],
-    paths: { wafflemaker: [path.join(PKG_ROOT, 'define/index.ts')] },
-  });
-  return ts.getPreEmitDiagnostics(program).map((d) => {
-    const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
-    return `${pos ? `${pos.line + 1}:${pos.character + 1} ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
-  });
-}
+const diagnostics = typeDiagnostics;
 
-test('types: right secret declarations and references compile; each wrong one is an error', () => {
+test('types: right secret declarations and references compile; each wrong one is an error', async () => {
   const fixtures = path.join(PKG_ROOT, 'test/fixtures/types');
-  assert.deepEqual(diagnostics(path.join(fixtures, 'secrets-right.ts')), []);
+  assert.deepEqual(await diagnostics(path.join(fixtures, 'secrets-right.ts')), []);
   const wrong = path.join(fixtures, 'secrets-wrong.ts');
   const expected = fs.readFileSync(wrong, 'utf8').split('\n').filter((l) => l.includes('@ts-expect-error')).length;
   assert.ok(expected >= 12, `${expected} wrong definitions`);
-  assert.deepEqual(diagnostics(wrong), [], 'every @ts-expect-error is used (TS2578 otherwise)');
+  assert.deepEqual(await diagnostics(wrong), [], 'every @ts-expect-error is used (TS2578 otherwise)');
 });
 
 test('waffle check: a missing secret or key fails with file and line; a correct reference passes', async () => {

@@ -7,39 +7,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import ts from 'typescript';
-import { makeRepo, PKG_ROOT, waffle } from './helpers.ts';
+import { makeRepo, PKG_ROOT, typeDiagnostics, waffle } from './helpers.ts';
 
-function diagnostics(file: string): string[] {
-  const program = ts.createProgram([file], {
-    strict: true,
-    noEmit: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    allowImportingTsExtensions: true,
-    skipLibCheck: true,
-    types: [],
-    paths: { wafflemaker: [path.join(PKG_ROOT, 'define/index.ts')] },
-  });
-  return ts.getPreEmitDiagnostics(program).map((d) => {
-    const pos = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
-    return `${pos ? `${pos.line + 1}:${pos.character + 1} ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
-  });
-}
+const diagnostics = typeDiagnostics;
 
 const fixtures = path.join(PKG_ROOT, 'test/fixtures/types');
 
-test('right definitions type-check', () => {
-  assert.deepEqual(diagnostics(path.join(fixtures, 'right.ts')), []);
+test('right definitions type-check', async () => {
+  assert.deepEqual(await diagnostics(path.join(fixtures, 'right.ts')), []);
 });
 
-test('every wrong definition is a type error', () => {
+test('every wrong definition is a type error', async () => {
   const file = path.join(fixtures, 'wrong.ts');
   const expected = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('@ts-expect-error')).length;
   assert.ok(expected >= 15, `${expected} wrong definitions`);
   // Unused @ts-expect-error directives (a wrong definition that compiles) are reported as TS2578.
-  assert.deepEqual(diagnostics(file), []);
+  assert.deepEqual(await diagnostics(file), []);
 });
 
 test('waffle check reports a type error with file, line and column and exits 1', async () => {

@@ -3,27 +3,10 @@
  * files in the repository) and `vault.ts` (HashiCorp Vault: KV v2, database and AWS engines with leases).
  * Values only exist in memory during apply; they never enter the plan, labels, logs or history.
  */
+import type { SecretDeclData } from '../../define/secrets.ts';
 
 /** A declared secret as evaluated from `defineSecrets({...})` in waffle.config.ts (plain data, no values). */
-export interface SecretDecl {
-  /** The name it is declared under: `secrets.<name>.<key>`. */
-  name: string;
-  provider: 'embedded' | 'vault';
-  /** Vault engine; embedded secrets have none. */
-  engine?: 'kv' | 'database' | 'aws';
-  /** Vault: the role of the database/aws engine. */
-  role?: string;
-  /** Vault: the engine's mount path (default `secret`, `database`, `aws`). */
-  mount?: string;
-  /** Vault KV: the secret's path under the mount. */
-  path?: string;
-  /** The keys this secret provides: what `secrets.<name>.<key>` may name. */
-  keys: string[];
-  /** Keys generated on first apply and stored, never regenerated unless asked. */
-  generate?: Record<string, { format: 'alphanumeric' | 'base64' | 'hex'; length: number }>;
-  /** Vault database engine: create the role when it is missing. */
-  createRole?: Record<string, unknown>;
-}
+export type SecretDecl = SecretDeclData;
 
 export interface ResolveContext {
   project: string;
