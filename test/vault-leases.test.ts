@@ -129,3 +129,25 @@ test('revokeOrphans revokes leases whose container is gone (and unattached ones)
   assert.equal(vault.lease(a.rec.leaseId)?.revokedBy, 'revoke');
   assert.deepEqual(store.list(), []);
 });
+
+test('revokeOrphans adopts an unattached lease whose container exists (waffle died before recording it), revokes a stale one (Vault double)', async () => {
+  const store = LeaseStore.open('p5', { dir: path.join(dir, 'p5') });
+  const renewer = new Renewer({ store, provider: provider() });
+  // A first attempt issued credentials for api generation 3, then died before creating the container.
+  const stale = await issue(store, 'api');
+  store.add({ ...store.get(stale.rec.leaseId)!, containerKey: 'api-3' });
+  // The next attempt issued new ones for the same container, created it, and died before `attach`.
+  const used = await issue(store, 'api');
+  store.add({ ...store.get(used.rec.leaseId)!, issuedAt: stale.rec.issuedAt + 1, containerKey: 'api-3' });
+  // Issued for a container that never came to be.
+  const never = await issue(store, 'web');
+  store.add({ ...store.get(never.rec.leaseId)!, containerKey: 'web-1' });
+  const r = await renewer.revokeOrphans([{ id: 'c-api-3', service: 'api', generation: 3 }]);
+  assert.deepEqual(r.revoked.map((x) => x.leaseId).sort(), [stale.rec.leaseId, never.rec.leaseId].sort());
+  assert.equal(vault.lease(used.rec.leaseId)?.revoked, false, 'the credentials the running container uses stay valid');
+  assert.equal(store.get(used.rec.leaseId)?.containerId, 'c-api-3');
+  assert.deepEqual(store.list().map((l) => l.leaseId), [used.rec.leaseId]);
+  // Once adopted, it goes with its container.
+  const gone = await renewer.revokeOrphans([]);
+  assert.deepEqual(gone.revoked.map((x) => x.leaseId), [used.rec.leaseId]);
+});

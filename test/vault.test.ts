@@ -143,6 +143,8 @@ test('dynamic database credentials are injected into the container and recorded 
   assert.equal(rec.service, 'api');
   assert.equal(rec.secret, 'pg');
   assert.equal(rec.containerId, apiId);
+  const gen = (await docker.getContainer(apiId).inspect()).Config.Labels['dev.wafflemaker.generation'];
+  assert.equal(rec.containerKey, `api-${gen}`, 'the record names its container before it exists (a crash before attach must not revoke it)');
   assert.equal(rec.ttlSeconds, 60);
   assert.match(rec.digest, /^[0-9a-f]{64}$/);
 

@@ -83,7 +83,7 @@ export async function bindSecrets(
         if (files.length === 0 || !c) continue;
         const key = containerKey(svc.name, c.generation);
         if (secretFilesPresent(graph.project, key, files.length, env)) continue;
-        const { values, leases } = await session.valuesFor(svc.name);
+        const { values, leases } = await session.valuesFor(svc.name, { containerKey: key, containerId: c.id });
         for (const l of leases) for (const [k, v] of values.get(l.secret) ?? []) known.push({ label: `secrets.${l.secret}.${k}`, value: v });
         // Fresh dynamic credentials went into the files: their leases belong to this container.
         if (leases.length > 0) {
@@ -93,10 +93,12 @@ export async function bindSecrets(
         writeSecretFiles(graph.project, key, files.map((f) => ({ target: f.target, value: values.get(f.secret)!.get(f.key)! })), fileOwner(svc.user), env);
         continue;
       }
-      const { values, leases } = await session.valuesFor(svc.name);
+      const body: ContainerCreateBody = op.body;
+      const generation = body.Labels[LABEL.generation] ?? '1';
+      // The lease records name the container they are for, so a crash before `finish` does not get them revoked.
+      const { values, leases } = await session.valuesFor(svc.name, { containerKey: containerKey(svc.name, generation) });
       for (const l of leases) for (const [k, v] of values.get(l.secret) ?? []) known.push({ label: `secrets.${l.secret}.${k}`, value: v });
       if (leases.length > 0) leasesByOp.set(op.id, leases);
-      const body: ContainerCreateBody = op.body;
       const valueOf = (r: { secret: string; key: string }) => values.get(r.secret)!.get(r.key)!;
       if (svc.secretEnv) {
         const entries = [...body.Env, ...Object.entries(svc.secretEnv).map(([name, r]) => `${name}=${valueOf(r)}`)];
@@ -107,7 +109,6 @@ export async function bindSecrets(
         });
       }
       if (svc.secretFiles) {
-        const generation = body.Labels[LABEL.generation] ?? '1';
         const written = writeSecretFiles(
           graph.project,
           containerKey(svc.name, generation),
@@ -150,7 +151,7 @@ export async function bindSecrets(
       if (store && graph.vault) {
         try {
           const vault = await (session?.registry ?? new ProviderRegistry(graph, env)).kind('vault');
-          await new Renewer({ store, provider: vault, renewFraction: graph.vault.renewFraction }).revokeOrphans(now.containers.map((c) => c.id));
+          await new Renewer({ store, provider: vault, renewFraction: graph.vault.renewFraction }).revokeOrphans(now.containers.map((c) => ({ id: c.id, service: c.service, generation: c.generation })));
         } catch {
           // Vault unreachable after the apply: the records stay, and the next apply (or the agent) revokes them.
         }

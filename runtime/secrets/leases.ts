@@ -42,6 +42,13 @@ export interface LeaseRecord {
   digest: string;
   /** The container the values were injected into, once it exists. */
   containerId?: string;
+  /**
+   * The container the credentials were issued for, `<service>-<generation>` (files.ts `containerKey`),
+   * known before it exists. A waffle that dies between creating the container and recording its id
+   * leaves the lease unattached: the next clean-up finds the container by this key instead of revoking
+   * credentials that a running container uses.
+   */
+  containerKey?: string;
   /** `expiring`: it can no longer be renewed; the service gets fresh credentials on the next apply. */
   state: 'active' | 'expiring';
   expiringReason?: string;

@@ -33,6 +33,13 @@ export interface RenewReport {
   failed: Array<{ service: string; secret: string; leaseId: string; error: string }>;
 }
 
+/** An observed container: its id, and the service and generation that name its credentials (`containerKey`). */
+export interface ObservedRef {
+  id: string;
+  service?: string;
+  generation?: number | string;
+}
+
 export interface RevokeReport {
   revoked: Array<{ service: string; secret: string; leaseId: string }>;
   failed: Array<{ service: string; secret: string; leaseId: string; error: string }>;
@@ -91,12 +98,29 @@ export class Renewer {
   }
 
   /**
-   * Revokes leases whose container is not among `observedContainerIds` (and leases never attached to a
-   * container). Records are dropped once revoked; a failed revocation stays recorded and is retried.
+   * Revokes leases whose container is not among the observed ones (and leases never attached to a
+   * container whose container does not exist either). Records are dropped once revoked; a failed revocation stays recorded and is retried.
    */
-  async revokeOrphans(observedContainerIds: Iterable<string>): Promise<RevokeReport> {
-    const alive = new Set(observedContainerIds);
-    const orphans = this.store.list().filter((l) => !l.containerId || !alive.has(l.containerId));
+  async revokeOrphans(observed: Iterable<string | ObservedRef>): Promise<RevokeReport> {
+    const containers = [...observed].map((c) => (typeof c === 'string' ? { id: c } : c));
+    const alive = new Set(containers.map((c) => c.id));
+    const leases = this.store.list();
+    // An unattached lease whose container exists (waffle died after creating it, before recording its id)
+    // is in use: attach it. Of several issued for the same container and secret, the newest went into it.
+    const byKey = new Map<string, string>();
+    for (const c of containers) if (c.service !== undefined && c.generation !== undefined) byKey.set(`${c.service}-${c.generation}`, c.id);
+    const adopted = new Map<string, string>();
+    const taken = new Set(leases.filter((l) => l.containerId && alive.has(l.containerId)).map((l) => `${l.containerId}\0${l.secret}`));
+    const loose = leases.filter((l) => !l.containerId && l.containerKey !== undefined && byKey.has(l.containerKey)).sort((a, b) => b.issuedAt - a.issuedAt);
+    for (const l of loose) {
+      const id = byKey.get(l.containerKey!)!;
+      const slot = `${id}\0${l.secret}`;
+      if (taken.has(slot)) continue;
+      taken.add(slot);
+      adopted.set(l.leaseId, id);
+    }
+    for (const [leaseId, id] of adopted) this.store.attach([leaseId], id);
+    const orphans = leases.filter((l) => !adopted.has(l.leaseId) && (!l.containerId || !alive.has(l.containerId)));
     return this.revoke(orphans);
   }
 
@@ -145,7 +169,7 @@ export async function renewProjectLeases(graph: GraphVault, opts: { env?: Env; n
  * Revokes the project's leases whose container is not in `containerIds` (after an apply), or all of
  * them (`'all'`, after `destroy`). Undefined when the project has no leases.
  */
-export async function revokeProjectLeases(graph: GraphVault, containerIds: string[] | 'all', opts: { env?: Env; registry?: ProviderRegistry } = {}): Promise<RevokeReport | undefined> {
+export async function revokeProjectLeases(graph: GraphVault, containerIds: Array<string | ObservedRef> | 'all', opts: { env?: Env; registry?: ProviderRegistry } = {}): Promise<RevokeReport | undefined> {
   const r = await projectRenewer(graph, opts);
   if (!r) return undefined;
   return containerIds === 'all' ? r.revokeAll() : r.revokeOrphans(containerIds);

@@ -194,9 +194,13 @@ export class SecretsSession {
 
   /**
    * The values a new container of `service` gets: `secret` → `key` → value. Dynamic secrets are issued
-   * now (a new lease each, recorded in the lease store before the container exists).
+   * now (a new lease each, recorded in the lease store before the container exists, with the key of the
+   * container it is for, `target.containerKey`, or the existing container's id, `target.containerId`).
    */
-  async valuesFor(service: string): Promise<{ values: Map<string, Map<string, string>>; leases: IssuedLease[] }> {
+  async valuesFor(
+    service: string,
+    target: { containerKey?: string; containerId?: string } = {},
+  ): Promise<{ values: Map<string, Map<string, string>>; leases: IssuedLease[] }> {
     const svc = this.#graph.services[service];
     if (!svc) throw new Error(`no service "${service}"`);
     const decls = this.#graph.secrets ?? {};
@@ -220,6 +224,8 @@ export class SecretsSession {
             ttlSeconds: r.lease.ttlSeconds,
             renewable: r.lease.renewable,
             digest: digestOf(this.#hmac, decl.keys.map((k) => ({ secret, key: k, value: r.values[k] ?? '' })))!,
+            ...(target.containerKey !== undefined ? { containerKey: target.containerKey } : {}),
+            ...(target.containerId !== undefined ? { containerId: target.containerId } : {}),
           });
         }
       } else got = this.#static.get(secret) ?? {};
