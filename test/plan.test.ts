@@ -321,6 +321,25 @@ test('fixed host port: replaced stop-first, and the plan says why', () => {
   assert.match(formatPlan(p), /\(stop-first: fixed host port 8080\/tcp\)/);
 });
 
+test('replace strategy: stop-first only when the old container holds a wanted host port', () => {
+  const published = (host: number) => ({ web: { ports: [{ container: 80, host, hostIp: '', protocol: 'tcp' as const }] } });
+  // No fixed port before, one now: the old container does not hold it, so the two can overlap.
+  const gained = op(plan(demoGraph(published(8080)), observedAfterApply(demoGraph({ web: { ports: [] } }))), 'replace:web', 'replace-service');
+  assert.equal(gained.strategy, 'start-first');
+  assert.equal(gained.strategyReason, 'fixed host port 8080/tcp not held by demo-web');
+  // Moved to another fixed port: start-first too.
+  assert.equal(op(plan(demoGraph(published(8081)), observedAfterApply(demoGraph(published(8080)))), 'replace:web', 'replace-service').strategy, 'start-first');
+  // Random host port before (Docker picked 32768), fixed now: start-first.
+  const random = demoGraph({ web: { ports: [{ container: 80, hostIp: '', protocol: 'tcp' }] } });
+  assert.equal(op(plan(demoGraph(published(8080)), observedAfterApply(random)), 'replace:web', 'replace-service').strategy, 'start-first');
+  // A crash-looping container lists no ports between restarts but takes them back: stop-first.
+  const looping = observedAfterApply(demoGraph());
+  looping.containers = looping.containers.map((c) => (c.service === 'web' ? { ...c, state: 'restarting', ports: [] } : c));
+  const r = op(plan(demoGraph({ web: { image: 'waffle-test/app:2' } }), looping), 'replace:web', 'replace-service');
+  assert.equal(r.strategy, 'stop-first');
+  assert.equal(r.strategyReason, 'fixed host port 8080/tcp');
+});
+
 test('restart policy and resources change in place', () => {
   const g0 = demoGraph({ web: { restart: { name: 'no', maximumRetryCount: 0 } } });
   const g1 = demoGraph({ web: { restart: { name: 'always', maximumRetryCount: 0 } }, api: { resources: { memory: 256 * 1024 * 1024, nanoCpus: 5e8 } } });

@@ -161,17 +161,23 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
 
     if (causes.length > 0) {
       if (!inPlace.unsettable) causes.push(...inPlace.causes);
+      // The new container cannot overlap the old one only when the old one holds a host port the new one
+      // wants (a service that gains a fixed port, or moves to another one, still replaces start-first). A
+      // restarting container lists no ports between its restarts, but gets them back: treat it as holding them.
       const fixed = svc.ports.filter((p) => p.host !== undefined);
+      const fixedText = `fixed host port${fixed.length > 1 ? 's' : ''} ${fixed.map((p) => `${p.host}/${p.protocol}`).join(', ')}`;
+      const stopFirst = fixed.length > 0 && (holdsHostPort(keep, fixed) || keep.state === 'restarting');
       const op = {
         kind: 'replace-service' as const,
         id: `replace:${name}`,
         after: [...duplicateIds],
         causes,
         service: name,
-        strategy: fixed.length > 0 ? ('stop-first' as const) : ('start-first' as const),
-        strategyReason:
-          fixed.length > 0
-            ? `fixed host port${fixed.length > 1 ? 's' : ''} ${fixed.map((p) => `${p.host}/${p.protocol}`).join(', ')}`
+        strategy: stopFirst ? ('stop-first' as const) : ('start-first' as const),
+        strategyReason: stopFirst
+          ? fixedText
+          : fixed.length > 0
+            ? `${fixedText} not held by ${keep.name}`
             : 'no fixed host port',
         oldContainerId: keep.id,
         oldContainerName: keep.name,
