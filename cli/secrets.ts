@@ -106,6 +106,7 @@ export function registerSecrets(program: Command): void {
         recipient = (await store.recipientsOf(store.loadIdentities()))[0]!;
         err(`identity: from WAFFLE_AGE_IDENTITY`);
       } else {
+        store.checkIdentityOutside(root);
         const r = await store.ensureIdentityFile(src.where);
         recipient = r.recipient;
         err(r.created ? `created identity ${src.where} (mode 0600; keep it safe and out of the repository)` : `identity: ${src.where}`);

@@ -55,6 +55,14 @@ test('init creates the identity (0600, outside the repo) and the recipients file
   assert.equal(fs.readFileSync(path.join(repo, 'secrets/recipients.txt'), 'utf8').split(pub).length, 2, 'listed once');
 });
 
+test('init refuses an identity file inside the repository (it would be committed next to the secrets)', async () => {
+  const inside = path.join(repo, 'keys', 'age.key');
+  const r = await waffle(['secrets', 'init'], { cwd: repo, env: { ...envA, WAFFLE_AGE_IDENTITY_FILE: inside } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /age identity .*inside the repository.*WAFFLE_AGE_IDENTITY_FILE/s);
+  assert.equal(fs.existsSync(inside), false, 'no private key was written into the repository');
+});
+
 test('set reads stdin, get prints only the value, list shows no values', async () => {
   const set = await waffle(['secrets', 'set', 'db.password'], { cwd: repo, env: envA, input: VALUE + '\n' });
   assert.equal(set.code, 0, set.stderr);

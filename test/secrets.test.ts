@@ -227,6 +227,39 @@ test('store: age files per secret, armored, decrypted with the identity; wrong i
   await assert.rejects(new SecretStore(root, { WAFFLE_AGE_IDENTITY_FILE: path.join(tmp, 'none') }).read('db'), /no age identity at .*waffle secrets init/);
 });
 
+test('store and session refuse private files inside the repository: the identity, the HMAC key state', async () => {
+  const root = path.join(tmp, 'repo-inside');
+  fs.mkdirSync(root);
+  const idFile = path.join(root, '.keys', 'age.key');
+  const { recipient } = await ensureIdentityFile(idFile);
+  const store = new SecretStore(root, { WAFFLE_AGE_IDENTITY_FILE: idFile });
+  store.addRecipient(recipient);
+  await store.write('db', { url: 'u' }); // encrypting needs only the recipients
+  await assert.rejects(store.read('db'), /age identity .*inside the repository/);
+  assert.throws(() => store.checkIdentity(), /age identity .*inside the repository.*WAFFLE_AGE_IDENTITY_FILE/s);
+
+  const outside = path.join(tmp, 'id-outside', 'age.key');
+  const out = await ensureIdentityFile(outside);
+  const ok = new SecretStore(root, { WAFFLE_AGE_IDENTITY_FILE: outside });
+  ok.addRecipient(out.recipient);
+  await ok.write('db', { url: 'u', password: 'p' });
+  const g = buildGraph({
+    root,
+    configFile: 'waffle.config.ts',
+    config: { project: 'inside', secrets: { db: { provider: 'embedded', keys: ['url', 'password'] } } },
+    services: [{ name: 'api', file: 'services/api.ts', data: { image: 'x:1', env: { U: sref('db', 'url') } } }],
+    inputs: [],
+  });
+  const stateInside = path.join(root, '.waffle-state');
+  await assert.rejects(
+    SecretsSession.open(g, { env: { WAFFLE_AGE_IDENTITY_FILE: outside, WAFFLE_STATE_DIR: stateInside } }),
+    /state directory .*inside the repository.*WAFFLE_STATE_DIR/s,
+  );
+  assert.equal(fs.existsSync(stateInside), false, 'no HMAC key was written into the repository');
+  const s = await SecretsSession.open(g, { env: { WAFFLE_AGE_IDENTITY_FILE: outside, WAFFLE_STATE_DIR: path.join(tmp, 'state-outside') } });
+  assert.match(s!.digests.api!, /^[0-9a-f]{64}$/);
+});
+
 test('session: digests per service, generated values kept in memory until apply, never serialised', async () => {
   const root = path.join(tmp, 'repo2');
   fs.mkdirSync(root);

@@ -19,6 +19,7 @@ import { generateValue } from './generate.ts';
 import { LeaseStore } from './leases.ts';
 import type { LeaseInfo, SecretDecl, SecretProvider } from './provider.ts';
 import { ProviderRegistry } from './registry.ts';
+import { assertOutsideRepo, stateRoot } from './state.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -164,6 +165,7 @@ export class SecretsSession {
     if (problems.length > 0) throw new ProblemsError(problems);
 
     // Digests.
+    assertOutsideRepo(stateRoot(env), graph.root, 'the state directory (HMAC key, lease records)', 'set WAFFLE_STATE_DIR to a directory outside it');
     const hmac = hmacKey(graph.project, env);
     const hasDynamic = [...needed.keys()].some((n) => isDynamic(decls[n]!));
     const leaseStore = hasDynamic ? (opts.markers ?? LeaseStore.open(graph.project, { env })) : opts.markers;

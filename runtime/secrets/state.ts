@@ -15,6 +15,39 @@ export function stateRoot(env: Record<string, string | undefined> = process.env)
   return path.join(xdg, 'wafflemaker');
 }
 
+/** `p` with symbolic links resolved as far as it exists (the rest appended as given). */
+function realish(p: string): string {
+  const abs = path.resolve(p);
+  let head = abs;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(head), ...rest);
+    } catch {
+      const up = path.dirname(head);
+      if (up === head) return abs;
+      rest.unshift(path.basename(head));
+      head = up;
+    }
+  }
+}
+
+/** Whether `p` is `dir` or lies under it (symbolic links resolved). */
+export function isInside(p: string, dir: string): boolean {
+  const rel = path.relative(realish(dir), realish(p));
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Throws when a private file of the deployer (`what`: the age identity, the HMAC key) would live inside
+ * the repository `root`, where it would be committed with the secrets it protects.
+ */
+export function assertOutsideRepo(file: string, root: string, what: string, fix: string): void {
+  if (isInside(file, root)) {
+    throw new Error(`${what} ${file} is inside the repository ${path.resolve(root)}, where it could be committed next to what it protects: ${fix}`);
+  }
+}
+
 /** The state directory of `project`, created (mode 0700) if missing. */
 export function stateDir(project: string, env: Record<string, string | undefined> = process.env): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(project)) throw new Error(`invalid project name for a state directory: ${JSON.stringify(project)}`);

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { armor, Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { writeFileAtomic } from './state.ts';
+import { assertOutsideRepo, writeFileAtomic } from './state.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -72,6 +72,13 @@ export function loadIdentities(env: Env = process.env): string[] {
     throw new Error(`${src.kind === 'env' ? 'WAFFLE_AGE_IDENTITY' : src.where} holds no age identity (a line starting with AGE-SECRET-KEY-1)`);
   }
   return ids;
+}
+
+/** Throws when the identity file (not `WAFFLE_AGE_IDENTITY`) lies inside the repository `root`. */
+export function checkIdentityOutside(root: string, env: Env = process.env): void {
+  const src = identitySource(env);
+  if (src.kind !== 'file') return;
+  assertOutsideRepo(src.where, root, 'the age identity (private key)', 'move it out (for example to ~/.config/wafflemaker/age.key) and point WAFFLE_AGE_IDENTITY_FILE at it');
 }
 
 /** Creates an identity file (mode 0600, age-keygen format) unless one exists. Returns its public key and whether it was created. */
@@ -183,6 +190,7 @@ export class SecretStore {
   }
 
   private ids(): string[] {
+    if (!this.identities) checkIdentityOutside(this.root, this.env);
     this.identities ??= loadIdentities(this.env);
     return this.identities;
   }
