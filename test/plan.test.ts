@@ -454,6 +454,30 @@ test('dependency ordering: after follows dependsOn through services without oper
   assert.deepEqual(p.operations.map((o) => o.id), ['replace:db', 'replace:web']);
 });
 
+test('an unchanged dependency that must be healthy and is not: gated before its dependant restarts', () => {
+  const g0 = demoGraph();
+  const g1 = demoGraph({ api: { env: { DB_HOST: 'db', LOG_LEVEL: 'debug' } } });
+  const observed = observedAfterApply(g0);
+  observed.containers = observed.containers.map((c) => (c.service === 'db' ? { ...c, health: 'unhealthy' } : c));
+  const p = plan(g1, observed);
+  const gate = op(p, 'start:db', 'start-service');
+  assert.equal(gate.waitHealthy, true);
+  assert.equal(gate.containerId, observed.containers.find((c) => c.service === 'db')!.id);
+  assert.deepEqual(gate.causes, [{ kind: 'dependency-health', detail: 'unhealthy; api waits until it is healthy' }]);
+  assert.deepEqual(op(p, 'replace:api', 'replace-service').after, ['start:db']);
+  assert.deepEqual(p.unchanged, ['web']);
+  // web depends on api with `started` only: api's health is not gated for it.
+  const webOnly = plan(demoGraph({ web: { env: { X: '1' } } }), {
+    ...observed,
+    containers: observed.containers.map((c) => (c.service === 'api' ? { ...c, health: 'starting' } : c)),
+  });
+  assert.deepEqual(webOnly.operations.map((o) => o.id), ['replace:web']);
+  // Nothing restarts: an unhealthy dependency alone is no change.
+  assert.deepEqual(plan(g0, observed).operations, []);
+  // A healthy dependency needs no gate.
+  assert.deepEqual(plan(g1, observedAfterApply(g0)).operations.map((o) => o.id), ['replace:api']);
+});
+
 test('a new service whose fixed host port a removed one holds waits for that removal', () => {
   const oldSvc = svc('legacy', { ports: [{ container: 80, host: 8080, hostIp: '', protocol: 'tcp' }] });
   const observed: ObservedState = { ...emptyObserved(), containers: [fakeContainer(graphOf(oldSvc), oldSvc)] };

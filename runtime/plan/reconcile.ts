@@ -96,6 +96,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
   const removalOps: Array<{ id: string; container: ObservedContainer }> = [];
   /** Ops that start a container, with the ids they must wait for besides infrastructure. */
   const startingOps: Array<{ op: Operation & { service: string }; svc: ServiceSpec }> = [];
+  /** Services with nothing to do → the container kept for them. */
+  const idle = new Map<string, ObservedContainer>();
 
   const removeOp = (c: ObservedContainer, cause: Cause, stopTimeout: number): Operation & { kind: 'remove-service' } => {
     const op = {
@@ -221,7 +223,38 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       ids.push(op.id);
     }
     if (ids.length > 0) serviceOps.set(name, ids);
-    else if (duplicateIds.length === 0) unchanged.push(name);
+    else {
+      idle.set(name, keep);
+      if (duplicateIds.length === 0) unchanged.push(name);
+    }
+  }
+
+  // ── dependencies that must be healthy, have nothing to do, and are not healthy now ──
+  // A service that (re)starts waits for them as compose does: a start-service of the running container
+  // (Docker answers 304) gated on its health. Only for services that (re)start, so a no-op stays a no-op.
+  const gated = new Set<string>();
+  for (const { svc } of [...startingOps]) {
+    for (const dep of svc.dependsOn) {
+      const c = idle.get(dep.service);
+      const depSvc = graph.services[dep.service];
+      if (dep.condition !== 'healthy' || !c || !depSvc?.healthcheck || c.health === 'healthy' || gated.has(dep.service)) continue;
+      if (c.state !== 'running') continue;
+      gated.add(dep.service);
+      const op = {
+        kind: 'start-service' as const,
+        id: `start:${dep.service}`,
+        after: [] as string[],
+        causes: [{ kind: 'dependency-health', detail: `${c.health === 'none' ? 'health unknown' : c.health}; ${svc.name} waits until it is healthy` }],
+        service: dep.service,
+        containerId: c.id,
+        waitHealthy: true,
+      };
+      ops.push(op);
+      startingOps.push({ op, svc: depSvc });
+      serviceOps.set(dep.service, [op.id]);
+      const u = unchanged.indexOf(dep.service);
+      if (u >= 0) unchanged.splice(u, 1);
+    }
   }
 
   // ── removed services ──
