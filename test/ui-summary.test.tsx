@@ -58,3 +58,27 @@ test('plain renderer: the same recorded stream as lines, failure evidence and a 
   assert.match(text, /^apply failed: 1 created, 1 replaced, 0 updated, 0 removed, 1 failed in/m);
   assert.match(lines.at(-1)!, /^ {2}✗ api: service api did not become healthy.*\(services\/api\.ts:5:16\)$/);
 });
+
+test('summary and plain lines: escape sequences and control characters from a container never reach the terminal', () => {
+  const hostile = {
+    message: 'service api did not become healthy: \x1b[2J\x1b[Hcleared',
+    healthOutput: ['line one\nline two\r\n\x07bell'],
+    logTail: ['\x1b[31mred error\x1b[0m', '\x1b]0;pwned title\x07after title', 'tab\there\x1b[1A\x1b[K\rback'],
+    definedAt: 'services/api.ts:5:16',
+  };
+  const events = recorded('demo-change-fail.ndjson').map((e) => (e.type === 'op-failed' ? { ...e, failure: hostile } : e));
+  const lines: string[] = [];
+  const emit = createPlainRenderer({ write: (l) => lines.push(l) });
+  for (const e of events) emit(e);
+  const text = lines.join('\n');
+  assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f]/, 'no escape or control character in plain output');
+  assert.match(text, /^ {6}red error$/m);
+  assert.match(text, /^ {6}after title$/m);
+  assert.match(text, /^ {6}line one ⏎ line two ⏎ bell$/m, 'a multi-line health output stays one line');
+  assert.match(text, /failed after [\d.]+s: service api did not become healthy: cleared$/m);
+
+  const frame = render(<Summary state={foldEvents(events)} width={80} />).lastFrame()!;
+  assert.doesNotMatch(frame, /\x1b\]|\x1b\[(2J|H|1A|K)|\x07|\r/, frame);
+  assert.match(frame, /red error/);
+  assert.ok(maxLineWidth(frame) <= 80);
+});

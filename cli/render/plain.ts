@@ -6,7 +6,7 @@
 import kleur from 'kleur';
 import type { ApplyEvent, FailureDetail } from '../../runtime/model.ts';
 import { finishedText, labelOf, summaryText } from './progress.ts';
-import { formatBytes } from './text.ts';
+import { formatBytes, printable } from './text.ts';
 
 export interface LineSink {
   write(line: string): void;
@@ -15,14 +15,15 @@ export interface LineSink {
 /** The evidence of one failure, indented under its headline. */
 export function failureLines(failure: FailureDetail, indent = '    '): string[] {
   const lines: string[] = [];
-  if (failure.definedAt) lines.push(`${indent}defined at ${failure.definedAt}`);
+  // Health output and log lines are the container's own bytes: one printable line each.
+  if (failure.definedAt) lines.push(`${indent}defined at ${printable(failure.definedAt)}`);
   if (failure.healthOutput?.length) {
     lines.push(`${indent}last health output:`);
-    for (const l of failure.healthOutput) lines.push(`${indent}  ${l}`);
+    for (const l of failure.healthOutput) lines.push(`${indent}  ${printable(l)}`);
   }
   if (failure.logTail?.length) {
     lines.push(`${indent}last log lines:`);
-    for (const l of failure.logTail) lines.push(`${indent}  ${l}`);
+    for (const l of failure.logTail) lines.push(`${indent}  ${printable(l)}`);
   }
   return lines;
 }
@@ -40,7 +41,7 @@ export function createPlainRenderer(out: LineSink): (e: ApplyEvent) => void {
       case 'op-start':
         break;
       case 'step':
-        out.write(`${label(e)}: ${e.step}${e.detail ? ` (${e.detail})` : ''}`);
+        out.write(`${label(e)}: ${e.step}${e.detail ? ` (${printable(e.detail)})` : ''}`);
         break;
       case 'pull-progress': {
         // A line per quarter of the bytes or per finished layer, not per chunk.
@@ -69,7 +70,7 @@ export function createPlainRenderer(out: LineSink): (e: ApplyEvent) => void {
         break;
       case 'op-failed': {
         failures.push({ label: label(e), failure: e.failure });
-        out.write(`${kleur.red('✗')} ${label(e)}: ${e.kind} failed after ${(e.ms / 1000).toFixed(1)}s: ${e.failure.message}`);
+        out.write(`${kleur.red('✗')} ${label(e)}: ${e.kind} failed after ${(e.ms / 1000).toFixed(1)}s: ${printable(e.failure.message)}`);
         for (const l of failureLines(e.failure)) out.write(l);
         break;
       }
@@ -79,7 +80,7 @@ export function createPlainRenderer(out: LineSink): (e: ApplyEvent) => void {
         const head = e.ok ? kleur.green(text.slice(0, colon)) : kleur.red(text.slice(0, colon));
         out.write(`${head}${text.slice(colon)}`);
         for (const f of failures) {
-          out.write(`  ${kleur.red('✗')} ${f.label}: ${f.failure.message}${f.failure.definedAt ? ` (${f.failure.definedAt})` : ''}`);
+          out.write(`  ${kleur.red('✗')} ${f.label}: ${printable(f.failure.message)}${f.failure.definedAt ? ` (${f.failure.definedAt})` : ''}`);
         }
         break;
       }

@@ -4,7 +4,7 @@
  * progress view renders this state; tests fold recorded NDJSON streams through it.
  */
 import type { ApplyEvent, FailureDetail, OperationKind, Step } from '../../runtime/model.ts';
-import { bar, formatBytes, formatDuration } from './text.ts';
+import { bar, formatBytes, formatDuration, printable } from './text.ts';
 
 export type RowStatus = 'running' | 'done' | 'failed' | 'skipped';
 
@@ -153,7 +153,7 @@ export function stepText(row: OpRow, now: number, room = 60): string {
     const left = Math.max(0, Math.ceil((row.health.deadline - now) / 1000));
     text += ` (${row.health.status}, ${left}s left)`;
   } else if (row.stepDetail && row.step !== 'creating' && row.step !== 'starting') {
-    text += ` ${row.stepDetail}`;
+    text += ` ${printable(row.stepDetail)}`;
   }
   return text;
 }
@@ -164,9 +164,9 @@ export function finishedText(row: Pick<OpRow, 'kind' | 'status' | 'ms' | 'failur
     case 'done':
       return `${pastOf(row.kind)} in ${formatDuration(row.ms ?? 0)}`;
     case 'failed':
-      return `${verbOf(row.kind)} failed after ${formatDuration(row.ms ?? 0)}: ${row.failure?.message ?? 'failed'}`;
+      return `${verbOf(row.kind)} failed after ${formatDuration(row.ms ?? 0)}: ${printable(row.failure?.message ?? 'failed')}`;
     case 'skipped':
-      return `${verbOf(row.kind)} skipped: ${row.reason ?? ''}`;
+      return `${verbOf(row.kind)} skipped: ${printable(row.reason ?? '')}`;
     default:
       return verbOf(row.kind);
   }

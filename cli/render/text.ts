@@ -56,3 +56,17 @@ export const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-_]/g
 export function stripAnsi(text: string): string {
   return text.replace(ANSI_RE, '');
 }
+
+/**
+ * Text that came from a container (log lines, health output, error messages) made safe to print on one
+ * line: escape sequences removed (colours, cursor moves, window titles: a container must not drive the
+ * operator's terminal, nor put escapes into plain output), tabs as spaces, other control characters
+ * (line breaks, carriage returns, bells) dropped or, for line breaks, turned into ` ⏎ `.
+ */
+export function printable(text: string): string {
+  return text
+    .replace(ANSI_RE, '')
+    .replace(/\r?\n/g, ' ⏎ ')
+    .replace(/\t/g, '  ')
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+}

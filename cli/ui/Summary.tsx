@@ -6,7 +6,7 @@
 import kleur from 'kleur';
 import { failedRows, summaryText, type ProgressState } from '../render/progress.ts';
 import { failureLines } from '../render/plain.ts';
-import { truncate } from '../render/text.ts';
+import { printable, truncate } from '../render/text.ts';
 import { Lines } from './Lines.tsx';
 
 export function summaryLines(state: ProgressState, width: number): string[] {
@@ -19,7 +19,7 @@ export function summaryLines(state: ProgressState, width: number): string[] {
     const f = row.failure ?? { message: 'failed' };
     lines.push('');
     lines.push(`${kleur.red('✗')} ${kleur.bold(truncate(row.label, width - 2))}`);
-    lines.push(truncate(`    cause: ${f.message}`, width));
+    lines.push(truncate(`    cause: ${printable(f.message)}`, width));
     for (const l of failureLines(f)) lines.push(kleur.dim(truncate(l, width)));
   }
   return lines;
