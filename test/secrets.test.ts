@@ -12,7 +12,8 @@ import { inspect } from 'node:util';
 import { defineSecrets, defineService, generate, isSecretRef } from '../define/index.ts';
 import { buildGraph } from '../runtime/graph/graph.ts';
 import { ProblemsError, formatProblem } from '../runtime/problems.ts';
-import type { LoadedRepo, LoadedService, Problem, ServiceData } from '../runtime/model.ts';
+import type { ApplyEvent, LoadedRepo, LoadedService, ObservedState, Plan, Problem, ServiceData } from '../runtime/model.ts';
+import { bindSecrets } from '../runtime/apply/bind.ts';
 import { configHash, containerBody } from '../runtime/plan/container.ts';
 import { digestOf, hmacKey } from '../runtime/secrets/digest.ts';
 import { SecretStore, ensureIdentityFile } from '../runtime/secrets/store.ts';
@@ -258,6 +259,44 @@ test('store and session refuse private files inside the repository: the identity
   assert.equal(fs.existsSync(stateInside), false, 'no HMAC key was written into the repository');
   const s = await SecretsSession.open(g, { env: { WAFFLE_AGE_IDENTITY_FILE: outside, WAFFLE_STATE_DIR: path.join(tmp, 'state-outside') } });
   assert.match(s!.digests.api!, /^[0-9a-f]{64}$/);
+});
+
+test('bind: events are redacted of every known value, and of each line of a multi-line value (a key file printed line by line)', async () => {
+  const root = path.join(tmp, 'repo-redact');
+  fs.mkdirSync(root);
+  const idFile = path.join(tmp, 'id-redact', 'age.key');
+  const { recipient } = await ensureIdentityFile(idFile);
+  const env = { WAFFLE_AGE_IDENTITY_FILE: idFile, WAFFLE_STATE_DIR: path.join(tmp, 'state-redact') };
+  const store = new SecretStore(root, env);
+  store.addRecipient(recipient);
+  const pem = ['-----BEGIN PRIVATE KEY-----', 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'kqhkiG9w0BAQEFAASCBKcwggSjAgEAAo', '-----END PRIVATE KEY-----', ''].join('\n');
+  await store.write('tls', { key: pem, token: 'CANARY-tok-42' });
+  const g = buildGraph({
+    root,
+    configFile: 'waffle.config.ts',
+    config: { project: 'redact', secrets: { tls: { provider: 'embedded', keys: ['key', 'token'] } } },
+    services: [{ name: 'api', file: 'services/api.ts', data: { image: 'x:1', env: { T: sref('tls', 'token') }, files: { '/run/secrets/key': sref('tls', 'key') } } }],
+    inputs: [],
+  });
+  const session = (await SecretsSession.open(g, { env }))!;
+  const bound = await bindSecrets(g, { project: 'redact', operations: [] } as unknown as Plan, { containers: [] } as unknown as ObservedState, session, { env });
+  const seen: ApplyEvent[] = [];
+  const emit = bound.listen((e) => seen.push(e));
+  emit({
+    type: 'op-failed',
+    op: 'create:api',
+    kind: 'create-service',
+    service: 'api',
+    ms: 1,
+    at: 1,
+    failure: { message: 'token CANARY-tok-42 rejected', logTail: ['loaded key:', 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', '  kqhkiG9w0BAQEFAASCBKcwggSjAgEAAo  '] },
+  });
+  const out = JSON.stringify(seen);
+  assert.ok(!out.includes('CANARY-tok-42'), out);
+  assert.ok(!out.includes('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC') && !out.includes('kqhkiG9w0BAQEFAASCBKcwggSjAgEAAo'), out);
+  assert.match(out, /\[secrets\.tls\.token\] rejected/);
+  assert.match(out, /"\[secrets\.tls\.key\]"/);
+  assert.match(out, /"loaded key:"/, 'other text is left alone');
 });
 
 test('session: digests per service, generated values kept in memory until apply, never serialised', async () => {

@@ -33,6 +33,8 @@ export interface BoundPlan {
 }
 
 const MIN_REDACT = 4;
+/** Lines of a multi-line value shorter than this (`-----`, `}`) are too common to redact on their own. */
+const MIN_LINE_REDACT = 8;
 
 /** Replaces every occurrence of a known value in the strings of `v` by its name. */
 function redact<T>(v: T, known: Array<{ label: string; value: string }>): T {
@@ -120,7 +122,18 @@ export async function bindSecrets(
       }
     }
   }
-  const redactable = known.filter((k) => k.value.length >= MIN_REDACT).sort((a, b) => b.value.length - a.value.length);
+  // A multi-line value (a PEM key in a file) reaches the events line by line (log tails, health output):
+  // each of its lines is redacted too, not only the whole value.
+  const lines = known.flatMap((k) =>
+    /[\r\n]/.test(k.value)
+      ? k.value
+          .split(/\r?\n|\r/)
+          .map((l) => l.trim())
+          .filter((l) => l.length >= MIN_LINE_REDACT)
+          .map((l) => ({ label: k.label, value: l }))
+      : [],
+  );
+  const redactable = [...known, ...lines].filter((k) => k.value.length >= MIN_REDACT).sort((a, b) => b.value.length - a.value.length);
   const attach = new Map<string, string>();
 
   return {
