@@ -383,6 +383,15 @@ test('removed service: its container and its orphan link network go', () => {
   assert.deepEqual(op(p, 'replace:db', 'replace-service').causes, [{ kind: 'networks', detail: 'no links' }]);
 });
 
+test('a project without services: no network is created, and the last service takes the default network with it', () => {
+  const empty = graphOf();
+  assert.deepEqual(plan(empty, emptyObserved()).operations, []);
+  const g0 = graphOf(svc('web'));
+  const p = plan(empty, observedAfterApply(g0));
+  assert.deepEqual(p.operations.map((o) => o.id), ['remove:demo-web', 'remove-network:demo_default']);
+  assert.deepEqual(op(p, 'remove-network:demo_default', 'remove-network').after, ['remove:demo-web']);
+});
+
 test('foreign containers and networks (no project label) are never touched', () => {
   const g = demoGraph();
   const observed = observedAfterApply(g);

@@ -29,8 +29,12 @@ export function linkNetworkBody(project: string, a: string, b: string): NetworkC
   };
 }
 
-/** Every network the graph wants: the default one first, then one per linked pair (graph order). */
+/**
+ * Every network the graph wants: the default one first, then one per linked pair (graph order). A project
+ * without services wants none (its default network goes with its last service).
+ */
 export function desiredNetworks(graph: ServiceGraph): NetworkCreateBody[] {
+  if (graph.order.length === 0) return [];
   return [defaultNetworkBody(graph.project), ...graph.links.map(([a, b]) => linkNetworkBody(graph.project, a, b))];
 }
 
