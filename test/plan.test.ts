@@ -495,6 +495,22 @@ test('a new service whose fixed host port a removed one holds waits for that rem
   assert.ok(!op(p, 'create:api', 'create-service').after.includes('remove:demo-legacy'));
 });
 
+test('a host port another service gives up by its replacement: wait for that replacement; a swap adds no cycle', () => {
+  const pub = (host: number) => [{ container: 80, host, hostIp: '', protocol: 'tcp' as const }];
+  const g0 = demoGraph();
+  // web moves from 8080 to 8081; a new service takes 8080.
+  const g1 = graphOf(...Object.values(demoGraph({ web: { ports: pub(8081) } }).services), svc('edge', { ports: pub(8080) }));
+  const p = plan(g1, observedAfterApply(g0));
+  assert.deepEqual(op(p, 'create:edge', 'create-service').after, ['replace:web']);
+  assert.equal(op(p, 'replace:web', 'replace-service').strategy, 'start-first');
+  // api and web swap their host ports: neither waits for the other's port (web still waits for api, its dependency).
+  const s0 = demoGraph({ api: { ports: pub(9090) } });
+  const s1 = demoGraph({ api: { ports: pub(8080) }, web: { ports: pub(9090) } });
+  const swap = plan(s1, observedAfterApply(s0));
+  assert.deepEqual(op(swap, 'replace:api', 'replace-service').after, []);
+  assert.deepEqual(op(swap, 'replace:web', 'replace-service').after, ['replace:api']);
+});
+
 test('missing config-parts label: cause is "config"', () => {
   const g0 = demoGraph();
   const observed = observedAfterApply(g0);

@@ -94,6 +94,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
   /** Service → ids of its ops that bring it up (what dependants wait for). */
   const serviceOps = new Map<string, string[]>();
   const removalOps: Array<{ id: string; container: ObservedContainer }> = [];
+  /** Replacements, with the container they take away. */
+  const replaceOps: Array<{ id: string; container: ObservedContainer; svc: ServiceSpec }> = [];
   /** Ops that start a container, with the ids they must wait for besides infrastructure. */
   const startingOps: Array<{ op: Operation & { service: string }; svc: ServiceSpec }> = [];
   /** Services with nothing to do → the container kept for them. */
@@ -190,6 +192,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       };
       ops.push(op);
       startingOps.push({ op, svc });
+      replaceOps.push({ id: op.id, container: keep, svc });
       serviceOps.set(name, [op.id]);
       continue;
     }
@@ -278,6 +281,14 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     }
     for (const r of removalOps) {
       if (r.container.service !== svc.name && holdsHostPort(r.container, svc.ports)) after.add(r.id);
+    }
+    // A host port another service gives up by its replacement: wait until its old container is gone. (Two
+    // services swapping ports would wait for each other; that cannot be ordered, and is left to fail at start.)
+    const mine = containers.filter((c) => c.service === svc.name);
+    for (const r of replaceOps) {
+      if (r.svc.name === svc.name || !holdsHostPort(r.container, svc.ports)) continue;
+      if (mine.some((c) => holdsHostPort(c, r.svc.ports))) continue;
+      after.add(r.id);
     }
     for (const id of dependencyOps(graph, svc.name, serviceOps)) after.add(id);
     op.after = [...after].filter((id) => id !== op.id);
