@@ -417,6 +417,23 @@ test('stop-first replace that succeeds frees the port for the new version', asyn
   assert.match(await eventually(() => hostGet(port)), /waffle v2/);
 });
 
+test('a host port held by someone else: the failure names the port and the fix, and nothing is left behind', async () => {
+  const p = newProject();
+  const port = 20000 + Math.floor(Math.random() * 30000);
+  const ports = { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] };
+  await deployWeb(p, { ports });
+  const net = networkOp(p, names.defaultNetwork(p), 'default');
+  const r = await run(plan(p, [net, createOp(p, 'api', body(p, 'api', { ports }), [net.id])]));
+  assert.equal(r.ok, false);
+  const failed = r.events.find((e) => e.type === 'op-failed');
+  assert.ok(failed?.type === 'op-failed', JSON.stringify(r.events));
+  assert.match(failed.failure.message, /^service api: could not start container/);
+  assert.ok(failed.failure.message.includes(`Fix: host port ${port} is taken`), failed.failure.message);
+  assert.ok(failed.failure.message.includes(`docker ps --filter publish=${port}`), failed.failure.message);
+  assert.equal(failed.failure.definedAt, 'services/api.ts:3:16');
+  assert.deepEqual((await projectContainers(p)).map((c) => c.Labels[LABEL.service]), ['web']);
+});
+
 test('a failed image pull changes nothing: every other operation is skipped', async () => {
   const p = newProject();
   const image = '127.0.0.1:9/waffle-test/does-not-exist:1';

@@ -282,7 +282,8 @@ async function startNew(
     step(ctx, op, 'starting', name);
     await startContainer(docker, id);
   } catch (err) {
-    const detail = await failureEvidence(docker, id, `service ${op.service}: ${(err as Error).message}`, definedAt);
+    const message = `service ${op.service}: ${(err as Error).message}${startFix((err as Error).message)}`;
+    const detail = await failureEvidence(docker, id, message, definedAt);
     await removeContainerQuiet(docker, id);
     throw new OpFailure(detail);
   }
@@ -295,6 +296,17 @@ async function startNew(
     }
   }
   return id;
+}
+
+/** The fix for a start failure Docker explains only in its own terms: a host port already in use. */
+function startFix(message: string): string {
+  const m = /Bind for (?:\[[^\]]*\]|[^\s]*):(\d+) failed: port is already allocated|listen \w+ (?:\[[^\]]*\]|[^\s]*):(\d+): bind: address already in use/.exec(message);
+  if (!m) return '';
+  const port = m[1] ?? m[2];
+  return (
+    `. Fix: host port ${port} is taken by another container or program (\`docker ps --filter publish=${port}\` finds a container); ` +
+    'stop it, or publish another host port in `ports`'
+  );
 }
 
 function withDefinedAt(d: FailureDetail, definedAt?: string): FailureDetail {
