@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { render } from 'ink-testing-library';
 import { StatusTable } from '../cli/ui/StatusTable.tsx';
-import { StatusWatch } from '../cli/ui/status.tsx';
+import { pollStatus, StatusWatch } from '../cli/ui/status.tsx';
 import { formatStatus, statusRows, type StatusRow } from '../cli/status.ts';
 import type { ObservedContainer, ServiceGraph } from '../runtime/model.ts';
 import { eventually, inputReady, maxLineWidth, setupUi } from './ui-helpers.ts';
@@ -77,21 +77,45 @@ test('status table: 80 columns, long names and images truncated with …, never 
   assert.ok(maxLineWidth(formatStatus(r, 80)) <= 80);
 });
 
-test('status --watch: reads rows, shows them, refreshes on the interval, and q quits', async () => {
+test('status --watch: polling reads rows on the interval and hands each snapshot over', async () => {
   let reads = 0;
+  const seen: string[] = [];
+  const stop = pollStatus(
+    async () => {
+      reads++;
+      const r = rows();
+      r[0].state = reads === 1 ? 'running' : 'restarting';
+      if (reads === 3) throw new Error('engine went away');
+      return r;
+    },
+    20,
+    (s) => seen.push(s.error ? `error:${s.error}:${s.rows[0]?.state}` : s.rows[0].state),
+  );
+  try {
+    await eventually(() => assert.ok(seen.length >= 3, String(seen)));
+    assert.deepEqual(seen.slice(0, 3), ['running', 'restarting', 'error:engine went away:restarting']);
+  } finally {
+    stop();
+  }
+  const after = reads;
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(reads, after, 'no read after stop');
+});
+
+test('status --watch: the view shows each snapshot it is given, and q quits', async () => {
   let quit = 0;
-  const read = async () => {
-    reads++;
-    const r = rows();
-    r[0].state = reads === 1 ? 'running' : 'restarting';
-    return r;
-  };
-  const ui = render(<StatusWatch project="demo" read={read} intervalMs={50} interactive onQuit={() => quit++} />);
+  const first = rows();
+  const second = rows();
+  second[0].state = 'restarting';
+  const view = (snapshot: { rows: ReturnType<typeof rows>; at?: number }) => (
+    <StatusWatch project="demo" snapshot={snapshot} intervalMs={50} interactive onQuit={() => quit++} />
+  );
+  const ui = render(view({ rows: first, at: Date.now() }));
   try {
     await eventually(() => assert.match(ui.lastFrame()!, /^api\s+running/m));
     assert.match(ui.lastFrame()!, /every 0\.05s · q to quit/);
+    ui.rerender(view({ rows: second, at: Date.now() }));
     await eventually(() => assert.match(ui.lastFrame()!, /^api\s+restarting/m));
-    assert.ok(reads >= 2);
     await inputReady(ui.stdin);
     ui.stdin.write('q');
     await eventually(() => assert.equal(quit, 1));

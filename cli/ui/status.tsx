@@ -5,35 +5,48 @@ import { ink, loadUiDeps, react } from './deps.ts';
 import { useColumns } from './hooks.ts';
 import { StatusTable } from './StatusTable.tsx';
 
+export interface StatusSnapshot {
+  rows: StatusRow[];
+  /** When the rows were read (epoch ms). */
+  at?: number;
+  error?: string;
+}
+
+/**
+ * Reads the status every `intervalMs` (the next read starts when the previous one ended) and hands each
+ * snapshot over. Returns `stop`. The polling lives here, outside the components, which only render.
+ */
+export function pollStatus(read: () => Promise<StatusRow[]>, intervalMs: number, onSnapshot: (s: StatusSnapshot) => void): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let last: StatusSnapshot = { rows: [] };
+  const tick = async () => {
+    try {
+      last = { rows: await read(), at: Date.now() };
+    } catch (e) {
+      last = { ...last, error: (e as Error).message };
+    }
+    if (stopped) return;
+    onSnapshot(last);
+    timer = setTimeout(tick, intervalMs);
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
 export interface WatchProps {
   project: string;
-  read(): Promise<StatusRow[]>;
+  snapshot: StatusSnapshot;
   intervalMs: number;
   interactive: boolean;
   onQuit(): void;
 }
 
-export function StatusWatch({ project, read, intervalMs, interactive, onQuit }: WatchProps) {
+export function StatusWatch({ project, snapshot, intervalMs, interactive, onQuit }: WatchProps) {
   const width = useColumns();
-  const [state, setState] = react.useState<{ rows: StatusRow[]; at?: number; error?: string }>({ rows: [] });
-  react.useEffect(() => {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const tick = async () => {
-      try {
-        const rows = await read();
-        if (!stopped) setState({ rows, at: Date.now() });
-      } catch (e) {
-        if (!stopped) setState((s) => ({ ...s, error: (e as Error).message }));
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs);
-    };
-    void tick();
-    return () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    };
-  }, []);
   ink.useInput(
     (input, key) => {
       if ((key.ctrl && input === 'c') || input === 'q') onQuit();
@@ -43,10 +56,10 @@ export function StatusWatch({ project, read, intervalMs, interactive, onQuit }: 
   return (
     <StatusTable
       project={project}
-      rows={state.rows}
+      rows={snapshot.rows}
       width={width}
-      updatedAt={state.at}
-      error={state.error}
+      updatedAt={snapshot.at}
+      error={snapshot.error}
       footer={`every ${intervalMs / 1000}s · q to quit`}
     />
   );
@@ -54,14 +67,17 @@ export function StatusWatch({ project, read, intervalMs, interactive, onQuit }: 
 
 export async function runStatusWatch(opts: { project: string; read(): Promise<StatusRow[]>; intervalMs?: number }): Promise<void> {
   await loadUiDeps();
+  const intervalMs = opts.intervalMs ?? 2000;
   let quit!: () => void;
   const done = new Promise<void>((r) => (quit = r));
-  const app = ink.render(
-    <StatusWatch project={opts.project} read={opts.read} intervalMs={opts.intervalMs ?? 2000} interactive={!!process.stdin.isTTY} onQuit={() => quit()} />,
-    { stdout: process.stderr, stdin: process.stdin, exitOnCtrlC: false, patchConsole: false },
+  const view = (snapshot: StatusSnapshot) => (
+    <StatusWatch project={opts.project} snapshot={snapshot} intervalMs={intervalMs} interactive={!!process.stdin.isTTY} onQuit={() => quit()} />
   );
+  const app = ink.render(view({ rows: [] }), { stdout: process.stderr, stdin: process.stdin, exitOnCtrlC: false, patchConsole: false });
+  const stop = pollStatus(opts.read, intervalMs, (s) => app.rerender(view(s)));
   process.once('SIGINT', () => quit());
   await done;
+  stop();
   app.unmount();
   await app.waitUntilExit().catch(() => {});
 }
