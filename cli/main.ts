@@ -75,9 +75,17 @@ async function confirm(question: string, flag: string): Promise<boolean> {
   }
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  // Ctrl-C at the prompt closes readline, which rejects the question: that is a "no", said clearly.
+  const interrupted = new Promise<never>((_, reject) => rl.once('SIGINT', () => reject(new Exit(130))));
   try {
-    const answer = (await rl.question(`${question}? (y/N) `)).trim().toLowerCase();
+    const answer = (await Promise.race([rl.question(`${question}? (y/N) `), interrupted])).trim().toLowerCase();
     return answer === 'y' || answer === 'yes';
+  } catch (e) {
+    if (e instanceof Exit || (e as { code?: string }).code === 'ABORT_ERR') {
+      err('\ncancelled: nothing was changed');
+      throw new Exit(130);
+    }
+    throw e;
   } finally {
     rl.close();
   }

@@ -137,6 +137,20 @@ test('in a terminal: Ctrl-C twice aborts at once with a warning and exit code 13
   assert.match(final, /WAFFLE-EXIT=130/);
 });
 
+test('in a terminal with --plain: Ctrl-C at the prompt cancels, changes nothing, exit code 130', async () => {
+  const { repo, project } = await demoRepo();
+  const name = `prompt-${project}`;
+  startInTmux(name, repo, ['apply', '--plain']);
+  await waitFor(name, /Apply these changes\? \(y\/N\)/);
+  tmux('send-keys', '-t', name, 'C-c');
+  const final = await waitFor(name, /WAFFLE-EXIT=\d+/);
+  assert.match(final, /cancelled: nothing was changed/);
+  assert.doesNotMatch(final, /operation was aborted/);
+  assert.match(final, /WAFFLE-EXIT=130/);
+  const docker = await dockerClient();
+  assert.deepEqual(await snapshot(docker, project), { containers: [], networks: [], volumes: [] });
+});
+
 test('without a TTY: the same apply prints plain lines and no escape sequences; prompting needs --yes', async () => {
   const { project, repo } = await demoRepo();
   // Colour is allowed by the environment: only the missing terminal turns it (and the Ink UI) off.

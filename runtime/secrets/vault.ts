@@ -14,7 +14,6 @@
  *
  * Values only exist in memory. `node-vault`'s debug logging (which prints request bodies) is switched off.
  */
-import { randomBytes } from 'node:crypto';
 import nodeVault from 'node-vault';
 import type { LeaseInfo, ResolveContext, ResolvedSecret, SecretDecl, SecretProvider } from './provider.ts';
 import { LeaseGoneError } from './leases.ts';
@@ -86,19 +85,9 @@ interface NodeVaultError extends Error {
 
 type Json = Record<string, unknown>;
 
-/** Generates a value as the embedded store does: alphanumeric, base64 or hex, of the given length. */
-export function generateValue(format: 'alphanumeric' | 'base64' | 'hex', length: number): string {
-  if (format === 'hex') return randomBytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
-  if (format === 'base64') return randomBytes(Math.ceil((length * 3) / 4) + 1).toString('base64').slice(0, length);
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let out = '';
-  while (out.length < length) {
-    for (const b of randomBytes(length * 2)) {
-      if (b < 248 && out.length < length) out += alphabet[b % 62]; // 248 = 4 * 62: no modulo bias
-    }
-  }
-  return out;
-}
+/** Generated values: the same generator as the embedded store. */
+export { generateValue } from './generate.ts';
+import { generateValue } from './generate.ts';
 
 /** Reads `vault: {...}` from the evaluated config (plain data) into options. Unknown fields are ignored. */
 export function vaultOptionsFromConfig(config: Record<string, unknown> | undefined): VaultOptions {
