@@ -323,7 +323,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof Exit) return e.code;
     const error = e as Error;
-    if (error?.name === 'ProblemsError' || error?.name === 'StalePlanError') {
+    if (error?.name === 'ProblemsError' || error?.name === 'StalePlanError' || error?.name === 'ProjectLockedError') {
       err(kleur.red(error.message));
       return 1;
     }

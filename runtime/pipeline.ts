@@ -15,6 +15,7 @@ import { renewProjectLeases, revokeProjectLeases } from './secrets/renewer.ts';
 import { removeSecretFiles } from './secrets/files.ts';
 import { destroyProject, type DestroyResult } from './docker/destroy.ts';
 import { currentCommit } from './source/git.ts';
+import { withProjectLock } from './lock.ts';
 import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from './model.ts';
 
 export interface ProjectOptions {
@@ -88,22 +89,24 @@ export async function applyPrepared(
   opts: { signal?: AbortSignal; checkStale?: boolean } = {},
 ): Promise<{ ok: boolean }> {
   const { docker, graph, plan } = prepared;
-  if (opts.checkStale) {
-    const now = await observe(docker, graph.project);
-    const again = reconcile(graph, now, {
-      commit: prepared.commit,
-      ...(prepared.secrets ? { secretsDigests: prepared.secrets.digests, credentialsDigests: prepared.secrets.credentialsDigests } : {}),
-    });
-    if (again.observedFingerprint !== plan.observedFingerprint) throw new StalePlanError(graph.project);
-  }
-  // Values go into a copy of the plan, only now (generated secrets are stored, dynamic ones issued).
-  const bound = await bindSecrets(graph, plan, prepared.observed, prepared.secrets);
-  try {
-    return await execute(docker, bound.plan, bound.listen(emit), { parallelism: graph.parallelism, signal: opts.signal });
-  } finally {
-    // Clean-up never fails an apply: what it could not do now, the next apply does.
-    await bound.finish(docker).catch(() => undefined);
-  }
+  return withProjectLock(graph.project, 'apply', async () => {
+    if (opts.checkStale) {
+      const now = await observe(docker, graph.project);
+      const again = reconcile(graph, now, {
+        commit: prepared.commit,
+        ...(prepared.secrets ? { secretsDigests: prepared.secrets.digests, credentialsDigests: prepared.secrets.credentialsDigests } : {}),
+      });
+      if (again.observedFingerprint !== plan.observedFingerprint) throw new StalePlanError(graph.project);
+    }
+    // Values go into a copy of the plan, only now (generated secrets are stored, dynamic ones issued).
+    const bound = await bindSecrets(graph, plan, prepared.observed, prepared.secrets);
+    try {
+      return await execute(docker, bound.plan, bound.listen(emit), { parallelism: graph.parallelism, signal: opts.signal });
+    } finally {
+      // Clean-up never fails an apply: what it could not do now, the next apply does.
+      await bound.finish(docker).catch(() => undefined);
+    }
+  });
 }
 
 export interface DestroyReport {
@@ -119,12 +122,14 @@ export interface DestroyReport {
  * credentials that went with them — Vault leases revoked, secret files on the tmpfs removed.
  */
 export async function destroy(graph: ServiceGraph, docker: Dockerode, opts: { volumes?: boolean } = {}): Promise<DestroyReport> {
-  const removed = await destroyProject(docker, graph.project, { volumes: !!opts.volumes });
-  removeSecretFiles(graph.project);
-  const revoked = await revokeProjectLeases(graph, 'all').catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
-  return {
-    removed,
-    revokedLeases: revoked?.revoked.length ?? 0,
-    leaseErrors: (revoked?.failed ?? []).map((f) => (f as { error: string }).error),
-  };
+  return withProjectLock(graph.project, 'destroy', async () => {
+    const removed = await destroyProject(docker, graph.project, { volumes: !!opts.volumes });
+    removeSecretFiles(graph.project);
+    const revoked = await revokeProjectLeases(graph, 'all').catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
+    return {
+      removed,
+      revokedLeases: revoked?.revoked.length ?? 0,
+      leaseErrors: (revoked?.failed ?? []).map((f) => (f as { error: string }).error),
+    };
+  });
 }
