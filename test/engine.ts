@@ -11,6 +11,7 @@
  * CLI: `tsx test/engine.ts` prints `DOCKER_HOST=...` after making sure the engine and images exist.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -160,12 +161,14 @@ export function busyboxPath(): string {
  * Builds a busybox image: `FROM scratch`, the binary, its applets, and an index page.
  * `variant` goes into a label and the page so two versions have different image IDs.
  */
-export async function buildBusyboxImage(host: string, tag: string, variant = 'base'): Promise<void> {
+export async function buildBusyboxImage(host: string, tag: string, variant = 'base', opts: { payloadBytes?: number } = {}): Promise<void> {
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-img-'));
   try {
     fs.copyFileSync(busyboxPath(), path.join(ctx, 'busybox'));
     fs.mkdirSync(path.join(ctx, 'www'));
     fs.writeFileSync(path.join(ctx, 'www', 'index.html'), `waffle ${variant}\n`);
+    // Incompressible bytes, so a pull of this image downloads a layer big enough to report progress.
+    if (opts.payloadBytes) fs.writeFileSync(path.join(ctx, 'www', 'payload.bin'), randomBytes(opts.payloadBytes));
     fs.writeFileSync(
       path.join(ctx, 'Dockerfile'),
       [

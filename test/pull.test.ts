@@ -21,9 +21,9 @@ before(async () => {
   await ensureTestImages(process.env.DOCKER_HOST!);
   registry = await startRegistry();
   remote = `${registry.host}/waffle/${project}:1`;
-  // An image with a layer of its own (a unique page), so the pull really downloads something.
+  // An image with a layer of its own (a unique page and 4 MiB of random bytes), so the pull really downloads.
   const local = `waffle-test/pull-${project}:1`;
-  await buildBusyboxImage(process.env.DOCKER_HOST!, local, project);
+  await buildBusyboxImage(process.env.DOCKER_HOST!, local, project, { payloadBytes: 4 * 1024 * 1024 });
   pushImage(process.env.DOCKER_HOST!, local, remote);
   removeLocalImage(process.env.DOCKER_HOST!, remote);
   removeLocalImage(process.env.DOCKER_HOST!, local);
@@ -69,7 +69,8 @@ test('a missing image is pulled from the registry first, with progress events', 
   const last = progress.at(-1)!;
   assert.equal(last.image, remote);
   assert.ok((last.layers as number) >= 1, JSON.stringify(progress));
-  assert.ok((last.total as number) > 0, 'bytes to download are known');
+  assert.ok((last.total as number) >= 4_000_000, `bytes to download are known: ${last.total}`);
+  assert.equal(last.current, last.total, 'all bytes downloaded at the end');
   assert.equal(last.layersDone, last.layers, 'every layer done at the end');
 
   const image = await docker.getImage(remote).inspect();
