@@ -349,6 +349,19 @@ test('start-first replace with a passing healthcheck: the new version serves und
   assert.equal(summary?.type === 'apply-done' ? summary.summary.replaced : -1, 1);
 });
 
+test('the old container drains with its own stop grace period, not the new spec\'s', async () => {
+  const p = newProject();
+  // The old version ignores SIGTERM and has a 1 s grace; the new one asks for 120 s.
+  const oldId = await deployWeb(p, { cmd: ['sh', '-c', 'trap "" TERM; httpd -f -p 8080 -h /www & wait'] });
+  const b = { ...body(p, 'web', { image: TEST_IMAGES.appV2, generation: 2 }), StopTimeout: 120 };
+  const t0 = Date.now();
+  const r = await run(plan(p, [replaceOp(p, oldId, 'start-first', b)]));
+  assert.equal(r.ok, true, JSON.stringify(r.events.filter((e) => e.type === 'op-failed')));
+  // With the new spec's 120 s the old container would still be draining; its own 1 s ends it.
+  assert.ok(Date.now() - t0 < 60_000, `the replace waited ${Date.now() - t0} ms for the old container`);
+  await assert.rejects(docker.getContainer(oldId).inspect(), 'the old container is gone');
+});
+
 test('start-first replace whose health fails leaves the old container running and untouched', async () => {
   const p = newProject();
   const oldId = await deployWeb(p);

@@ -330,7 +330,8 @@ async function replaceStartFirst(ctx: OpContext, op: Extract<Operation, { kind: 
   }
   step(ctx, op, 'switching', `${op.oldContainerName} → ${op.tempName}`);
   step(ctx, op, 'stopping-old', op.oldContainerName);
-  await stopContainer(docker, op.oldContainerId, op.body.StopTimeout);
+  // The old container drains with its own stop grace period (its StopTimeout), not the new spec's.
+  await stopContainer(docker, op.oldContainerId, undefined);
   step(ctx, op, 'removing-old', op.oldContainerName);
   await removeContainer(docker, op.oldContainerId, { force: true, v: false });
   step(ctx, op, 'renaming', `${op.tempName} → ${op.containerName}`);
@@ -342,7 +343,7 @@ async function replaceStartFirst(ctx: OpContext, op: Extract<Operation, { kind: 
 async function replaceStopFirst(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
   const { docker } = ctx;
   step(ctx, op, 'stopping-old', `${op.oldContainerName} (${op.strategyReason})`);
-  await stopContainer(docker, op.oldContainerId, op.body.StopTimeout);
+  await stopContainer(docker, op.oldContainerId, undefined);
   let id: string;
   try {
     id = await startNew(ctx, op, op.tempName, op.oldContainerId);
