@@ -102,6 +102,9 @@ export async function applyPrepared(
     const bound = await bindSecrets(graph, plan, prepared.observed, prepared.secrets);
     try {
       return await execute(docker, bound.plan, bound.listen(emit), { parallelism: graph.parallelism, signal: opts.signal });
+    } catch (e) {
+      // Docker's own error texts can quote a request body (environment included): never show a value.
+      throw bound.redactError(e);
     } finally {
       // Clean-up never fails an apply: what it could not do now, the next apply does.
       await bound.finish(docker).catch(() => undefined);

@@ -297,6 +297,11 @@ test('bind: events are redacted of every known value, and of each line of a mult
   assert.match(out, /\[secrets\.tls\.token\] rejected/);
   assert.match(out, /"\[secrets\.tls\.key\]"/);
   assert.match(out, /"loaded key:"/, 'other text is left alone');
+  // An error thrown during execute is redacted the same way; one without a value passes unchanged.
+  const thrown = bound.redactError(new Error('create failed: Env T=CANARY-tok-42 invalid')) as Error;
+  assert.equal(thrown.message, 'create failed: Env T=[secrets.tls.token] invalid');
+  const plain = new Error('no value here');
+  assert.equal(bound.redactError(plain), plain);
 });
 
 test('session: digests per service, generated values kept in memory until apply, never serialised', async () => {

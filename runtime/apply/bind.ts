@@ -30,6 +30,8 @@ export interface BoundPlan {
   listen(emit: (e: ApplyEvent) => void): (e: ApplyEvent) => void;
   /** After execute: lease bookkeeping and secret file clean-up. */
   finish(docker: Dockerode): Promise<void>;
+  /** An error thrown while executing, with any secret value in its message replaced by its name. */
+  redactError(err: unknown): unknown;
 }
 
 const MIN_REDACT = 4;
@@ -146,6 +148,14 @@ export async function bindSecrets(
         }
         emit(redact(e, redactable));
       };
+    },
+    redactError(err) {
+      if (!(err instanceof Error) || redactable.length === 0) return err;
+      const clean = redact(err.message, redactable);
+      if (clean === err.message) return err;
+      const copy = new Error(clean);
+      copy.name = err.name;
+      return copy;
     },
     async finish(docker) {
       const hasLeases = leasesByOp.size > 0;
