@@ -421,14 +421,19 @@ test('SIGTERM during a load removes the temp files and the evaluation child', as
   assert.equal(await exited, 'SIGTERM');
   assertNoLeftoversFiles(root);
   const childPid = Number(readFileSync(pidFile, 'utf8'));
-  let alive = true;
-  for (let i = 0; i < 40 && alive; i++) {
+  // Dead means gone or a zombie (state Z): once its parent is gone, a killed child waits for whoever
+  // adopted it to reap it, and not every PID 1 in a container does.
+  const running = () => {
     try {
-      process.kill(childPid, 0);
-      await new Promise((r) => setTimeout(r, 50));
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${childPid}/stat`, 'utf8'));
     } catch {
-      alive = false;
+      return false;
     }
+  };
+  let alive = true;
+  for (let i = 0; i < 100 && alive; i++) {
+    alive = running();
+    if (alive) await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(alive, false, 'the evaluation child was left running');
 });
