@@ -17,6 +17,7 @@
 import nodeVault from 'node-vault';
 import type { LeaseInfo, ResolveContext, ResolvedSecret, SecretDecl, SecretProvider } from './provider.ts';
 import { LeaseGoneError } from './leases.ts';
+import { generateValue } from './generate.ts';
 
 export interface VaultOptions {
   /** Vault's address, e.g. `https://vault.example.com:8200`. Default: `VAULT_ADDR`, then `http://127.0.0.1:8200`. */
@@ -85,44 +86,6 @@ interface NodeVaultError extends Error {
 
 type Json = Record<string, unknown>;
 
-/** Generated values: the same generator as the embedded store. */
-export { generateValue } from './generate.ts';
-import { generateValue } from './generate.ts';
-
-/** Reads `vault: {...}` from the evaluated config (plain data) into options. Unknown fields are ignored. */
-export function vaultOptionsFromConfig(config: Record<string, unknown> | undefined): VaultOptions {
-  const v = (config?.vault ?? {}) as Record<string, unknown>;
-  const opts: VaultOptions = {};
-  if (typeof v.address === 'string') opts.address = v.address;
-  if (typeof v.namespace === 'string') opts.namespace = v.namespace;
-  if (typeof v.renewFraction === 'number') opts.renewFraction = v.renewFraction;
-  const a = v.auth as Record<string, unknown> | undefined;
-  // The authoring API's shape (define/secrets.ts VaultSettings): { token: { env } } | { approle: { roleId, secretIdEnv, mount? } }.
-  const tok = a?.token as Record<string, unknown> | undefined;
-  const ar = a?.approle as Record<string, unknown> | undefined;
-  if (tok && typeof tok === 'object') {
-    opts.auth = { method: 'token', tokenEnv: typeof tok.env === 'string' ? tok.env : undefined };
-  } else if (ar && typeof ar === 'object') {
-    opts.auth = {
-      method: 'approle',
-      mount: typeof ar.mount === 'string' ? ar.mount : undefined,
-      roleId: typeof ar.roleId === 'string' ? ar.roleId : undefined,
-      roleIdEnv: typeof ar.roleIdEnv === 'string' ? ar.roleIdEnv : undefined,
-      secretIdEnv: typeof ar.secretIdEnv === 'string' ? ar.secretIdEnv : undefined,
-    };
-  } else if (a && a.method === 'approle') {
-    opts.auth = {
-      method: 'approle',
-      mount: typeof a.mount === 'string' ? a.mount : undefined,
-      roleId: typeof a.roleId === 'string' ? a.roleId : undefined,
-      roleIdEnv: typeof a.roleIdEnv === 'string' ? a.roleIdEnv : undefined,
-      secretIdEnv: typeof a.secretIdEnv === 'string' ? a.secretIdEnv : undefined,
-    };
-  } else if (a && a.method === 'token') {
-    opts.auth = { method: 'token', tokenEnv: typeof a.tokenEnv === 'string' ? a.tokenEnv : undefined };
-  }
-  return opts;
-}
 
 export class VaultProvider implements SecretProvider {
   readonly kind = 'vault' as const;
