@@ -50,12 +50,8 @@ export function bar(fraction: number, cells: number): string {
   return `[${'█'.repeat(full)}${'░'.repeat(cells - full)}]`;
 }
 
-/** Matches any ANSI escape sequence (for tests and width checks). */
-export const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-_]/g;
-
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI_RE, '');
-}
+/** Matches any ANSI escape sequence. */
+const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-_]/g;
 
 /**
  * Text that came from a container (log lines, health output, error messages) made safe to print on one
