@@ -77,9 +77,10 @@ export function ensureDebianPackages(pkgs: Array<{ pkg: string; provides: string
   }
   process.stderr.write(`engine: installing ${names} with apt-get…\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  // apt's output goes to stderr: stdout carries only the one result line that scripts/setup.sh reads.
+  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 2, 2], env });
   if (upd.status !== 0) throw new Error('apt-get update failed');
-  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing.map((m) => m.pkg)], { stdio: 'inherit', env });
+  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing.map((m) => m.pkg)], { stdio: ['ignore', 2, 2], env });
   if (inst.status !== 0) throw new Error(`apt-get install ${names} failed`);
 }
 
