@@ -111,6 +111,35 @@ export interface Resources {
   cpus?: number;
 }
 
+/**
+ * When the image is fetched from its registry.
+ * - `'missing'`: use the image already on the Docker host; pull it only when it is absent. A tag that
+ *   was pushed again with new content is not noticed until the local copy is removed.
+ * - `'always'`: resolve the tag against the registry on every plan, so a tag pushed again (same name,
+ *   new content) redeploys the service. Needs the registry to be reachable when planning.
+ */
+export type PullPolicy = 'missing' | 'always';
+
+/**
+ * How `waffle.config.ts` and the service files are evaluated (in a separate, sandboxed process).
+ *
+ * @example
+ * evaluation: { env: ['DEPLOY_ENV', 'API_REPLICAS'], memoryMb: 256 }
+ */
+export interface EvaluationSettings {
+  /**
+   * Names of the environment variables the configuration may read while it is evaluated
+   * (`process.env.DEPLOY_ENV`). The evaluation process gets only these; every other variable of the
+   * deployer (tokens, credentials) is absent. Default: none.
+   */
+  env?: string[];
+  /**
+   * Heap limit of the evaluation process, in MiB (a whole number from 32 to 16384). A definition that
+   * allocates more fails with a clear error instead of exhausting the deployer's memory.
+   */
+  memoryMb?: number;
+}
+
 /** A reference to another service's URL, resolved by name on the links network. Create it with `service.url()`. */
 export interface ServiceUrl {
   readonly [WAFFLE_BRAND]: 'service-url';
@@ -187,6 +216,12 @@ export interface ServiceDefinition {
   workdir?: string;
   /** Time the process gets between SIGTERM and SIGKILL when stopped. Default `'10s'`. */
   stopGracePeriod?: Duration;
+  /**
+   * When to fetch the image from its registry. `'missing'` uses the local image when present;
+   * `'always'` resolves the tag against the registry on every plan, so a re-pushed tag redeploys.
+   * Default: the project's `pull`, else `'missing'`.
+   */
+  pull?: PullPolicy;
 }
 
 /** A service as returned by {@link defineService}: a value other services can reference. */
@@ -237,6 +272,17 @@ export interface ProjectConfig {
   secrets?: SecretCollection;
   /** Where Vault is and how to log in; needed when a secret uses `provider: 'vault'`. */
   vault?: VaultSettings;
+  /**
+   * Default image pull policy of every service that does not set `pull`. `'missing'` (default) uses
+   * the local image when present; `'always'` resolves each tag against the registry on every plan,
+   * so a re-pushed tag redeploys.
+   */
+  pull?: PullPolicy;
+  /**
+   * What the configuration may use while it is evaluated: the environment variables it may read
+   * (the evaluation process gets only these) and a heap limit.
+   */
+  evaluation?: EvaluationSettings;
 }
 
 function captureCallSite(): string | undefined {

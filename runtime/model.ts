@@ -2,7 +2,12 @@
  * The plain data that flows through the pipeline:
  * load → LoadedRepo → graph → ServiceGraph → observe → ObservedState → plan → Plan → apply → events.
  * Everything here is JSON-serialisable. Secret values never appear in any of it.
+ * Imports nothing of ours but `define/` types (the bottom of the dependency order).
  */
+import type { SecretDeclData } from '../define/secrets.ts';
+
+/** A declared secret as evaluated from `defineSecrets({...})` (plain data, never a value). The one declaration type, define's. */
+export type SecretDecl = SecretDeclData;
 
 // ───────────────────────────── load ─────────────────────────────
 
@@ -54,6 +59,7 @@ export interface ServiceData {
   workdir?: unknown;
   stopGracePeriod?: unknown;
   files?: unknown;
+  pull?: unknown;
   [key: string]: unknown;
 }
 
@@ -148,6 +154,12 @@ export interface ServiceSpec {
   secretEnv?: Record<string, { secret: string; key: string }>;
   /** Files written from secrets at apply time (tmpfs, 0400, read-only mount), sorted by target. Present only when used. */
   secretFiles?: Array<{ target: string; secret: string; key: string }>;
+  /**
+   * When the image is fetched: `'missing'` uses the local image when present; `'always'` resolves the
+   * tag against the registry on every plan (a re-pushed tag redeploys). The service's `pull`, else the
+   * project's, else `'missing'`.
+   */
+  pull: 'missing' | 'always';
 }
 
 /** Vault connection settings from `defineConfig({ vault })` (no credentials: those come from the environment). */
@@ -175,9 +187,15 @@ export interface ServiceGraph {
   /** Named volumes (short names), sorted. */
   volumes: string[];
   /** Declared secrets by name (declarations only, never values). Present only when declared. */
-  secrets?: Record<string, import('./secrets/provider.ts').SecretDecl>;
+  secrets?: Record<string, SecretDecl>;
   /** Vault settings, when configured. */
   vault?: VaultSettingsSpec;
+  /**
+   * `defineConfig({ evaluation })`, validated: the environment variable names the configuration may
+   * read while it is evaluated (sorted, without duplicates) and the evaluation heap limit in MiB.
+   * Present only when configured.
+   */
+  evaluation?: { env: string[]; memoryMb?: number };
 }
 
 /** One problem found while loading or validating. */

@@ -139,6 +139,7 @@ test('valid repo: full normalised spec for api', () => {
     user: '1000:1000',
     workdir: '/app',
     stopGraceSeconds: 2,
+    pull: 'missing',
   });
   assert.deepEqual(Object.keys(g.services.api.env), ['CACHE', 'DB_URL', 'DEBUG', 'NAME', 'ZED']);
 });
@@ -514,6 +515,58 @@ test('parsers: durations, memory', () => {
   assert.deepEqual(parseMemory('1G'), { ok: true, value: 1024 ** 3 });
   assert.deepEqual(parseMemory(8 * 1024 * 1024), { ok: true, value: 8 * 1024 * 1024 });
   assert.ok(!parseMemory(1.5).ok);
+});
+
+test("pull: a service's policy, else the project default, else missing", () => {
+  const g = buildGraph(repo([svc('a', base()), svc('b', { ...base(), pull: 'missing' }), svc('c', { ...base(), pull: 'always' })], { project: 'demo', pull: 'always' }));
+  assert.equal(g.services.a.pull, 'always', 'the project default applies');
+  assert.equal(g.services.b.pull, 'missing', "the service's own policy wins");
+  assert.equal(g.services.c.pull, 'always');
+  assert.equal(buildGraph(repo([svc('a', base())])).services.a.pull, 'missing', 'built-in default');
+});
+
+test('pull: bad values name the file, the service and both policies', () => {
+  const ps = problemsOf(repo([svc('a', { ...base(), pull: 'alwyas' }), svc('b', { ...base(), pull: true }), svc('c', { ...base(), pull_policy: 'always' })], { project: 'demo', pull: 'never' }));
+  const a = one(ps, /pull "alwyas" must be 'missing' or 'always'/, 'services/a.ts', 'a');
+  assert.equal(a.where, 'pull');
+  assert.match(a.message, /did you mean 'always'\?/);
+  assert.match(a.fix!, /re-pushed tag redeploys/);
+  one(ps, /pull true must be/, 'services/b.ts', 'b');
+  assert.match(one(ps, /unknown key `pull_policy`/, 'services/c.ts', 'c').message, /did you mean `pull`\?/);
+  assert.equal(one(ps, /pull "never" must be/, 'waffle.config.ts').where, 'pull');
+  assert.equal(ps.length, 4);
+});
+
+test('evaluation: env names sorted without duplicates, memoryMb kept; absent when not configured', () => {
+  const g = buildGraph(repo([svc('a', base())], { project: 'demo', evaluation: { env: ['REGION', 'DEPLOY_ENV', 'REGION'], memoryMb: 256 } }));
+  assert.deepEqual(g.evaluation, { env: ['DEPLOY_ENV', 'REGION'], memoryMb: 256 });
+  assert.deepEqual(buildGraph(repo([svc('a', base())], { project: 'demo', evaluation: {} })).evaluation, { env: [] });
+  assert.equal(buildGraph(repo([svc('a', base())])).evaluation, undefined);
+});
+
+test('evaluation: invalid names, memory out of bounds, credentials and unknown keys are problems of the config file', () => {
+  const ps = problemsOf(
+    repo([svc('a', base())], {
+      project: 'demo',
+      vault: { address: 'http://127.0.0.1:8200', auth: { token: { env: 'VAULT_TOKEN' } } },
+      evaluation: { env: ['OK_NAME', '1BAD', 'A=b', 7, 'VAULT_TOKEN', 'WAFFLE_AGE_IDENTITY'], memoryMb: 0.5, memory: 1 },
+    }),
+  );
+  const f = 'waffle.config.ts';
+  assert.equal(one(ps, /"1BAD" is not a valid environment variable name/, f).where, 'evaluation.env[1]');
+  assert.match(one(ps, /"A=b" is not a valid/, f).fix!, /list only the name: 'A'/);
+  assert.equal(one(ps, /^7 is not a valid/, f).where, 'evaluation.env[3]');
+  assert.match(one(ps, /VAULT_TOKEN holds the Vault token/, f).fix!, /remove 'VAULT_TOKEN' from evaluation\.env/);
+  one(ps, /WAFFLE_AGE_IDENTITY holds the age identity/, f);
+  assert.equal(one(ps, /memoryMb 0\.5 must be a whole number of MiB from 32 to 16384/, f).where, 'evaluation.memoryMb');
+  assert.match(one(ps, /unknown key `memory` in evaluation/, f).message, /did you mean `memoryMb`/);
+  assert.equal(ps.length, 7);
+  for (const bad of [{ env: 'HOME' }, 'HOME', { memoryMb: 31 }, { memoryMb: 16385 }, { memoryMb: 268435456 }]) {
+    const p = problemsOf(repo([svc('a', base())], { project: 'demo', evaluation: bad }));
+    assert.equal(p.length, 1, JSON.stringify(bad));
+    assert.equal(p[0].file, f);
+    assert.match(p[0].where!, /^evaluation/);
+  }
 });
 
 test('suggest', () => {

@@ -29,6 +29,7 @@ function svc(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
     links: [],
     labels: {},
     stopGraceSeconds: 10,
+    pull: 'missing',
     ...over,
   };
 }

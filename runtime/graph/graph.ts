@@ -23,12 +23,14 @@ import { checkImage, hostIpsOverlap, isObject, parseDuration, parseMemory, parse
 import { suggest } from './suggest.ts';
 import type { SecretDecl } from '../secrets/provider.ts';
 import { checkSecretDecls, checkSecretFiles, checkSecretRef, checkVaultSettings } from '../secrets/validate.ts';
+import { checkPull, DEFAULT_PULL, type PullPolicy } from './validate/images.ts';
+import { checkEvaluation, type EvaluationSpec } from './validate/evaluation.ts';
 
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
-  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files',
+  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull',
 ];
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'parallelism', 'secrets', 'vault'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation'];
 const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
 const DOCKER_KEYS = ['host'];
 const TIMING_KEYS = ['interval', 'timeout', 'retries', 'startPeriod'];
@@ -50,6 +52,7 @@ const ALIASES: Record<string, string> = {
   mem_limit: 'resources',
   container_name: 'name',
   volume: 'volumes',
+  pull_policy: 'pull',
 };
 
 const SERVICE_NAME_RE = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -180,6 +183,9 @@ interface ConfigResult {
   secrets: Record<string, SecretDecl>;
   secretsDeclared: boolean;
   vault?: import('../model.ts').VaultSettingsSpec;
+  /** The project's default pull policy. */
+  pull: PullPolicy;
+  evaluation?: EvaluationSpec;
 }
 
 function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult {
@@ -269,7 +275,15 @@ function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult {
       "add vault: { address: 'https://vault.example.com:8200', auth: { token: { env: 'VAULT_TOKEN' } } } to defineConfig",
     );
   }
-  return { project, dockerHost, parallelism, defaults, globs, secrets, secretsDeclared: c.secrets !== undefined, ...(vault ? { vault } : {}) };
+  const pull = checkPull(c.pull, 'pull', report, DEFAULT_PULL);
+  const credentials: Record<string, string> = { WAFFLE_AGE_IDENTITY: 'the age identity that decrypts the embedded secrets' };
+  if (vault?.auth.method === 'token') credentials[vault.auth.tokenEnv] = 'the Vault token (vault.auth.token.env)';
+  if (vault?.auth.method === 'approle') credentials[vault.auth.secretIdEnv] = 'the Vault AppRole secret id (vault.auth.approle.secretIdEnv)';
+  const evaluation = checkEvaluation(c.evaluation, report, credentials);
+  return {
+    project, dockerHost, parallelism, defaults, globs, secrets, secretsDeclared: c.secrets !== undefined,
+    ...(vault ? { vault } : {}), pull, ...(evaluation ? { evaluation } : {}),
+  };
 }
 
 // ───────────── graph ─────────────
@@ -356,6 +370,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     };
     const command = commandField('command');
     const entrypoint = commandField('entrypoint');
+
+    const pull = checkPull(d.pull, 'pull', report, cfg.pull);
 
     // port
     let port: number | undefined;
@@ -695,6 +711,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       stopGraceSeconds: Math.ceil(stopGraceNs / 1e9),
       ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}),
       ...(secretFiles.length > 0 ? { secretFiles } : {}),
+      pull,
     };
     specs[service] = spec;
   }
@@ -751,6 +768,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     volumes: [...volumes].sort(cmp),
     ...(Object.keys(cfg.secrets).length > 0 ? { secrets: cfg.secrets } : {}),
     ...(cfg.vault ? { vault: cfg.vault } : {}),
+    ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
   };
 }
 
