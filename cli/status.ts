@@ -4,10 +4,20 @@
  */
 import kleur from 'kleur';
 import { truncate } from './render/text.ts';
-import type { ObservedState, ServiceGraph } from '../runtime/model.ts';
+import type { ObservedContainer, ObservedState, ServiceGraph } from '../runtime/model.ts';
+
+/**
+ * What is odd about a container, in the terms the next apply acts on:
+ * - `duplicate`: a second container of one service (a crash between create and remove leaves one);
+ * - `temporary`: named `<project>-<service>-next-<generation>`, a replacement's temporary name;
+ * - `no-service`: our project label but no service label (made by hand or by a foreign tool);
+ * - `orphan`: its service is no longer defined in the repository.
+ */
+export type StatusMark = 'duplicate' | 'temporary' | 'no-service' | 'orphan';
 
 export interface StatusRow {
-  service: string;
+  /** null: the container has no service label. */
+  service: string | null;
   container: string | null;
   state: string;
   health: string;
@@ -20,29 +30,99 @@ export interface StatusRow {
   domains?: string[];
   /** desired: in the repository; orphan: running but no longer defined. */
   desired: boolean;
+  /** Empty for an ordinary row: one container of a defined service, under its usual name. */
+  marks: StatusMark[];
+  /** For a marked row: what it is and what the next apply does about it. */
+  note?: string;
 }
 
+/**
+ * One row per container of the project (every one, duplicates and strays included), plus a `missing`
+ * row for each defined service without a container. Within a service, the container the next apply
+ * keeps comes first — the one under the usual name, else the newest, as the planner chooses.
+ */
 export function statusRows(graph: ServiceGraph, observed: ObservedState, now: number): StatusRow[] {
   const rows: StatusRow[] = [];
-  const byService = new Map(observed.containers.map((c) => [c.service, c]));
-  const names = new Set([...Object.keys(graph.services), ...byService.keys()]);
+  const project = observed.project;
+  const byService = new Map<string, ObservedContainer[]>();
+  for (const c of observed.containers) {
+    const list = byService.get(c.service) ?? [];
+    list.push(c);
+    byService.set(c.service, list);
+  }
+  const names = new Set([...Object.keys(graph.services), ...[...byService.keys()].filter((s) => s !== '')]);
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const row = (service: string | null, c: ObservedContainer | undefined, desired: boolean, marks: StatusMark[], note?: string): StatusRow => ({
+    service,
+    container: c?.name ?? null,
+    state: c?.state ?? 'missing',
+    health: c?.health ?? '-',
+    image: c?.image ?? null,
+    commit: c?.commit || null,
+    uptimeSeconds: c ? Math.max(0, Math.round((now - c.createdAt) / 1000)) : null,
+    ports: (c?.ports ?? [])
+      .filter((p) => p.host)
+      .map((p) => `${p.hostIp && p.hostIp !== '0.0.0.0' ? p.hostIp + ':' : ''}${p.host}->${p.container}/${p.protocol}`),
+    desired,
+    marks,
+    ...(note ? { note } : {}),
+  });
   for (const name of [...names].sort()) {
-    const c = byService.get(name);
-    rows.push({
-      service: name,
-      container: c?.name ?? null,
-      state: c?.state ?? 'missing',
-      health: c?.health ?? '-',
-      image: c?.image ?? null,
-      commit: c?.commit ?? null,
-      uptimeSeconds: c ? Math.max(0, Math.round((now - c.createdAt) / 1000)) : null,
-      ports: (c?.ports ?? [])
-        .filter((p) => p.host)
-        .map((p) => `${p.hostIp && p.hostIp !== '0.0.0.0' ? p.hostIp + ':' : ''}${p.host}->${p.container}/${p.protocol}`),
-      desired: name in graph.services,
-    });
+    const desired = name in graph.services;
+    const list = byService.get(name) ?? [];
+    if (list.length === 0) {
+      rows.push(row(name, undefined, desired, []));
+      continue;
+    }
+    // The planner keeps the container under the usual name, else the newest; it removes the rest.
+    const usual = `${project}-${name}`;
+    const sorted = [...list].sort((a, b) => b.createdAt - a.createdAt || cmp(a.name, b.name));
+    const keep = sorted.find((c) => c.name === usual) ?? sorted[0];
+    const temp = new RegExp(`^${escapeRegExp(`${project}-${name}-next-`)}\\d+$`);
+    for (const c of [keep, ...sorted.filter((c) => c !== keep)]) {
+      const marks: StatusMark[] = [];
+      const why: string[] = [];
+      if (!desired) {
+        marks.push('orphan');
+        why.push(`service "${name}" is no longer defined`);
+      }
+      if (temp.test(c.name)) {
+        marks.push('temporary');
+        why.push('temporary name left by an interrupted replacement');
+      }
+      if (c !== keep) {
+        marks.push('duplicate');
+        why.push(`second container of "${name}" besides ${keep.name}`);
+      }
+      let note: string | undefined;
+      if (marks.length > 0) {
+        const fix = !desired
+          ? 'the next apply removes it'
+          : c === keep
+            ? 'the next apply keeps it (the newest)'
+            : `the next apply removes it, keeps ${keep.name}`;
+        note = `${c.name}: ${why.join('; ')}; ${fix}`;
+      }
+      rows.push(row(name, c, desired, marks, note));
+    }
+  }
+  for (const c of [...(byService.get('') ?? [])].sort((a, b) => cmp(a.name, b.name))) {
+    rows.push(
+      row(null, c, false, ['no-service'], `${c.name}: our project label but no service label; the next apply removes it`),
+    );
   }
   return rows;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The SERVICE cell: the name and what is odd about the row. */
+function serviceCell(r: StatusRow): string {
+  if (r.service === null) return '(no service)';
+  const marks = r.marks.filter((m) => m !== 'no-service');
+  return marks.length ? `${r.service} (${marks.join(', ')})` : r.service;
 }
 
 export function formatUptime(s: number | null): string {
@@ -62,7 +142,7 @@ function fit(text: string, width: number): string {
 export function statusLines(rows: StatusRow[], columns: number): string[] {
   const headers = ['SERVICE', 'STATE', 'HEALTH', 'IMAGE', 'COMMIT', 'UPTIME', 'PORTS/DOMAINS'];
   const cells = rows.map((r) => [
-    r.service + (r.desired ? '' : ' (orphan)'),
+    serviceCell(r),
     r.state,
     r.health,
     r.image ?? '-',
@@ -98,6 +178,12 @@ export function statusLines(rows: StatusRow[], columns: number): string[] {
     lines.push(state ? cut.slice(0, start) + colour(rows[r].state, state) + cut.slice(start + widths[1]) : cut);
   });
   if (rows.length === 0) lines.push('(no services)');
+  // What each marked row is and what the next apply does about it, one line each.
+  const notes = rows.filter((r) => r.note).map((r) => r.note!);
+  if (notes.length > 0) {
+    lines.push('', kleur.yellow(truncate(`${notes.length} container${notes.length === 1 ? '' : 's'} out of the ordinary:`, columns)));
+    for (const n of notes) lines.push(truncate(`  ${n}`, columns));
+  }
   return lines;
 }
 

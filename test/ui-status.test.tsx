@@ -62,6 +62,52 @@ test('status table: one row per service with state, health, image, short commit,
   assert.match(frame, /^web\s+running\s+starting\s+waffle-demo\/web:1\s+0123456\s+42s\s+127\.0\.0\.1:8088->8080\/tcp$/m);
   assert.match(frame, /^db\s+missing\s+-\s+-\s+-\s+-\s+-$/m);
   assert.match(frame, /^gone \(orphan\)\s+running\s+healthy\s+.*3d0h/m);
+  assert.match(frame, /^1 container out of the ordinary:$/m);
+  assert.match(frame, /^  demo-gone: service "gone" is no longer defined; the next apply removes it$/m);
+});
+
+test('status rows: every container, duplicates, temporary names and containers without a service marked with the fix', () => {
+  const graph = { services: { api: {}, web: {} } } as unknown as ServiceGraph;
+  const observed = {
+    project: 'demo',
+    containers: [
+      container('api', { id: 'a1', name: 'demo-api', createdAt: now - 600_000 }),
+      container('api', { id: 'a2', name: 'demo-api-next-3', createdAt: now - 60_000, state: 'exited', health: 'none' }),
+      container('api', { id: 'a3', name: 'demo-api-copy', createdAt: now - 30_000 }),
+      // No container under the usual name: the newest is kept, even with a temporary name.
+      container('web', { id: 'w1', name: 'demo-web-next-2', createdAt: now - 10_000 }),
+      container('web', { id: 'w2', name: 'demo-web-old', createdAt: now - 900_000 }),
+      container('', { id: 's1', name: 'stray', commit: '' }),
+    ],
+    networks: [],
+    volumes: [],
+    images: [],
+  };
+  const r = statusRows(graph, observed, now);
+  assert.deepEqual(
+    r.map((x) => [x.service, x.container, x.marks.join('+')]),
+    [
+      ['api', 'demo-api', ''],
+      ['api', 'demo-api-copy', 'duplicate'],
+      ['api', 'demo-api-next-3', 'temporary+duplicate'],
+      ['web', 'demo-web-next-2', 'temporary'],
+      ['web', 'demo-web-old', 'duplicate'],
+      [null, 'stray', 'no-service'],
+    ],
+  );
+  assert.equal(r[0].note, undefined);
+  assert.match(r[2].note!, /^demo-api-next-3: temporary name left by an interrupted replacement; second container of "api" besides demo-api; the next apply removes it, keeps demo-api$/);
+  assert.match(r[3].note!, /^demo-web-next-2: temporary name left by an interrupted replacement; the next apply keeps it \(the newest\)$/);
+  assert.match(r[5].note!, /^stray: our project label but no service label; the next apply removes it$/);
+  const text = formatStatus(r, 200);
+  assert.match(text, /^api \(temporary, duplicate\)\s+exited\s+none/m);
+  assert.match(text, /^\(no service\)\s+running/m);
+  assert.match(text, /^5 containers out of the ordinary:$/m);
+  for (const name of ['demo-api-copy', 'demo-api-next-3', 'demo-web-next-2', 'demo-web-old', 'stray']) assert.match(text, new RegExp(`^  ${name}: `, 'm'));
+  const ink = render(<StatusTable project="demo" rows={r} width={80} />).lastFrame()!;
+  assert.ok(maxLineWidth(ink) <= 80);
+  assert.match(ink, /^\(no service\)\s+running/m);
+  assert.match(ink, /^  stray: our project label but no service label; the next apply removes it$/m);
 });
 
 test('status table: 80 columns, long names and images truncated with …, never wrapped', () => {
@@ -69,7 +115,8 @@ test('status table: 80 columns, long names and images truncated with …, never 
   for (const width of [80, 60]) {
     const frame = render(<StatusTable project="demo" rows={r} width={width} updatedAt={now} footer="every 2s · q to quit" />).lastFrame()!;
     assert.ok(maxLineWidth(frame) <= width, `wider than ${width}:\n${frame}`);
-    assert.equal(frame.split('\n').length, 2 + r.length + 1, 'one line per row, nothing wrapped');
+    // header, one line per row, then a blank line, the notes heading and one note (the orphan), and the footer
+    assert.equal(frame.split('\n').length, 2 + r.length + 3 + 1, 'one line per row and note, nothing wrapped');
     assert.match(frame, /^servic\S*…\s+exited/m);
     assert.match(frame, /regist\S*…/);
   }
