@@ -2,6 +2,7 @@
  * How validators report problems: each gets a `Report` bound to one file (and service), so a validator
  * only says where in the definition (`ports[1]`), what is wrong and how to fix it.
  */
+import { parseDuration } from './parse.ts';
 import { suggest } from './suggest.ts';
 
 /** Records one problem: the field path (or undefined for the whole definition), the message and the fix. */
@@ -43,4 +44,18 @@ export function unknownKeys(obj: Record<string, unknown>, known: string[], prefi
       guess ? `rename \`${key}\` to \`${guess}\`` : `remove it; known keys are ${known.map((k) => `\`${k}\``).join(', ')}`,
     );
   }
+}
+
+/** A duration field in nanoseconds, or undefined (reported) when it does not parse. */
+export function durationField(v: unknown, where: string, report: Report): number | undefined {
+  const d = parseDuration(v);
+  if (d.ok) return d.value;
+  report(where, d.message, d.fix);
+  return undefined;
+}
+
+/** A Report that records into `problems` for one file (and one service, when given). */
+export function reporterFor(problems: import('../model.ts').Problem[], file: string, service?: string): Report {
+  return (where, message, fix) =>
+    problems.push({ file, ...(service !== undefined ? { service } : {}), ...(where ? { where } : {}), message, ...(fix ? { fix } : {}) });
 }

@@ -3,7 +3,7 @@
  * no leases. Generated keys that have no value yet are NOT created here (the session generates them in
  * memory at plan time and the bind step stores them at apply time), so `resolve` reports them missing.
  */
-import type { ResolveContext, ResolvedSecret, SecretDecl, SecretProvider } from './provider.ts';
+import type { ResolveContext, ResolvedSecret, SecretDecl, SecretProvider, StoredValues } from './provider.ts';
 import { SecretStore } from './store.ts';
 
 /** A declared key that has no value in the store. */
@@ -51,5 +51,26 @@ export class EmbeddedProvider implements SecretProvider {
     const { values, missing } = await this.read(decl);
     if (missing.length > 0) throw new MissingSecretError(decl.name, missing, this.store.relFile(decl.name));
     return { values };
+  }
+
+  async readStored(decl: SecretDecl): Promise<StoredValues> {
+    const { values, missing } = await this.read(decl);
+    return {
+      values,
+      missing,
+      location: this.store.relFile(decl.name),
+      howToSet: (keys) => keys.map((k) => `printf %s "$VALUE" | waffle secrets set ${decl.name}.${k}`).join('; ') + ' (or run it in a terminal to be prompted)',
+    };
+  }
+
+  async storeGenerated(decl: SecretDecl, generated: Record<string, string>): Promise<void> {
+    const secret = decl.name;
+    const current = (await this.store.read(secret)) ?? {};
+    const fill: Record<string, string> = {};
+    for (const [k, v] of Object.entries(generated)) if (current[k] === undefined) fill[k] = v;
+    if (Object.keys(fill).length !== Object.keys(generated).length) {
+      throw new Error(`secrets/${secret}.age changed since the plan was made (a generated key now has a value); run the command again`);
+    }
+    await this.store.write(secret, { ...current, ...fill });
   }
 }

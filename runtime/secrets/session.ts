@@ -14,7 +14,6 @@ import { inspect } from 'node:util';
 import type { Problem, ServiceGraph, ServiceSpec } from '../model.ts';
 import { ProblemsError } from '../problems.ts';
 import { digestOf, hmacKey, LEASE_KEY, type CredentialMarkers, type DigestEntry } from './digest.ts';
-import { EmbeddedProvider } from './embedded.ts';
 import { generateValue } from './generate.ts';
 import { LeaseStore } from './leases.ts';
 import type { LeaseInfo, SecretDecl, SecretProvider } from './provider.ts';
@@ -136,8 +135,9 @@ export class SecretsSession {
       const decl = decls[name]!;
       if (isDynamic(decl)) continue;
       const provider = await registry.for(decl);
-      if (provider instanceof EmbeddedProvider) {
-        const { values: got, missing } = await provider.read(decl);
+      if (provider.readStored) {
+        const stored = await provider.readStored(decl);
+        const { values: got, missing } = stored;
         const gen: Record<string, string> = {};
         for (const k of missing) {
           const g = decl.generate?.[k];
@@ -149,9 +149,9 @@ export class SecretsSession {
         const stillMissing = missing.filter((k) => gen[k] === undefined && keys.has(k));
         if (stillMissing.length > 0) {
           problems.push({
-            file: provider.store.relFile(name),
+            file: stored.location,
             message: `secret "${name}" has no value for ${stillMissing.map((k) => `"${k}"`).join(', ')}, which ${stillMissing.length > 1 ? 'are' : 'is'} used by ${usersOf(graph, name, stillMissing).join(', ')}`,
-            fix: stillMissing.map((k) => `printf %s "$VALUE" | waffle secrets set ${name}.${k}`).join('; ') + ' (or run it in a terminal to be prompted)',
+            fix: stored.howToSet(stillMissing),
           });
           continue;
         }
@@ -256,16 +256,11 @@ export class SecretsSession {
       const decl = this.#graph.secrets?.[secret];
       if (!decl) continue;
       const provider = await this.registry.for(decl);
-      if (!(provider instanceof EmbeddedProvider)) continue;
-      // Never overwrite a value someone stored meanwhile: only fill what is still missing.
-      const current = (await provider.store.read(secret)) ?? {};
-      const fill: Record<string, string> = {};
-      for (const [k, v] of Object.entries(gen)) if (current[k] === undefined) fill[k] = v;
-      if (Object.keys(fill).length !== Object.keys(gen).length) {
-        throw new Error(`secrets/${secret}.age changed since the plan was made (a generated key now has a value); run the command again`);
-      }
-      await provider.store.write(secret, { ...current, ...fill });
-      for (const k of Object.keys(fill)) done.push({ secret, key: k });
+      // Values are pending only when the provider read them with readStored, so it can store them.
+      if (!provider.storeGenerated) throw new Error(`the ${provider.kind} provider of secret "${secret}" cannot store generated values`);
+      // The provider never overwrites a value someone stored meanwhile: it only fills what is still missing.
+      await provider.storeGenerated(decl, gen);
+      for (const k of Object.keys(gen)) done.push({ secret, key: k });
     }
     this.#pending.clear();
     return done;

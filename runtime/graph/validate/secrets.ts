@@ -1,16 +1,14 @@
 /**
- * Validation of the secret parts of the configuration, called by graph: the declarations
+ * Validation of the secret parts of the configuration: the declarations
  * (`defineConfig({ secrets })`), the Vault settings, and each service's secret references in `env`
  * and `files`. Pure. A JavaScript user (or a stale type-check) can still name an undeclared secret or
  * key: that is a Problem naming the file, the service and the fix, before anything runs.
  */
 import path from 'node:path';
-import type { VaultSettingsSpec } from '../model.ts';
-import { isObject, show } from '../graph/parse.ts';
-import { suggest } from '../graph/suggest.ts';
-import type { SecretDecl } from './provider.ts';
-
-export type Report = (where: string | undefined, message: string, fix?: string) => void;
+import type { SecretDecl, VaultSettingsSpec } from '../../model.ts';
+import { isObject, show } from '../parse.ts';
+import type { Report } from '../report.ts';
+import { suggest } from '../suggest.ts';
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const KEY_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;
@@ -180,6 +178,22 @@ export function checkVaultSettings(value: unknown, report: Report): VaultSetting
   const out: VaultSettingsSpec = { address: address.replace(/\/+$/, ''), auth, renewFraction };
   if (typeof value.namespace === 'string') out.namespace = value.namespace;
   return out;
+}
+
+/** Secrets from Vault need `vault` settings: names the secrets that come from Vault when none are configured. */
+export function checkVaultConfigured(secrets: unknown, vault: unknown, report: Report): void {
+  const raw = isObject(secrets) ? secrets : {};
+  const vaultUsers = Object.keys(raw).filter((n) => {
+    const d = raw[n];
+    return isObject(d) && d.provider === 'vault';
+  });
+  if (vaultUsers.length > 0 && vault === undefined) {
+    report(
+      'vault',
+      `secret${vaultUsers.length > 1 ? 's' : ''} ${vaultUsers.map((n) => `"${n}"`).join(', ')} come${vaultUsers.length > 1 ? '' : 's'} from Vault, but no vault is configured`,
+      "add vault: { address: 'https://vault.example.com:8200', auth: { token: { env: 'VAULT_TOKEN' } } } to defineConfig",
+    );
+  }
 }
 
 export function isSecretRefData(v: unknown): v is { $ref: 'secret'; secret: string; key: string } {

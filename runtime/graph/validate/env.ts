@@ -1,0 +1,116 @@
+/**
+ * Validation of a service's `env`: names, plain values, `url()` references to other services (resolved
+ * to `scheme://name:port/path`) and secret references (filled in at apply time, never here).
+ */
+import type { LoadedService, SecretDecl } from '../../model.ts';
+import { isObject, show } from '../parse.ts';
+import { isPort, type Report } from '../report.ts';
+import type { Resolve } from './names.ts';
+import { checkSecretRef } from './secrets.ts';
+
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SCHEME_RE = /^[a-z][a-z0-9+.-]*$/;
+
+/**
+ * Linux's limit on one string of a process's environment (MAX_ARG_STRLEN: 32 pages, 128 KiB), counting
+ * `KEY=value` and the terminating NUL. A longer variable makes `execve` fail with E2BIG, so the
+ * container could not start its process; Docker's API refuses such a request outright.
+ */
+export const MAX_ARG_STRLEN = 131072;
+
+export interface EnvContext {
+  service: string;
+  byName: Map<string, LoadedService>;
+  resolve: Resolve;
+  /** Valid secret declarations, and whether `secrets` was declared at all (for the fix). */
+  secrets: Record<string, SecretDecl>;
+  secretsDeclared: boolean;
+  configFile: string;
+}
+
+export interface EnvResult {
+  /** Resolved plain values, by name (in name order). */
+  env: Record<string, string>;
+  /** Variables filled from secrets at apply time: name → which secret and key. */
+  secretEnv: Record<string, { secret: string; key: string }>;
+  /** Services this one links to through `url()`. */
+  links: string[];
+}
+
+/** Bytes `KEY=value` takes in a process's environment, with the terminating NUL. */
+export function envEntryBytes(key: string, value: string): number {
+  return Buffer.byteLength(key, 'utf8') + 1 + Buffer.byteLength(value, 'utf8') + 1;
+}
+
+export function checkEnv(value: unknown, ctx: EnvContext, report: Report): EnvResult {
+  const env: Record<string, string> = {};
+  const secretEnv: Record<string, { secret: string; key: string }> = {};
+  const links: string[] = [];
+  if (value === undefined) return { env, secretEnv, links };
+  if (!isObject(value)) {
+    report('env', `env must be an object, got ${show(value)}`, "for example env: { LOG_LEVEL: 'info' }");
+    return { env, secretEnv, links };
+  }
+  for (const key of Object.keys(value).sort()) {
+    const v = value[key];
+    const w = `env.${key}`;
+    if (!ENV_NAME_RE.test(key)) report(w, `${show(key)} is not a valid environment variable name`, 'use letters, digits and _, not starting with a digit');
+    if (typeof v === 'string') env[key] = v;
+    else if (typeof v === 'number' && Number.isFinite(v)) env[key] = String(v);
+    else if (typeof v === 'boolean') env[key] = String(v);
+    else if (isObject(v) && v.$ref === 'service-url') {
+      const target = ctx.resolve({ ...v, $ref: 'service' }, w, 'X.url()');
+      if (target === undefined) continue;
+      if (target !== ctx.service) links.push(target);
+      const scheme = v.scheme ?? 'http';
+      if (typeof scheme !== 'string' || !SCHEME_RE.test(scheme)) {
+        report(w, `scheme ${show(scheme)} is not a URL scheme`, "for example { scheme: 'postgres' }");
+        continue;
+      }
+      const p = v.path ?? '';
+      if (typeof p !== 'string' || (p !== '' && !p.startsWith('/'))) {
+        report(w, `url path ${show(p)} must be empty or start with /`, "for example url('/v1')");
+        continue;
+      }
+      let tp: number | undefined;
+      if (v.port !== undefined) {
+        if (isPort(v.port)) tp = v.port;
+        else {
+          report(w, `url port ${show(v.port)} must be a whole number in 1..65535`, "for example url('/', { port: 8080 })");
+          continue;
+        }
+      } else {
+        const t = ctx.byName.get(target)!;
+        const tport = isObject(t.data) ? t.data.port : undefined;
+        if (isPort(tport)) tp = tport;
+        else {
+          report(
+            w,
+            `url of "${target}" needs a port, and "${target}" (${t.file}) has no valid \`port\``,
+            `set \`port\` in ${t.file}, or pass one: ${target}.url('${p}', { port: 8080 })`,
+          );
+          continue;
+        }
+      }
+      env[key] = `${scheme}://${target}:${tp}${p}`;
+    } else if (isObject(v) && v.$ref === 'secret') {
+      const ref = checkSecretRef(v, w, ctx.secrets, ctx.configFile, report, ctx.secretsDeclared);
+      if (ref) secretEnv[key] = ref;
+    } else if (isObject(v) && v.$ref === 'service') {
+      report(w, `the value is a service, not a string`, `write ${v.service ?? 'svc'}.url() to get its URL`);
+    } else {
+      report(w, `value ${show(v)} must be a string, number, boolean, a service's url() or a secret (secrets.<name>.<key>)`, `for example ${key}: 'value'`);
+    }
+    const resolved = env[key];
+    if (resolved !== undefined && envEntryBytes(key, resolved) > MAX_ARG_STRLEN) {
+      delete env[key];
+      report(
+        w,
+        `the variable is ${envEntryBytes(key, resolved) - 1} bytes as ${key}=…; Linux allows one environment variable at most ` +
+          `${MAX_ARG_STRLEN - 1} bytes (128 KiB, MAX_ARG_STRLEN), so the container could not start`,
+        `put the content in a file (a bind mount under \`volumes\`, or a secret under \`files\`) and pass the file's path in ${key} instead`,
+      );
+    }
+  }
+  return { env, secretEnv, links };
+}
