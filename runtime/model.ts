@@ -391,3 +391,82 @@ export type ApplyEvent =
       ms: number;
       at: number;
     };
+
+// ───────────────────────────── engine events ─────────────────────────────
+
+/** What a run of the engine does. */
+export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check';
+
+/** Where a run failed before (or instead of) changing anything. */
+export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'lock' | 'stale' | 'apply' | 'destroy' | 'interrupted';
+
+/** Operation counts of a plan, by what happens to services. */
+export interface PlanOpCounts {
+  create: number;
+  replace: number;
+  update: number;
+  start: number;
+  remove: number;
+  unchanged: number;
+  /** Image, network and volume operations. */
+  infra: number;
+}
+
+/** Planning reports its progress and its failures as events, like apply does. */
+export type PlanningEvent =
+  | { type: 'run-start'; kind: RunKind; source: 'dir' | 'graph'; root: string; offline: boolean; at: number }
+  | { type: 'load-start'; root: string; at: number }
+  | { type: 'load-done'; files: number; services: number; ms: number; at: number }
+  /** Waiting for earlier runs of the same project in this process (`ahead` of them). */
+  | { type: 'queued'; ahead: number; at: number }
+  | { type: 'dequeued'; waitedMs: number; at: number }
+  /** Something worth knowing that changes nothing (e.g. a lock left by a dead waffle was taken over). */
+  | { type: 'notice'; message: string; at: number }
+  | { type: 'secrets-checked'; providers: string[]; /** Services whose secrets were not checked (offline). */ notChecked: string[]; ms: number; at: number }
+  | { type: 'observe-start'; at: number }
+  | { type: 'observe-done'; containers: number; networks: number; volumes: number; ms: number; at: number }
+  | {
+      type: 'plan-ready';
+      operations: number;
+      counts: PlanOpCounts;
+      /** Services whose secrets were not checked (offline plan): their secret-caused changes are unknown. */
+      notChecked: string[];
+      offline: boolean;
+      commit: string;
+      plan: Plan;
+      ms: number;
+      at: number;
+    }
+  /** The run stopped before or instead of its change; every problem with file, service, message and fix. */
+  | { type: 'run-failed'; stage: FailureStage; message: string; problems: Problem[]; at: number }
+  /** The caller said no (a prompt): nothing was changed. */
+  | { type: 'run-cancelled'; reason: string; at: number };
+
+export type DestroyRunEvent =
+  | { type: 'destroy-start'; volumes: boolean; at: number }
+  | { type: 'destroy-item'; state: 'removing' | 'removed' | 'failed'; what: 'container' | 'network' | 'volume'; name: string; message?: string; at: number }
+  | {
+      type: 'destroy-done';
+      ok: boolean;
+      removed: { containers: string[]; networks: string[]; volumes: string[] };
+      errors: string[];
+      revokedLeases: number;
+      leaseErrors: string[];
+      ms: number;
+      at: number;
+    };
+
+/** Everything an engine run emits. */
+export type EngineEvent = PlanningEvent | ApplyEvent | DestroyRunEvent;
+
+/** Stamped on every event by the engine: which run, its order in the run, and the project. */
+export interface RunStamp {
+  /** Unique id of this plan/apply/destroy run. */
+  run: string;
+  /** 1, 2, 3… within the run. */
+  seq: number;
+  /** Null only before the configuration named the project (load-start, a load failure). */
+  project: string | null;
+}
+
+export type RunEvent = EngineEvent & RunStamp;

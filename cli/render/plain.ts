@@ -4,7 +4,7 @@
  * so without a terminal there is not a single escape sequence.
  */
 import kleur from 'kleur';
-import type { ApplyEvent, FailureDetail } from '../../runtime/model.ts';
+import type { EngineEvent, FailureDetail } from '../../runtime/model.ts';
 import { finishedText, labelOf, summaryText } from './progress.ts';
 import { formatBytes, printable } from './text.ts';
 
@@ -28,13 +28,20 @@ export function failureLines(failure: FailureDetail, indent = '    '): string[] 
   return lines;
 }
 
-export function createPlainRenderer(out: LineSink): (e: ApplyEvent) => void {
+/** Planning events print nothing here (the command prints the plan and, on failure, the problems), except waiting and notices. */
+export function createPlainRenderer(out: LineSink): (e: EngineEvent) => void {
   const label = (e: { op: string; service?: string }) => labelOf(e.op, e.service);
   const lastHealth = new Map<string, string>();
   const lastPull = new Map<string, string>();
   const failures: Array<{ label: string; failure: FailureDetail }> = [];
   return (e) => {
     switch (e.type) {
+      case 'queued':
+        out.write(`waiting for ${e.ahead} earlier change${e.ahead === 1 ? '' : 's'} of this project to finish`);
+        break;
+      case 'notice':
+        out.write(kleur.yellow(printable(e.message)));
+        break;
       case 'apply-start':
         out.write(`applying ${e.operations} operation${e.operations === 1 ? '' : 's'} to project ${e.project}`);
         break;

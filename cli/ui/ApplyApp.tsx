@@ -9,7 +9,8 @@ import type { Plan } from '../../runtime/model.ts';
 import type { ProgressState } from '../render/progress.ts';
 import { ink } from './deps.ts';
 import { useColumns, useNow, useStore } from './hooks.ts';
-import { PlanView, promptLine } from './PlanView.tsx';
+import { PlanView } from './PlanView.tsx';
+import { answerKey, applyPromptLine } from '../prompt.ts';
 import { ProgressView } from './ProgressView.tsx';
 import type { Store } from './store.ts';
 
@@ -45,12 +46,12 @@ export function ApplyApp({ store, plan, onAnswer, onInterrupt, interactive, widt
     (input, key) => {
       if (key.ctrl && input === 'c') return onInterrupt();
       if (s.phase !== 'review') return;
-      if (key.escape) return onAnswer(false);
-      // A terminal may deliver several keys in one chunk (`y` and Enter as "y\r"): the first one counts.
-      for (const ch of input.toLowerCase() + (key.return ? '\r' : '')) {
-        if (ch === 'y') return onAnswer(true);
-        if (ch === 'n' || ch === 'q' || ch === '\r' || ch === '\n') return onAnswer(false);
-        if (ch === 'd') return store.set((st) => ({ full: !st.full }));
+      // A terminal may deliver several keys in one chunk (`y` and Enter as "y\r"): the first one that means something counts.
+      for (const ch of input + (key.return ? '\r' : '') + (key.escape ? '\u001b' : '')) {
+        const a = answerKey(ch);
+        if (a === 'yes') return onAnswer(true);
+        if (a === 'no') return onAnswer(false);
+        if (a === 'toggle') return store.set((st) => ({ full: !st.full }));
       }
     },
     { isActive: interactive },
@@ -61,7 +62,7 @@ export function ApplyApp({ store, plan, onAnswer, onInterrupt, interactive, widt
         <PlanView plan={plan} full={s.full} width={w} />
         <Text> </Text>
         {s.phase === 'review' ? (
-          <Text wrap="truncate-end">{kleur.bold(promptLine(s.full))}</Text>
+          <Text wrap="truncate-end">{kleur.bold(applyPromptLine(s.full))}</Text>
         ) : (
           <Text wrap="truncate-end">cancelled: nothing was changed</Text>
         )}

@@ -11,7 +11,3 @@ export function PlanView({ plan, full = false, width }: { plan: Plan; full?: boo
   return <Lines lines={planLines(plan, { full, columns: width })} />;
 }
 
-/** The question under the plan. */
-export function promptLine(full: boolean): string {
-  return `Apply these changes? (y/N)  ${full ? 'd: short diff' : 'd: full diff'}`;
-}

@@ -62,12 +62,12 @@ export function ProgressView({ state, now, width, plan, interrupts = 0 }: Progre
       )}
       {interrupts === 1 && (
         <Text wrap="truncate-end">
-          {kleur.yellow(truncate('⚠ stopping: no new operations; running ones finish. Ctrl-C again to abort.', width))}
+          {kleur.yellow(truncate('⚠ stopping: no new operations; Docker calls in flight are aborted. Ctrl-C again to exit at once.', width))}
         </Text>
       )}
       {interrupts >= 2 && (
         <Text wrap="truncate-end">
-          {kleur.red(truncate('⚠ aborting now: operations in flight are cut off. Check `waffle status`.', width))}
+          {kleur.red(truncate('⚠ exiting now. Check `waffle status`.', width))}
         </Text>
       )}
       {state.done && <Summary state={state} width={width} />}

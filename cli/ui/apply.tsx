@@ -1,37 +1,35 @@
 /** @jsxImportSource . */
 /**
  * Runs `waffle apply` with the Ink UI on stderr: review and confirm, apply with live progress, summary.
- * Ctrl-C: the first press stops starting new operations (running ones finish, so every service is old or
- * new); the second aborts at once with a warning and exit code 130. Raw mode swallows SIGINT, so Ctrl-C
- * arrives as a key; a real SIGINT (e.g. `kill -INT`) is handled the same way.
+ * Ctrl-C follows the CLI's one rule (cli/interrupt.ts): raw mode swallows SIGINT, so the key arrives
+ * here and is handed to the same `press()` a real SIGINT calls. At the review, Ctrl-C is a "no".
  */
-import kleur from 'kleur';
-import type { ApplyEvent } from '../../runtime/model.ts';
-import type { Prepared } from '../../runtime/pipeline.ts';
+import type { Planned } from '../../runtime/engine.ts';
+import type { ApplyEvent, RunEvent } from '../../runtime/model.ts';
+import type { Interrupt } from '../interrupt.ts';
 import { initialProgress, reduceProgress } from '../render/progress.ts';
 import { ApplyApp, type ApplyUiState } from './ApplyApp.tsx';
 import { ink, loadUiDeps } from './deps.ts';
 import { createStore } from './store.ts';
 
-export type ApplyFn = (
-  prepared: Prepared,
-  emit: (e: ApplyEvent) => void,
-  opts: { signal?: AbortSignal; checkStale?: boolean },
-) => Promise<{ ok: boolean }>;
+export type ApplyFn = (planned: Planned, emit: (e: RunEvent) => void) => Promise<{ ok: boolean }>;
 
 export interface ApplyUiOptions {
   /** Skip the question. */
   yes: boolean;
-  checkStale: boolean;
   apply: ApplyFn;
+  interrupt: Interrupt;
   stdin?: NodeJS.ReadStream;
   stderr?: NodeJS.WriteStream;
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 60));
 
-/** Returns the exit code: 0 applied (or cancelled), 1 something failed; 130 exits the process. */
-export async function runApplyUi(prepared: Prepared, opts: ApplyUiOptions): Promise<number> {
+const isApplyEvent = (e: RunEvent): e is RunEvent & ApplyEvent =>
+  ['apply-start', 'op-start', 'step', 'pull-progress', 'health-wait', 'op-done', 'op-failed', 'op-skipped', 'apply-done'].includes(e.type);
+
+/** Returns the exit code: 0 applied (or cancelled), 1 something failed, 130 stopped by Ctrl-C. */
+export async function runApplyUi(planned: Planned, opts: ApplyUiOptions): Promise<number> {
   await loadUiDeps();
   const stdin = opts.stdin ?? process.stdin;
   const stderr = opts.stderr ?? process.stderr;
@@ -45,42 +43,37 @@ export async function runApplyUi(prepared: Prepared, opts: ApplyUiOptions): Prom
   let answer!: (yes: boolean) => void;
   const answered = new Promise<boolean>((r) => (answer = r));
   if (opts.yes) answer(true);
-  const controller = new AbortController();
 
-  const onInterrupt = () => {
+  const onKeyInterrupt = () => {
     if (store.get().phase === 'review') return answer(false);
-    const presses = store.get().interrupts + 1;
-    store.set({ interrupts: presses });
-    if (presses === 1) controller.abort();
-    else if (presses === 2) {
-      setTimeout(() => {
-        app.unmount();
-        stderr.write(kleur.red('aborted: operations in flight were interrupted; run `waffle status`, then `waffle apply` again') + '\n');
-        process.exit(130);
-      }, 50);
-    }
+    opts.interrupt.press();
   };
-
   const app = ink.render(
-    <ApplyApp store={store} plan={prepared.plan} onAnswer={(yes) => answer(yes)} onInterrupt={onInterrupt} interactive={interactive} />,
+    <ApplyApp store={store} plan={planned.plan} onAnswer={(yes) => answer(yes)} onInterrupt={onKeyInterrupt} interactive={interactive} />,
     { stdout: stderr, stdin, exitOnCtrlC: false, patchConsole: false },
   );
-  process.on('SIGINT', onInterrupt);
+  const offPress = opts.interrupt.onPress((n) => {
+    if (store.get().phase === 'review') return answer(false);
+    store.set({ interrupts: n });
+  });
+  const offExit = opts.interrupt.beforeExit(() => app.unmount());
+  const unmute = opts.interrupt.mute();
   try {
     if (!(await answered)) {
       store.set({ phase: 'cancelled' });
       await settle();
-      return 0;
+      return opts.interrupt.presses > 0 ? 130 : 0;
     }
     store.set({ phase: 'applying' });
-    const result = await opts.apply(prepared, (e) => store.set((s) => ({ progress: reduceProgress(s.progress, e) })), {
-      signal: controller.signal,
-      checkStale: opts.checkStale,
+    const result = await opts.apply(planned, (e) => {
+      if (isApplyEvent(e)) store.set((s) => ({ progress: reduceProgress(s.progress, e) }));
     });
     await settle();
-    return result.ok ? 0 : 1;
+    return opts.interrupt.presses > 0 ? 130 : result.ok ? 0 : 1;
   } finally {
-    process.off('SIGINT', onInterrupt);
+    offPress();
+    unmute();
+    offExit();
     app.unmount();
     await app.waitUntilExit().catch(() => {});
   }

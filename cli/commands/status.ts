@@ -1,0 +1,58 @@
+/** `waffle status`: each service's container, state, health, image, commit, uptime and ports; `--watch` keeps it live. */
+import type { Command } from 'commander';
+import { cliOf, type App } from '../context.ts';
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export function register(program: Command, app: App): void {
+  program
+    .command('status')
+    .description('show each service: state, health, image, commit, uptime, ports')
+    .option('-w, --watch', 'keep the table live (refreshed every 2 s)')
+    .action(async (o: { watch?: boolean }, cmd: Command) => {
+      const cli = cliOf(cmd, app);
+      const engine = await cli.engine();
+      const { statusRows, formatStatus } = await import('../status.ts');
+      const { graph, observed, observe } = await engine.status(cli.source(), { signal: cli.interrupt.signal });
+      let first: typeof observed | undefined = observed;
+      const read = async () => {
+        const state = first ?? (await observe());
+        first = undefined;
+        return statusRows(graph, state, Date.now());
+      };
+      const signal = cli.interrupt.signal;
+      if (o.watch && cli.mode === 'ink') {
+        const { runStatusWatch } = await import('../ui/status.tsx');
+        await runStatusWatch({ project: graph.project, read, intervalMs: 2000 });
+        return;
+      }
+      if (o.watch && cli.mode === 'json') {
+        // One JSON document per refresh (NDJSON), until interrupted.
+        while (!signal.aborted) {
+          cli.out(JSON.stringify({ project: graph.project, at: Date.now(), services: await read() }) + '\n');
+          await sleep(2000, signal);
+        }
+        return;
+      }
+      if (cli.mode === 'json') {
+        cli.out(JSON.stringify({ project: graph.project, services: await read() }, null, 2) + '\n');
+        return;
+      }
+      // The table is the command's data: stdout, coloured only when stdout is a terminal.
+      const { useColorFor } = await import('../render/color.ts');
+      useColorFor(cli.stdout, cli.env);
+      const columns = cli.stdout.isTTY ? cli.stdout.columns || 80 : 120;
+      const print = async () => cli.out(formatStatus(await read(), columns));
+      if (!o.watch) return void (await print());
+      // Plain watch: re-print the table every 2 s with a time stamp (no cursor movement).
+      while (!signal.aborted) {
+        cli.out(`--- ${graph.project} ${new Date().toISOString()}\n`);
+        await print();
+        await sleep(2000, signal);
+      }
+    });
+}

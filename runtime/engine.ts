@@ -1,0 +1,680 @@
+/**
+ * The engine every interface drives (CLI, TUI, agent, tests): load → graph → observe → plan → apply,
+ * and destroy, status and logs, with typed events out. No rendering here.
+ *
+ * One Engine serves many runs, concurrently, in one process: its settings and environment are given to
+ * the constructor (nothing here reads `process.env` or installs a signal handler), it keeps no
+ * module-level state, and a project changes one run at a time (an in-process queue per Engine, then the
+ * lock in the state directory across processes). Every event of a run carries the run's id, a sequence
+ * number from 1 and the project; they are stamped here, in one place, around every emitter.
+ */
+import { randomBytes } from 'node:crypto';
+import type Dockerode from 'dockerode';
+import { loadRepo, type LoadOptions } from './load/load.ts';
+import { buildGraph } from './graph/graph.ts';
+import { reconcile } from './plan/reconcile.ts';
+import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
+import { observe } from './docker/observe.ts';
+import { execute } from './apply/executor.ts';
+import { bindSecrets } from './apply/bind.ts';
+import { SecretsSession, secretsUsedBy } from './secrets/session.ts';
+import { renewProjectLeases, revokeProjectLeases, type RenewReport } from './secrets/renewer.ts';
+import { removeSecretFiles } from './secrets/files.ts';
+import { destroyProject } from './docker/destroy.ts';
+import { streamLogs } from './docker/logs.ts';
+import { currentCommit } from './source/git.ts';
+import { LockManager, type LockNotice } from './lock.ts';
+import { stateDir } from './secrets/state.ts';
+import { ProblemsError } from './problems.ts';
+import type { PullPolicy } from '../define/index.ts';
+import type {
+  DestroyRunEvent,
+  EngineEvent,
+  FailureStage,
+  ObservedState,
+  Operation,
+  Plan,
+  PlanOpCounts,
+  Problem,
+  RunEvent,
+  RunKind,
+  ServiceGraph,
+} from './model.ts';
+
+export type Env = Record<string, string | undefined>;
+export type Listener = (e: RunEvent) => void;
+
+export interface EngineOptions {
+  /** The environment the engine and what it runs see (secrets' identities, Vault tokens, DOCKER_HOST…). */
+  env: Env;
+  /** Docker engine; overrides `env.DOCKER_HOST` and the config's `docker.host`. */
+  dockerHost?: string;
+  /** The deployer's state directory (HMAC key, leases, locks); overrides `env.WAFFLE_STATE_DIR`. */
+  stateDir?: string;
+  /** Time limit for evaluating the configuration; default `env.WAFFLE_LOAD_TIMEOUT_MS`, then the loader's. */
+  loadTimeoutMs?: number;
+  /** Hears every event of every run (history, metrics), after the run's own listener. */
+  onEvent?: Listener;
+}
+
+/** Where a plan starts: a repository directory, or a stored graph (the serialised ServiceGraph) to replay a deploy exactly. */
+export type Source = { dir: string } | { graph: ServiceGraph; commit?: string };
+
+export interface RunOptions {
+  onEvent?: Listener;
+  /** Stops the run: no new operation starts; in-flight Docker calls are aborted where they can be. */
+  signal?: AbortSignal;
+}
+
+export interface PlanOptions extends RunOptions {
+  /** No Vault or registry contact: secrets that would be renewed or read are reported as not checked. */
+  offline?: boolean;
+  /** Overrides every service's pull policy (`always`: ask the registry for newer images first). */
+  pull?: PullPolicy;
+  /** What the plan is for (the run's kind): `apply` when the caller will apply it. */
+  purpose?: 'plan' | 'apply';
+}
+
+export interface ApplyOptions extends PlanOptions {
+  /** Refuse the plan when Docker changed since it was made. */
+  checkStale?: boolean;
+  /** Asked after planning, before anything changes (a prompt); false cancels the run. */
+  confirm?: (planned: Planned) => Promise<boolean>;
+}
+
+export interface DestroyOptions extends RunOptions {
+  volumes?: boolean;
+  /** Asked once the project is known, before anything is removed; false cancels the run. */
+  confirm?: (project: string) => Promise<boolean>;
+}
+
+/** A plan ready to apply (or to show): the data, and the run it belongs to. */
+export interface Planned {
+  readonly run: string;
+  graph: ServiceGraph;
+  observed: ObservedState;
+  plan: Plan;
+  commit: string;
+  offline: boolean;
+  /** Services whose secrets were not checked (offline). */
+  notChecked: string[];
+  /** @internal the run's context (listeners, sequence, Docker client, secrets). */
+  readonly ctx: RunContext;
+}
+
+export interface DestroyReport {
+  removed: { containers: string[]; networks: string[]; volumes: string[] };
+  errors: string[];
+  revokedLeases: number;
+  leaseErrors: string[];
+}
+
+/** Raised when Docker changed between plan and apply (Terraform's stale plan). */
+export class StalePlanError extends Error {
+  constructor(project: string) {
+    super(`the plan for project "${project}" is stale: Docker changed since it was made. Run the command again to plan anew.`);
+    this.name = 'StalePlanError';
+  }
+}
+
+/** Raised when the run's signal stopped it before it changed anything. */
+export class InterruptedError extends Error {
+  constructor(what: string) {
+    super(`interrupted: ${what}`);
+    this.name = 'InterruptedError';
+  }
+}
+
+/** Raised when a confirmation said no. */
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled: nothing was changed');
+    this.name = 'CancelledError';
+  }
+}
+
+// ───────────────────────────── run context ─────────────────────────────
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** A ULID-like id: 10 characters of time (sortable), 16 of randomness. */
+export function newRunId(now = Date.now()): string {
+  let t = now;
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const bytes = randomBytes(16);
+  let rand = '';
+  for (let i = 0; i < 16; i++) rand += CROCKFORD[bytes[i]! % 32];
+  return time + rand;
+}
+
+/** One run: its id, its sequence counter, its listeners, and what it opened (Docker, secrets). */
+class RunContext {
+  readonly id = newRunId();
+  seq = 0;
+  project: string | null = null;
+  readonly listeners: Listener[] = [];
+  docker?: Dockerode;
+  secrets?: SecretsSession;
+  /** The stage a failure now belongs to. */
+  stage: FailureStage = 'load';
+  configFile = 'waffle.config.ts';
+
+  constructor(...listeners: Array<Listener | undefined>) {
+    for (const l of listeners) if (l) this.listeners.push(l);
+  }
+
+  /** Stamps `e` with run, seq and project and hands it to every listener (a listener's error never stops the run). */
+  emit = (e: EngineEvent): void => {
+    const stamped = { run: this.id, seq: ++this.seq, project: this.project, ...e } as RunEvent;
+    if ('project' in e && typeof e.project === 'string') stamped.project = e.project;
+    for (const l of this.listeners) {
+      try {
+        l(stamped);
+      } catch {
+        /* a renderer must not break a deploy */
+      }
+    }
+  };
+
+  /** Emits run-failed for `err` at the current stage, and returns it to be thrown. */
+  fail(err: unknown, stage: FailureStage = this.stage): Error {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if ((error as { reported?: boolean }).reported) return error;
+    this.emit({ type: 'run-failed', stage, message: error.message, problems: problemsOf(error, this.configFile), at: Date.now() });
+    // Callers up the stack see it was reported and do not report it again.
+    Object.defineProperty(error, 'reported', { value: true, enumerable: false, configurable: true });
+    return error;
+  }
+}
+
+/** An error as problems: a ProblemsError's own, else one problem whose fix is the message's `Fix:` part. */
+export function problemsOf(error: Error, file: string): Problem[] {
+  if (error instanceof ProblemsError || (error.name === 'ProblemsError' && Array.isArray((error as ProblemsError).problems))) {
+    return (error as ProblemsError).problems;
+  }
+  const m = /^([\s\S]*?)\s*\bFix:\s*([\s\S]*)$/i.exec(error.message);
+  return m ? [{ file, message: m[1]!, fix: m[2]! }] : [{ file, message: error.message }];
+}
+
+function counts(plan: Plan): PlanOpCounts {
+  const c: PlanOpCounts = { create: 0, replace: 0, update: 0, start: 0, remove: 0, unchanged: plan.unchanged.length, infra: 0 };
+  for (const op of plan.operations) {
+    if (op.kind === 'create-service') c.create++;
+    else if (op.kind === 'replace-service') c.replace++;
+    else if (op.kind === 'update-service') c.update++;
+    else if (op.kind === 'start-service') c.start++;
+    else if (op.kind === 'remove-service') c.remove++;
+    else c.infra++;
+  }
+  return c;
+}
+
+// ───────────────────────────── the engine ─────────────────────────────
+
+export class Engine {
+  readonly env: Env;
+  readonly #opts: EngineOptions;
+  /** One change at a time per project: in this process in arrival order, across processes by the lock file. */
+  readonly #locks = new LockManager();
+
+  constructor(opts: EngineOptions) {
+    this.#opts = opts;
+    this.env = opts.stateDir ? { ...opts.env, WAFFLE_STATE_DIR: opts.stateDir } : { ...opts.env };
+  }
+
+  #context(run?: Listener): RunContext {
+    return new RunContext(run, this.#opts.onEvent);
+  }
+
+  #loadTimeout(): number | undefined {
+    if (this.#opts.loadTimeoutMs !== undefined) return this.#opts.loadTimeoutMs;
+    const n = Number(this.env.WAFFLE_LOAD_TIMEOUT_MS);
+    return Number.isFinite(n) && n > 0 ? n : undefined;
+  }
+
+  /** The Docker host for a project: the engine's setting, then DOCKER_HOST, then the config's, then the default socket. */
+  dockerHostFor(graph?: Pick<ServiceGraph, 'dockerHost'>): string {
+    return this.#opts.dockerHost || this.env.DOCKER_HOST || graph?.dockerHost || 'unix:///var/run/docker.sock';
+  }
+
+  /** Loads and validates the source into its graph, with load events on `ctx`. */
+  async #graph(source: Source, ctx: RunContext, signal?: AbortSignal): Promise<ServiceGraph> {
+    if ('graph' in source) {
+      ctx.project = source.graph.project;
+      ctx.configFile = source.graph.configFile;
+      ctx.emit({ type: 'load-done', files: 0, services: Object.keys(source.graph.services).length, ms: 0, at: Date.now() });
+      return source.graph;
+    }
+    const started = Date.now();
+    ctx.stage = 'load';
+    ctx.emit({ type: 'load-start', root: source.dir, at: started });
+    // The loader takes its environment from us (it ignores options it does not know yet).
+    const loadOpts: LoadOptions & { env?: Env; signal?: AbortSignal } = { env: this.env, ...(signal ? { signal } : {}) };
+    const timeoutMs = this.#loadTimeout();
+    if (timeoutMs !== undefined) loadOpts.timeoutMs = timeoutMs;
+    let repo;
+    try {
+      repo = await loadRepo(source.dir, loadOpts);
+    } catch (e) {
+      throw ctx.fail(e, 'load');
+    }
+    ctx.configFile = repo.configFile;
+    const project = typeof repo.config.project === 'string' ? repo.config.project : null;
+    if (project) ctx.project = project;
+    let graph: ServiceGraph;
+    try {
+      graph = buildGraph(repo);
+    } catch (e) {
+      throw ctx.fail(e, 'validate');
+    }
+    ctx.project = graph.project;
+    ctx.emit({ type: 'load-done', files: repo.inputs.length, services: Object.keys(graph.services).length, ms: Date.now() - started, at: Date.now() });
+    this.#checkSignal(ctx, signal, 'nothing was changed');
+    return graph;
+  }
+
+  #checkSignal(ctx: RunContext, signal: AbortSignal | undefined, what: string): void {
+    if (signal?.aborted) throw ctx.fail(new InterruptedError(what), 'interrupted');
+  }
+
+  async #docker(graph: ServiceGraph, ctx: RunContext, signal?: AbortSignal): Promise<Dockerode> {
+    if (ctx.docker) return ctx.docker;
+    ctx.stage = 'docker';
+    try {
+      // The run's signal aborts its Docker calls in flight (Ctrl-C, an agent shutting down).
+      const { host: _host, ...settings } = dockerSettingsFromEnv(this.env);
+      ctx.docker = await connectDocker(this.dockerHostFor(graph), { ...settings, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      throw ctx.fail(e, 'docker');
+    }
+    return ctx.docker;
+  }
+
+  async #observe(docker: Dockerode, graph: ServiceGraph, ctx: RunContext, opts: { pull?: PullPolicy; offline?: boolean; desired?: boolean }): Promise<ObservedState> {
+    const started = Date.now();
+    ctx.emit({ type: 'observe-start', at: started });
+    ctx.stage = 'docker';
+    let observed: ObservedState;
+    try {
+      observed = await observe(docker, graph.project, {
+        // With the desired graph, observe inspects only what labels cannot answer and pulls what policy says.
+        ...(opts.desired ? { desired: graph, stateDir: stateDir(graph.project, this.env) } : {}),
+        // Offline never asks a registry.
+        ...(opts.offline ? { pull: 'missing' as const } : opts.pull ? { pull: opts.pull } : {}),
+      });
+    } catch (e) {
+      throw ctx.fail(e, 'docker');
+    }
+    ctx.emit({
+      type: 'observe-done',
+      containers: observed.containers.length,
+      networks: observed.networks.length,
+      volumes: observed.volumes.length,
+      ms: Date.now() - started,
+      at: Date.now(),
+    });
+    return observed;
+  }
+
+  /** Desired × observed → operations, with planning events. Makes no change. */
+  async plan(source: Source, opts: PlanOptions = {}): Promise<Planned> {
+    const ctx = this.#context(opts.onEvent);
+    return this.#plan(source, ctx, opts);
+  }
+
+  async #plan(source: Source, ctx: RunContext, opts: PlanOptions): Promise<Planned> {
+    const started = Date.now();
+    this.#start(source, ctx, opts.purpose ?? 'plan', !!opts.offline);
+    const { graph, commit } = await this.#graphAndCommit(source, ctx, opts.signal);
+    return this.#planGraph(graph, commit, ctx, opts, started);
+  }
+
+  /** The run's first event. */
+  #start(source: Source, ctx: RunContext, kind: RunKind, offline: boolean): void {
+    if ('graph' in source) {
+      ctx.project = source.graph.project;
+      ctx.configFile = source.graph.configFile;
+    }
+    const root = 'graph' in source ? source.graph.root : source.dir;
+    ctx.emit({ type: 'run-start', kind, source: 'graph' in source ? 'graph' : 'dir', root, offline, at: Date.now() });
+  }
+
+  async #graphAndCommit(source: Source, ctx: RunContext, signal?: AbortSignal): Promise<{ graph: ServiceGraph; commit: string }> {
+    // While the configuration evaluates in its child process: read the commit.
+    const commitP = 'graph' in source ? Promise.resolve(source.commit ?? 'none') : currentCommit(source.dir);
+    const graph = await this.#graph(source, ctx, signal).catch(async (e) => {
+      await Promise.allSettled([commitP]);
+      throw e;
+    });
+    return { graph, commit: await commitP };
+  }
+
+  async #planGraph(graph: ServiceGraph, commit: string, ctx: RunContext, opts: PlanOptions, started = Date.now()): Promise<Planned> {
+    const docker = await this.#docker(graph, ctx, opts.signal);
+    this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+
+    // Secrets: renew due leases first (one that can no longer be renewed makes this plan replace its
+    // service with fresh credentials); never fatal, the session's check below names an unreachable Vault.
+    ctx.stage = 'secrets';
+    const secretsStarted = Date.now();
+    const notChecked = opts.offline ? servicesUsingRemoteSecrets(graph) : [];
+    if (graph.vault && !opts.offline) await renewProjectLeases(graph, { env: this.env }).catch(() => undefined);
+    let secrets: SecretsSession | undefined;
+    try {
+      // Offline: only the local (embedded) store is read; services that use Vault are left unchecked.
+      secrets = await SecretsSession.open(opts.offline ? withoutServices(graph, notChecked) : graph, { env: this.env });
+    } catch (e) {
+      throw ctx.fail(e, 'secrets');
+    }
+    if (secrets) ctx.secrets = secrets;
+    const providers = [...new Set(Object.values(graph.services).flatMap((s) => [...secretsUsedBy(s).keys()].map((n) => graph.secrets?.[n]?.provider ?? 'unknown')))].sort();
+    if (providers.length) ctx.emit({ type: 'secrets-checked', providers, notChecked, ms: Date.now() - secretsStarted, at: Date.now() });
+    this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+
+    const observed = await this.#observe(docker, graph, ctx, { ...opts, desired: true });
+    let plan = reconcile(graph, observed, { commit, ...(secrets ? { secretsDigests: secrets.digests, credentialsDigests: secrets.credentialsDigests } : {}) });
+    if (notChecked.length) plan = dropUncheckedSecretChanges(plan, new Set(notChecked));
+    const planned: Planned = { run: ctx.id, graph, observed, plan, commit, offline: !!opts.offline, notChecked, ctx };
+    ctx.emit({
+      type: 'plan-ready',
+      operations: plan.operations.length,
+      counts: counts(plan),
+      notChecked,
+      offline: !!opts.offline,
+      commit,
+      plan,
+      ms: Date.now() - started,
+      at: Date.now(),
+    });
+    return planned;
+  }
+
+  /**
+   * Applies a plan made by `plan()` (continuing its run), or plans `source` and applies it in one run.
+   * Waits its turn behind other runs of the project in this process, then holds the project's lock.
+   * Returns ok=false when an operation failed (details arrive as events); throws (after a run-failed
+   * event) when it could not start.
+   */
+  async apply(what: Planned | Source, opts: ApplyOptions = {}): Promise<{ ok: boolean; planned: Planned }> {
+    if (isPlanned(what)) {
+      const ctx = what.ctx;
+      if (opts.onEvent) ctx.listeners.unshift(opts.onEvent);
+      try {
+        if (what.offline) {
+          throw ctx.fail(new Error('an offline plan cannot be applied: its secrets were not checked. Fix: run apply without --offline'), 'secrets');
+        }
+        // Nothing to do: no lock, no Docker call; the stream still opens and closes like a real apply.
+        if (what.plan.operations.length === 0) return this.#noop(what);
+        return await this.#locked(what.graph.project, 'apply', ctx, () => this.#applyPlanned(what, opts));
+      } catch (e) {
+        throw this.#failOnce(ctx, e, 'apply');
+      } finally {
+        if (opts.onEvent) ctx.listeners.splice(ctx.listeners.indexOf(opts.onEvent), 1);
+      }
+    }
+    const ctx = this.#context(opts.onEvent);
+    const source = what;
+    try {
+      this.#start(source, ctx, 'apply', !!opts.offline);
+      if (opts.offline) throw ctx.fail(new Error('apply cannot run offline: it needs the secrets. Fix: run apply without --offline'), 'secrets');
+      // The graph is the one asked for now; it is planned in our turn (holding the lock), against what runs then.
+      const { graph, commit } = await this.#graphAndCommit(source, ctx, opts.signal);
+      return await this.#locked(graph.project, 'apply', ctx, async () => {
+        const planned = await this.#planGraph(graph, commit, ctx, { ...opts, purpose: 'apply' });
+        await this.#confirm(ctx, opts.confirm && (() => opts.confirm!(planned)));
+        if (planned.plan.operations.length === 0) return this.#noop(planned);
+        return this.#applyPlanned(planned, { ...opts, checkStale: false });
+      });
+    } catch (e) {
+      throw this.#failOnce(ctx, e, 'apply');
+    }
+  }
+
+  #noop(planned: Planned): { ok: boolean; planned: Planned } {
+    const { ctx, graph } = planned;
+    ctx.emit({ type: 'apply-start', project: graph.project, operations: 0, at: Date.now() });
+    ctx.emit({ type: 'apply-done', ok: true, summary: { created: 0, replaced: 0, updated: 0, removed: 0, failed: 0, skipped: 0 }, ms: 0, at: Date.now() });
+    return { ok: true, planned };
+  }
+
+  /**
+   * Runs `fn` holding the project: after earlier runs of it in this process (a `queued` event while
+   * waiting), then with the lock file against other processes (a `notice` when a dead holder's lock is taken over).
+   */
+  async #locked<T>(project: string, what: string, ctx: RunContext, fn: () => Promise<T>): Promise<T> {
+    const asked = Date.now();
+    let queued = false;
+    const prevStage = ctx.stage;
+    ctx.stage = 'lock';
+    return this.#locks.withProjectLock(
+      project,
+      what,
+      async () => {
+        if (queued) ctx.emit({ type: 'dequeued', waitedMs: Date.now() - asked, at: Date.now() });
+        ctx.stage = prevStage;
+        return fn();
+      },
+      {
+        env: this.env,
+        onNotice: (n: LockNotice) => {
+          if (n.kind === 'lock-queued') {
+            queued = true;
+            ctx.emit({ type: 'queued', ahead: n.ahead, at: Date.now() });
+          } else ctx.emit({ type: 'notice', message: n.message, at: Date.now() });
+        },
+      },
+    );
+  }
+
+  /** Asks the caller's confirmation; a no (or a prompt that failed) cancels the run with a run-cancelled event. */
+  async #confirm(ctx: RunContext, ask: (() => Promise<boolean>) | undefined): Promise<void> {
+    if (!ask) return;
+    let ok: boolean;
+    try {
+      ok = await ask();
+    } catch (e) {
+      ctx.emit({ type: 'run-cancelled', reason: (e as Error).message ?? 'the question failed', at: Date.now() });
+      if (e instanceof Error) Object.defineProperty(e, 'reported', { value: true, configurable: true });
+      throw e;
+    }
+    if (!ok) {
+      ctx.emit({ type: 'run-cancelled', reason: 'not confirmed', at: Date.now() });
+      throw new CancelledError();
+    }
+  }
+
+  /** Emits run-failed unless the error already produced one. */
+  #failOnce(ctx: RunContext, e: unknown, stage: FailureStage): Error {
+    const error = e instanceof Error ? e : new Error(String(e));
+    if (error instanceof CancelledError) return error;
+    return ctx.fail(error, error instanceof InterruptedError ? 'interrupted' : error.name === 'ProjectLockedError' ? 'lock' : stage);
+  }
+
+  /** Binds secrets and executes; the caller holds the project. */
+  async #applyPlanned(planned: Planned, opts: ApplyOptions): Promise<{ ok: boolean; planned: Planned }> {
+    const { ctx, graph, plan } = planned;
+    this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+    const docker = await this.#docker(graph, ctx, opts.signal);
+    if (opts.checkStale) {
+      ctx.stage = 'stale';
+      const now = await observe(docker, graph.project);
+      const again = reconcile(graph, now, {
+        commit: planned.commit,
+        ...(ctx.secrets ? { secretsDigests: ctx.secrets.digests, credentialsDigests: ctx.secrets.credentialsDigests } : {}),
+      });
+      if (again.observedFingerprint !== plan.observedFingerprint) throw ctx.fail(new StalePlanError(graph.project), 'stale');
+    }
+    this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+    // Values go into a copy of the plan, only now (generated secrets are stored, dynamic ones issued).
+    ctx.stage = 'secrets';
+    let bound;
+    try {
+      bound = await bindSecrets(graph, plan, planned.observed, ctx.secrets, { env: this.env });
+    } catch (e) {
+      throw ctx.fail(e, 'secrets');
+    }
+    ctx.stage = 'apply';
+    try {
+      // The apply's own signal also aborts the Docker calls it makes.
+      const run = () => execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const result = opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run();
+      return { ok: result.ok, planned };
+    } catch (e) {
+      // Docker's own error texts can quote a request body (environment included): never show a value.
+      throw ctx.fail(bound.redactError(e), 'apply');
+    } finally {
+      // Clean-up never fails an apply: what it could not do now, the next apply does.
+      await bound.finish(docker).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Removes everything of the project (and nothing else): containers, networks, volumes if asked, then
+   * the credentials that went with them (Vault leases revoked, secret files removed).
+   */
+  async destroy(source: Source, opts: DestroyOptions = {}): Promise<DestroyReport> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'destroy', false);
+    try {
+      const graph = await this.#graph(source, ctx, opts.signal);
+      await this.#confirm(ctx, opts.confirm && (() => opts.confirm!(graph.project)));
+      const docker = await this.#docker(graph, ctx, opts.signal);
+      return await this.#locked(graph.project, 'destroy', ctx, async () => {
+        this.#checkSignal(ctx, opts.signal, 'nothing was removed');
+        const started = Date.now();
+        ctx.stage = 'destroy';
+        ctx.emit({ type: 'destroy-start', volumes: !!opts.volumes, at: started });
+        const removed = await destroyProject(docker, graph.project, { volumes: !!opts.volumes }, (e) =>
+          ctx.emit({ type: 'destroy-item', state: e.type, what: e.what, name: e.name, ...('message' in e ? { message: e.message } : {}), at: e.at } as DestroyRunEvent),
+        );
+        removeSecretFiles(graph.project, this.env);
+        const revoked = await revokeProjectLeases(graph, 'all', { env: this.env }).catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
+        const report: DestroyReport = {
+          removed: { containers: removed.containers, networks: removed.networks, volumes: removed.volumes },
+          errors: removed.errors,
+          revokedLeases: revoked?.revoked.length ?? 0,
+          leaseErrors: (revoked?.failed ?? []).map((f) => (f as { error: string }).error),
+        };
+        ctx.emit({ type: 'destroy-done', ok: report.errors.length === 0, ...report, ms: Date.now() - started, at: Date.now() });
+        return report;
+      });
+    } catch (e) {
+      throw this.#failOnce(ctx, e, 'destroy');
+    }
+  }
+
+  /** Loads and validates only: the graph (load events and problems on `onEvent`). */
+  async load(source: Source, opts: RunOptions & { kind?: RunKind } = {}): Promise<ServiceGraph> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, opts.kind ?? 'check', true);
+    return this.#graph(source, ctx, opts.signal);
+  }
+
+  /** Type-checks a repository with the TypeScript compiler; problems, never throws for them. */
+  async typecheck(dir: string): Promise<Problem[]> {
+    const { typecheck } = await import('./check/typecheck.ts');
+    return typecheck(dir);
+  }
+
+  /** What runs for the project now (by its label). */
+  async status(source: Source, opts: RunOptions = {}): Promise<{ graph: ServiceGraph; observed: ObservedState; observe: () => Promise<ObservedState> }> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'status', true);
+    const graph = await this.#graph(source, ctx, opts.signal);
+    const docker = await this.#docker(graph, ctx, opts.signal);
+    const observed = await this.#observe(docker, graph, ctx, { offline: true });
+    // Refreshes for `status --watch`, without new events.
+    const again = () => observe(docker, graph.project);
+    return { graph, observed, observe: again };
+  }
+
+  /** A service's output, written to `out`; with `follow`, until the signal aborts. */
+  async logs(
+    source: Source,
+    service: string,
+    opts: RunOptions & { follow?: boolean; tail?: number | 'all'; out: NodeJS.WritableStream },
+  ): Promise<void> {
+    const ctx = this.#context(opts.onEvent);
+    const graph = await this.#graph(source, ctx, opts.signal);
+    if (!graph.services[service]) {
+      throw ctx.fail(
+        new Error(
+          `no service "${service}" in project ${graph.project}; services: ${Object.keys(graph.services).join(', ') || '(none)'}. ` +
+            `Fix: use one of the names above.`,
+        ),
+        'validate',
+      );
+    }
+    const docker = await this.#docker(graph, ctx, opts.signal);
+    await streamLogs(docker, graph.project, service, { follow: !!opts.follow, tail: opts.tail ?? 100, ...(opts.signal ? { signal: opts.signal } : {}) }, opts.out);
+  }
+
+  /** Renews the project's due Vault leases (`waffle secrets renew`; the agent's timer). */
+  async renewLeases(source: Source, opts: RunOptions = {}): Promise<{ graph: ServiceGraph; report: RenewReport | undefined }> {
+    const ctx = this.#context(opts.onEvent);
+    const graph = await this.#graph(source, ctx, opts.signal);
+    return { graph, report: await renewProjectLeases(graph, { env: this.env }) };
+  }
+}
+
+function isPlanned(x: Planned | Source): x is Planned {
+  return 'plan' in x && 'ctx' in x;
+}
+
+/** Services that use a secret from a backend other than the local embedded store (Vault). */
+function servicesUsingRemoteSecrets(graph: ServiceGraph): string[] {
+  const out: string[] = [];
+  for (const [name, svc] of Object.entries(graph.services)) {
+    for (const secret of secretsUsedBy(svc).keys()) {
+      if ((graph.secrets?.[secret]?.provider ?? 'embedded') !== 'embedded') {
+        out.push(name);
+        break;
+      }
+    }
+  }
+  return out.sort();
+}
+
+/** The graph without the secret references of `names` (their secrets are not read). */
+function withoutServices(graph: ServiceGraph, names: string[]): ServiceGraph {
+  if (names.length === 0) return graph;
+  const services = { ...graph.services };
+  for (const n of names) {
+    const { secretEnv: _e, secretFiles: _f, ...rest } = services[n]!;
+    services[n] = rest;
+  }
+  return { ...graph, services };
+}
+
+/**
+ * An offline plan cannot know whether the unchecked services' secrets changed: their `secrets` and
+ * `credentials` causes are dropped (an operation with no other cause leaves the plan, its service counted
+ * unchanged), so the plan shows only what is certain.
+ */
+function dropUncheckedSecretChanges(plan: Plan, unchecked: Set<string>): Plan {
+  const dropped = new Set<string>();
+  const unchanged = [...plan.unchanged];
+  const ops: Operation[] = [];
+  for (const op of plan.operations) {
+    if (!('service' in op) || !unchecked.has(op.service) || op.kind === 'remove-service' || op.kind === 'create-service') {
+      ops.push(op);
+      continue;
+    }
+    const causes = op.causes.filter((c) => c.kind !== 'secrets' && c.kind !== 'credentials');
+    if (causes.length === op.causes.length) ops.push(op);
+    else if (causes.length > 0) ops.push({ ...op, causes });
+    else {
+      dropped.add(op.id);
+      unchanged.push(op.service);
+    }
+  }
+  return {
+    ...plan,
+    operations: ops.map((op) => (op.after.some((a) => dropped.has(a)) ? { ...op, after: op.after.filter((a) => !dropped.has(a)) } : op)),
+    unchanged: unchanged.sort(),
+  };
+}
