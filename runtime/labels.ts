@@ -1,4 +1,6 @@
 /** Docker labels and names Wafflemaker puts on what it creates. One place, used by plan and observe. */
+import type { ResourcesSpec, RestartSpec } from './model.ts';
+
 export const LABEL = {
   project: 'dev.wafflemaker.project',
   service: 'dev.wafflemaker.service',
@@ -14,6 +16,13 @@ export const LABEL = {
    * name what changed. Hashes only: never a value.
    */
   configParts: 'dev.wafflemaker.config-parts',
+  /**
+   * Restart policy and limits as set at create (`restart=on-failure:3,memory=268435456,nanocpus=500000000`),
+   * so observation reads them from the container list instead of inspecting every container.
+   */
+  inPlace: 'dev.wafflemaker.in-place',
+  /** The image reference the container was created from (the list shows an image ID once the tag moves). */
+  image: 'dev.wafflemaker.image',
 } as const;
 
 /** Prefix reserved for our labels: user labels may not use it. */
@@ -26,3 +35,26 @@ export const names = {
   linkNetwork: (project: string, a: string, b: string) => `${project}_link_${a < b ? `${a}_${b}` : `${b}_${a}`}`,
   volume: (project: string, name: string) => `${project}_${name}`,
 };
+
+/** Restart policy and limits that change in place, as one label value (see `LABEL.inPlace`). */
+export interface InPlaceValues {
+  restart: RestartSpec;
+  resources: ResourcesSpec;
+}
+
+const RESTART_NAMES = new Set<string>(['no', 'always', 'unless-stopped', 'on-failure']);
+
+export function formatInPlaceLabel(v: InPlaceValues): string {
+  return `restart=${v.restart.name}:${v.restart.maximumRetryCount},memory=${v.resources.memory},nanocpus=${v.resources.nanoCpus}`;
+}
+
+/** Parses {@link formatInPlaceLabel}; `undefined` when absent or unreadable (then only an inspect can tell). */
+export function parseInPlaceLabel(label: string | undefined): InPlaceValues | undefined {
+  if (!label) return undefined;
+  const m = /^restart=([a-z-]+):(\d+),memory=(\d+),nanocpus=(\d+)$/.exec(label);
+  if (!m || !RESTART_NAMES.has(m[1]!)) return undefined;
+  return {
+    restart: { name: m[1] as RestartSpec['name'], maximumRetryCount: Number(m[2]) },
+    resources: { memory: Number(m[3]), nanoCpus: Number(m[4]) },
+  };
+}

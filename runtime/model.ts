@@ -251,6 +251,8 @@ export interface ObservedState {
   volumes: ObservedVolume[];
   /** Image references present in the engine (repo:tag and repo@digest). */
   images: string[];
+  /** Each of `images` → the image ID it names now; the plan compares it with a container's `imageId`. */
+  imageIds?: Record<string, string>;
 }
 
 // ───────────────────────────── plan ─────────────────────────────

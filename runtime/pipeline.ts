@@ -16,6 +16,7 @@ import { removeSecretFiles } from './secrets/files.ts';
 import { destroyProject, type DestroyResult } from './docker/destroy.ts';
 import { currentCommit } from './source/git.ts';
 import { withProjectLock } from './lock.ts';
+import { stateDir } from './secrets/state.ts';
 import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from './model.ts';
 
 export interface ProjectOptions {
@@ -66,7 +67,8 @@ export async function prepare(opts: ProjectOptions): Promise<Prepared> {
   if (graph.vault) await renewProjectLeases(graph).catch(() => undefined);
   // Secrets first: a backend that cannot be reached fails the command here, before any change.
   const secrets = await SecretsSession.open(graph);
-  const observed = await observe(docker, graph.project);
+  // The desired graph lets observe inspect only containers whose labelled restart policy or limits disagree.
+  const observed = await observe(docker, graph.project, { desired: graph, stateDir: stateDir(graph.project) });
   const plan = reconcile(graph, observed, { commit, ...(secrets ? { secretsDigests: secrets.digests, credentialsDigests: secrets.credentialsDigests } : {}) });
   return { graph, observed, plan, commit, docker, ...(secrets ? { secrets } : {}) };
 }

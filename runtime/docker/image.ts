@@ -89,13 +89,49 @@ export async function pullImage(docker: Dockerode, image: string, onProgress?: (
   });
 }
 
+/** The engine's images, from one `GET /images/json`. */
+export interface LocalImages {
+  /** Every RepoTag and RepoDigest, sorted. */
+  refs: string[];
+  /** Each of those references → the ID of the image it names now (`sha256:…`, the config digest). */
+  ids: Record<string, string>;
+}
+
+/**
+ * Image references present in the engine and the image each names now. One list call: image list
+ * entries carry `Id`, `RepoTags` and `RepoDigests`, so no image is inspected.
+ */
+export async function listLocalImages(docker: Dockerode): Promise<LocalImages> {
+  const images = await docker.listImages();
+  const ids: Record<string, string> = {};
+  for (const img of images) {
+    for (const r of [...(img.RepoTags ?? []), ...(img.RepoDigests ?? [])]) if (r && !r.startsWith('<none>')) ids[r] = img.Id;
+  }
+  return { refs: Object.keys(ids).sort(), ids };
+}
+
 /** Image references present in the engine: every RepoTag and RepoDigest. */
 export async function listImageRefs(docker: Dockerode): Promise<string[]> {
-  const images = await docker.listImages();
-  const refs = new Set<string>();
-  for (const img of images) {
-    for (const t of img.RepoTags ?? []) if (t && !t.startsWith('<none>')) refs.add(t);
-    for (const d of img.RepoDigests ?? []) if (d && !d.startsWith('<none>')) refs.add(d);
-  }
-  return [...refs].sort();
+  return (await listLocalImages(docker)).refs;
+}
+
+/**
+ * Pulls each reference (pull policy `always`), a few at a time, so the local tag names what the registry
+ * has now. A reference that is already up to date costs the engine one manifest request to its registry.
+ * Rejects with {@link pullImage}'s error (naming the image and the fix) when one cannot be pulled.
+ */
+export async function refreshImages(
+  docker: Dockerode,
+  refs: readonly string[],
+  onProgress?: (image: string, p: PullProgress) => void,
+  concurrency = 4,
+): Promise<void> {
+  const queue = [...new Set(refs)].sort();
+  const worker = async () => {
+    for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) {
+      const image = ref;
+      await pullImage(docker, image, onProgress ? (p) => onProgress(image, p) : undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
 }

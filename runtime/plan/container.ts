@@ -7,7 +7,7 @@
  * generation. Next to the hash we label short per-part hashes (`LABEL.configParts`) so the planner can
  * say WHAT changed without ever storing a value.
  */
-import { LABEL, names } from '../labels.ts';
+import { formatInPlaceLabel, LABEL, names } from '../labels.ts';
 import type { ContainerCreateBody, ServiceGraph, ServiceSpec } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { serviceNetworks } from './network.ts';
@@ -156,6 +156,8 @@ export function containerBody(
   labels[LABEL.commit] = meta.commit;
   labels[LABEL.generation] = String(meta.generation);
   if (svc.definedAt) labels[LABEL.definedAt] = svc.definedAt;
+  labels[LABEL.image] = svc.image;
+  labels[LABEL.inPlace] = formatInPlaceLabel({ restart: svc.restart, resources: svc.resources });
 
   const exposed: Record<string, Record<string, never>> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};

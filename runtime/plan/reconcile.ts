@@ -48,6 +48,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
   const containers = observed.containers.filter(ours);
 
   // ── images ──
+  const imageIds = normalisedImageIds(observed.imageIds);
   const pullOp = new Map<string, string>();
   for (const image of [...new Set(graph.order.map((n) => graph.services[n]!.image))].sort(cmp)) {
     if (imagePresent(image, observed.images)) continue;
@@ -159,6 +160,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     const inPlace = inPlaceDiff(keep, svc);
     const causes: Cause[] = [];
     if (keep.configHash !== desiredHash) causes.push(...changedParts(graph, svc, extra, keep));
+    const imageMoved = imageIdCause(svc, keep, imageIds);
+    if (imageMoved && !causes.some((c) => c.kind === 'image')) causes.push(imageMoved);
     if (keep.name !== canonicalName) causes.push({ kind: 'name', detail: `running as ${keep.name}` });
     if (keep.state === 'dead') causes.push({ kind: 'state', detail: 'container is dead' });
     if (inPlace.unsettable) causes.push(...inPlace.causes.map((c) => ({ ...c, detail: `${c.detail} (cannot be unset in place)` })));
@@ -360,6 +363,30 @@ export function observedFingerprint(observed: ObservedState, project: string = o
 export function imagePresent(image: string, images: readonly string[]): boolean {
   const have = new Set(images.map(normaliseImage));
   return have.has(normaliseImage(image));
+}
+
+/** Observed image IDs keyed by normalised reference (see {@link normaliseImage}). */
+function normalisedImageIds(ids: Record<string, string> | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [ref, id] of Object.entries(ids ?? {})) out.set(normaliseImage(ref), id);
+  return out;
+}
+
+/**
+ * The reference now names another image than the one the container was created from (a tag re-pushed and
+ * pulled): the config hash covers the reference only, so this is what redeploys it. Unknown either way
+ * (image not present, no image ID listed): no cause, the config hash decides alone.
+ */
+function imageIdCause(svc: ServiceSpec, c: ObservedContainer, imageIds: Map<string, string>): Cause | undefined {
+  const now = imageIds.get(normaliseImage(svc.image));
+  if (!now || !c.imageId || now === c.imageId) return undefined;
+  return { kind: 'image', detail: `${svc.image} ${shortImageId(c.imageId)} → ${shortImageId(now)}` };
+}
+
+/** `sha256:1a2b3c4d…`: the algorithm and the first 8 hex digits. */
+function shortImageId(id: string): string {
+  const [algo, hex] = id.includes(':') ? id.split(':', 2) : ['sha256', id];
+  return `${algo}:${hex!.slice(0, 8)}…`;
 }
 
 function normaliseImage(ref: string): string {
