@@ -8,7 +8,10 @@
  *
  * `ensureTestImages()` builds the test images from Debian's `busybox-static` (no registry is reachable).
  *
- * CLI: `tsx test/engine.ts` prints `DOCKER_HOST=...` after making sure the engine and images exist.
+ * CLI: `tsx test/engine.ts [--test-tools] [--demo-images] [--out FILE]` makes sure the engine and images
+ * exist, then writes the one line `DOCKER_HOST=...` to FILE (with --out) or else to stdout. Everything
+ * else it or the programs it runs (apt-get, docker build, dockerd) say goes to stderr or a log file;
+ * scripts/setup.sh also sends the helper's whole stdout to stderr and reads only FILE.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -229,7 +232,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     const host = await ensureEngine();
     await ensureTestImages(host);
     if (wantDemo) await ensureTestImages(host, DEMO_IMAGES);
-    process.stdout.write(`DOCKER_HOST=${host}\n`);
+    const line = `DOCKER_HOST=${host}\n`;
+    const i = process.argv.indexOf('--out');
+    if (i > 0) {
+      const out = process.argv[i + 1];
+      if (!out) throw new Error('--out needs a file name');
+      fs.writeFileSync(out, line);
+    } else process.stdout.write(line);
   } catch (err) {
     process.stderr.write(`engine: ${(err as Error).message}\n`);
     process.exit(1);
