@@ -13,8 +13,8 @@ const SCHEME_RE = /^[a-z][a-z0-9+.-]*$/;
 
 /**
  * Linux's limit on one string of a process's environment (MAX_ARG_STRLEN: 32 pages, 128 KiB), counting
- * `KEY=value` and the terminating NUL. A longer variable makes `execve` fail with E2BIG, so the
- * container could not start its process; Docker's API refuses such a request outright.
+ * `KEY=value` and the terminating NUL. Docker creates a container with a longer variable, but starting
+ * its process fails (`exec …: argument list too long`), so the problem would only show at apply.
  */
 export const MAX_ARG_STRLEN = 131072;
 
