@@ -23,7 +23,8 @@ export class ProjectLockedError extends Error {
   constructor(project: string, holder: string, lockPath: string) {
     super(
       `project "${project}" is being changed by another waffle (${holder}). Nothing was changed. ` +
-        `Fix: wait for it to finish and run the command again (a lock left by a crashed waffle expires by itself; it is ${lockPath}).`,
+        `Fix: wait for it to finish and run the command again (a lock left by a waffle that died on this host is taken over at once; ` +
+        `one held from another host expires by itself; it is ${lockPath}).`,
     );
     this.name = 'ProjectLockedError';
   }
@@ -279,14 +280,27 @@ export class LockManager {
     return this.#tails.get(lockPaths(project, env).lock)?.waiting ?? 0;
   }
 
-  async withProjectLock<T>(project: string, what: string, fn: () => Promise<T>, opts: ProjectLockOptions = {}): Promise<T> {
+  /**
+   * Runs `fn` once every earlier call for the same project in this manager has finished, holding the file
+   * lock against other processes. With `signal`, a call still waiting its turn can be withdrawn: it
+   * rejects with the signal's reason and never runs (the ones after it keep their order).
+   */
+  async withProjectLock<T>(
+    project: string,
+    what: string,
+    fn: () => Promise<T>,
+    opts: ProjectLockOptions & { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const key = lockPaths(project, opts.env).lock;
     const prev = this.#tails.get(key);
     let finished!: () => void;
-    const done = new Promise<void>((r) => (finished = r));
+    const ran = new Promise<void>((r) => (finished = r));
+    // The next call waits for this one and, should this one be withdrawn early, for the ones before it.
+    const done = prev ? Promise.all([prev.done, ran]).then(() => undefined) : ran;
     const entry = { done, waiting: (prev?.waiting ?? 0) + 1 };
     this.#tails.set(key, entry);
     try {
+      opts.signal?.throwIfAborted();
       if (prev) {
         opts.onNotice?.({
           kind: 'lock-queued',
@@ -294,14 +308,29 @@ export class LockManager {
           ahead: prev.waiting,
           message: `waiting for ${prev.waiting} earlier change${prev.waiting === 1 ? '' : 's'} of project "${project}" in this process to finish`,
         });
-        await prev.done;
+        await waitOrAbort(prev.done, opts.signal);
       }
       return await withProjectLock(project, what, fn, opts);
     } finally {
       finished();
+      void done.then(() => {
+        const tail = this.#tails.get(key);
+        if (tail === entry) this.#tails.delete(key);
+      });
       const tail = this.#tails.get(key);
-      if (tail === entry) this.#tails.delete(key);
-      else if (tail) tail.waiting--;
+      if (tail) tail.waiting--;
     }
   }
+}
+
+function waitOrAbort(p: Promise<void>, signal?: AbortSignal): Promise<void> {
+  if (!signal) return p;
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }

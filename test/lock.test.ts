@@ -309,6 +309,34 @@ test('in one process, a second change of the same project waits its turn (in ord
   assert.match(other, /being changed by another waffle \(apply, pid /);
 });
 
+test('in one process, a change still waiting its turn can be withdrawn; the others keep their order', async () => {
+  const locks = new LockManager();
+  const p = uniqueProject('lockw');
+  const log: string[] = [];
+  const job = (name: string, ms: number, signal?: AbortSignal) =>
+    locks.withProjectLock(
+      p,
+      'apply',
+      async () => {
+        log.push(`${name} start`);
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`${name} end`);
+      },
+      { env, signal },
+    );
+  const ac = new AbortController();
+  const a = job('a', 150);
+  const b = job('b', 0, ac.signal);
+  const c = job('c', 0);
+  assert.equal(locks.pending(p, env), 3);
+  setTimeout(() => ac.abort(new Error('withdrawn')), 30);
+  await assert.rejects(b, /withdrawn/);
+  assert.deepEqual(log, ['a start'], 'c does not jump ahead of a when b leaves');
+  await Promise.all([a, c]);
+  assert.deepEqual(log, ['a start', 'a end', 'c start', 'c end']);
+  assert.equal(locks.pending(p, env), 0);
+});
+
 test('in one process, two different projects change concurrently', async () => {
   const locks = new LockManager();
   const [p1, p2] = [uniqueProject('lockc'), uniqueProject('lockc')];
