@@ -7,6 +7,8 @@ import { LABEL, names } from '../runtime/labels.ts';
 import type { ObservedContainer, ObservedState, Operation, Plan, ServiceGraph, ServiceSpec } from '../runtime/model.ts';
 import { configHash, containerBody, parsePartsLabel } from '../runtime/plan/container.ts';
 import { formatPlan, planCounts } from '../runtime/plan/format.ts';
+import kleur from 'kleur';
+import { planText } from '../cli/render/plan.ts';
 import { reconcile } from '../runtime/plan/reconcile.ts';
 
 const GOLDEN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden', 'plan');
@@ -155,10 +157,11 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Golden text: the human plan, then each op's id and what it waits for. */
+/** Golden text: the plan exactly as users see it (the short diff, then the full one), then each op's id and what it waits for. */
 function goldenText(plan: Plan): string {
   const after = plan.operations.map((op) => `${op.id}${op.after.length ? ` <- ${op.after.join(', ')}` : ''}`);
-  return `${formatPlan(plan)}--- operations (id <- after)\n${after.join('\n')}\n`;
+  kleur.enabled = false;
+  return `${planText(plan)}--- full diff (d)\n${planText(plan, { full: true })}--- operations (id <- after)\n${after.join('\n')}\n`;
 }
 
 function assertGolden(name: string, plan: Plan): void {

@@ -1,6 +1,9 @@
 /**
- * The plan as a grouped diff, as data (for the Ink plan view) and as plain text (for pipes, CI and
- * `waffle plan`): `+` create, `~` update in place, `-/+` replace with its cause, `-` remove, `>` start,
+ * The one plan renderer: the plan as a grouped diff, as data (for the Ink plan view) and as plain text
+ * (for pipes, CI and `waffle plan`); the golden files in test/golden/plan pin exactly this text. Pure:
+ * plan data in, lines out (colour only through kleur, off in tests and without a terminal).
+ * `+` create, `~` update in place, `-/+` replace with its cause and strategy (the full diff lists its
+ * steps), `=>` rename (a replace finished under the canonical name), `-` remove, `>` start,
  * unchanged services folded into a count. Field-level changes come from the operations' causes
  * (env keys, image old → new, ports). Values are never shown: env is listed by key, secrets as `(secret)`.
  */
@@ -8,7 +11,7 @@ import kleur from 'kleur';
 import type { ContainerCreateBody, Operation, Plan } from '../../runtime/model.ts';
 import { truncate } from './text.ts';
 
-export type ServiceChangeKind = 'create' | 'replace' | 'update' | 'start' | 'remove';
+export type ServiceChangeKind = 'create' | 'replace' | 'update' | 'rename' | 'start' | 'remove';
 
 export interface FieldChange {
   /** `image`, `env`, `ports`, `restart`, `secrets`, ... */
@@ -23,7 +26,7 @@ export interface FieldChange {
 export interface ServiceChange {
   op: string;
   kind: ServiceChangeKind;
-  symbol: '+' | '-/+' | '~' | '>' | '-';
+  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>';
   service: string;
   /** One-line reason or strategy, e.g. `start-first`, `stop-first: fixed host port 8080/tcp`, `removed`. */
   note: string;
@@ -42,11 +45,10 @@ export interface PlanModel {
   services: ServiceChange[];
   infra: InfraChange[];
   unchanged: string[];
-  counts: { create: number; replace: number; update: number; start: number; remove: number; unchanged: number };
+  counts: { create: number; replace: number; update: number; rename: number; start: number; remove: number; unchanged: number };
 }
 
-const ORDER: ServiceChangeKind[] = ['create', 'replace', 'update', 'start', 'remove'];
-const SYMBOL: Record<ServiceChangeKind, ServiceChange['symbol']> = { create: '+', replace: '-/+', update: '~', start: '>', remove: '-' };
+const ORDER: ServiceChangeKind[] = ['create', 'replace', 'update', 'rename', 'start', 'remove'];
 
 /** Cause kinds that concern secrets: their detail is replaced by `(secret)` plus a neutral text. */
 const isSecretCause = (kind: string) => /^secrets?$/.test(kind) || kind.startsWith('secret');
@@ -118,6 +120,14 @@ const deps = (op: Operation): FieldChange[] => {
   return services.length ? [{ field: 'after', text: services.join(', '), fullOnly: true }] : [];
 };
 
+/** A replace's (or rename's) planned steps, in order, as one line of the full diff. */
+function stepsField(op: Operation): FieldChange[] {
+  const steps = (op as { steps?: Array<{ step: string; network?: string; seconds?: number }> }).steps;
+  if (!Array.isArray(steps) || steps.length === 0) return [];
+  const text = steps.map((st) => (st.step === 'draining' && st.seconds !== undefined ? `draining ${st.seconds}s` : st.step)).join(' → ');
+  return [{ field: 'steps', text, fullOnly: true }];
+}
+
 export function planModel(plan: Plan): PlanModel {
   const services: ServiceChange[] = [];
   const infra: InfraChange[] = [];
@@ -143,7 +153,7 @@ export function planModel(plan: Plan): PlanModel {
           service: op.service,
           note: op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy,
           // The causes, then (full diff) what the new container will be.
-          fields: [...causes, ...bodyFields(op.body, plan.project, named).map((f) => ({ ...f, fullOnly: true })), ...deps(op)],
+          fields: [...causes, ...bodyFields(op.body, plan.project, named).map((f) => ({ ...f, fullOnly: true })), ...stepsField(op), ...deps(op)],
         });
         break;
       }
@@ -175,6 +185,20 @@ export function planModel(plan: Plan): PlanModel {
       case 'create-volume':
         infra.push({ op: op.id, symbol: '+', what: 'volume', name: op.volume });
         break;
+      default: {
+        // A service kept under its canonical name (a replace interrupted after its create finishes).
+        const r = op as Operation & { kind: string; service?: string; currentName?: string; containerName?: string };
+        if (r.kind === 'rename-service' && r.service) {
+          services.push({
+            op: r.id,
+            kind: 'rename',
+            symbol: '=>',
+            service: r.service,
+            note: r.currentName && r.containerName ? `${r.currentName} → ${r.containerName}` : r.causes.map((c) => c.detail).join('; '),
+            fields: [...causeFields(r), ...stepsField(r)],
+          });
+        }
+      }
     }
   }
   services.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
@@ -188,6 +212,7 @@ export function planModel(plan: Plan): PlanModel {
       create: count('create'),
       replace: count('replace'),
       update: count('update'),
+      rename: count('rename'),
       start: count('start'),
       remove: count('remove'),
       unchanged: plan.unchanged.length,
@@ -202,6 +227,7 @@ export function planHeadline(m: PlanModel): string {
     c.create && `${c.create} to create`,
     c.replace && `${c.replace} to replace`,
     c.update && `${c.update} to update`,
+    c.rename && `${c.rename} to rename`,
     c.start && `${c.start} to start`,
     c.remove && `${c.remove} to remove`,
   ].filter(Boolean) as string[];
@@ -227,7 +253,7 @@ export function infraLine(i: InfraChange): string {
 }
 
 export const colourSymbol = (symbol: string, text: string = symbol): string =>
-  symbol === '+' ? kleur.green(text) : symbol === '-' ? kleur.red(text) : symbol === '-/+' ? kleur.magenta(text) : symbol === '~' ? kleur.yellow(text) : kleur.cyan(text);
+  symbol === '+' ? kleur.green(text) : symbol === '-' ? kleur.red(text) : symbol === '-/+' ? kleur.magenta(text) : symbol === '~' || symbol === '=>' ? kleur.yellow(text) : kleur.cyan(text);
 
 export interface PlanTextOptions {
   /** Show every field and every infrastructure operation. */

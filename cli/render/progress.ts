@@ -119,11 +119,14 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
 export const verbOf = (kind: OperationKind) => VERB[kind]?.[0] ?? kind;
 export const pastOf = (kind: OperationKind) => VERB[kind]?.[1] ?? `${kind} done`;
 
-const STEP_TEXT: Record<Step, string> = {
+/** Every step's words (a step the executor adds later shows under its own name). */
+const STEP_TEXT: Record<string, string> = {
   pulling: 'pulling',
   creating: 'creating',
   starting: 'starting',
   'waiting-dependencies': 'waiting for dependencies',
+  'unaliasing-old': 'taking the old one out of the network',
+  draining: 'draining',
   'waiting-health': 'waiting for health',
   switching: 'switching',
   'stopping-old': 'stopping old',
