@@ -188,6 +188,13 @@ export function parseNdjson(text: string): Array<Record<string, unknown>> {
     });
 }
 
+/** The plan in `waffle plan --json` output: the `plan-ready` event of its NDJSON stream (every line JSON). */
+export function planFromJson(stdout: string): import('../runtime/model.ts').Plan {
+  const ready = parseNdjson(stdout).find((e) => e.type === 'plan-ready');
+  if (!ready) throw new Error(`no plan-ready event in:\n${stdout}`);
+  return ready.plan as import('../runtime/model.ts').Plan;
+}
+
 /** Type-checks one file with the real TypeScript compiler, `wafflemaker` resolved to define/; returns the diagnostics. */
 export async function typeDiagnostics(file: string): Promise<string[]> {
   const ts = (await import('typescript')).default;

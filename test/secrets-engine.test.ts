@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { cleanupProject, dockerClient, execIn, freePort, gitCommitAll, makeRepo, parseNdjson, snapshot, uniqueProject, waffle } from './helpers.ts';
+import { cleanupProject, dockerClient, execIn, freePort, gitCommitAll, makeRepo, parseNdjson, snapshot, uniqueProject, waffle, planFromJson } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
 import { secretFilesRoot } from '../runtime/secrets/files.ts';
 
@@ -129,7 +129,7 @@ test('canary: values reach the container through env and a read-only 0400 tmpfs 
   assert.match(plan.stderr, /4 to create/);
   const planJson = await run(['plan', '--json']);
   assert.equal(planJson.code, 0, planJson.stderr);
-  assert.equal(JSON.parse(planJson.stdout).operations.filter((o: { kind: string }) => o.kind === 'create-service').length, 4);
+  assert.equal(planFromJson(planJson.stdout).operations.filter((o: { kind: string }) => o.kind === 'create-service').length, 4);
 
   const apply = await run(['apply', '--yes', '--plain']);
   assert.equal(apply.code, 0, apply.stderr + apply.stdout);
@@ -162,7 +162,7 @@ test('canary: values reach the container through env and a read-only 0400 tmpfs 
   assert.equal(again.code, 0, again.stderr);
   assert.equal(parseNdjson(again.stdout).at(-1)!.type, 'apply-done');
   const replan = await run(['plan', '--json']);
-  assert.deepEqual(JSON.parse(replan.stdout).operations, [], 'stable digests: no change on a second plan');
+  assert.deepEqual(planFromJson(replan.stdout).operations, [], 'stable digests: no change on a second plan');
   assert.ok(status.stdout.includes('api'));
 
   // Every output of waffle so far.
@@ -203,7 +203,7 @@ test('rotation: a new value replaces exactly the services that use it', async ()
   assert.equal(set.code, 0, set.stderr);
 
   const plan = await run(['plan', '--json']);
-  const ops = JSON.parse(plan.stdout).operations as Array<{ id: string; causes: Array<{ kind: string; detail: string }> }>;
+  const ops = planFromJson(plan.stdout).operations as Array<{ id: string; causes: Array<{ kind: string; detail: string }> }>;
   assert.deepEqual(ops.map((o) => o.id), ['replace:api']);
   assert.deepEqual(ops[0]!.causes, [{ kind: 'secrets', detail: 'a secret value changed' }]);
 
@@ -228,7 +228,7 @@ test('a stopped container whose tmpfs files are gone (a reboot) gets them again 
   const dir = path.join(secretFilesRoot(), project, 'api-2');
   fs.rmSync(dir, { recursive: true, force: true });
   const plan = await run(['plan', '--json']);
-  assert.deepEqual(JSON.parse(plan.stdout).operations.map((o: { id: string }) => o.id), ['start:api']);
+  assert.deepEqual(planFromJson(plan.stdout).operations.map((o: { id: string }) => o.id), ['start:api']);
   const r = await run(['apply', '--yes', '--json']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.equal((await ids()).api, id, 'the same container, started again');

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { cleanupProject, dockerClient, execIn, gitCommitAll, makeRepo, parseNdjson, snapshot, uniqueProject, waffle } from './helpers.ts';
+import { cleanupProject, dockerClient, execIn, gitCommitAll, makeRepo, parseNdjson, snapshot, uniqueProject, waffle, planFromJson } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
 import { VaultDouble } from './doubles/vault-double.ts';
 import { LeaseStore } from '../runtime/secrets/leases.ts';
@@ -176,7 +176,7 @@ test('a second apply changes nothing and issues no new credentials (Vault double
   const issued = vault.issued().length;
   const r = await waffle(['plan', '--json'], { cwd: repo, env });
   assert.equal(r.code, 0, r.stderr);
-  const plan = JSON.parse(r.stdout) as Plan;
+  const plan = planFromJson(r.stdout);
   assert.deepEqual(plan.operations, []);
   assert.equal(vault.issued().length, issued);
   assert.equal(await containerId('api'), apiId);
@@ -208,7 +208,7 @@ test('a lease that reaches its max TTL redeploys the service with fresh credenti
 
   const p = await waffle(['plan', '--json'], { cwd: repo, env });
   assert.equal(p.code, 0, p.stderr);
-  const plan = JSON.parse(p.stdout) as Plan;
+  const plan = planFromJson(p.stdout);
   const services = plan.operations.filter((o) => 'service' in o).map((o) => `${o.kind}:${(o as { service: string }).service}`);
   assert.deepEqual(services, ['replace-service:api']);
   assert.deepEqual(plan.operations[0]!.causes.map((c) => c.kind), ['credentials']);
