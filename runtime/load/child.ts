@@ -1,15 +1,21 @@
 /**
- * The evaluation child: imports the bundles the loader wrote and sends back plain data.
- * Started by load.ts with `node --enable-source-maps` (plus `--import tsx` when running from source),
- * so stacks point at the user's original files. Imports only node builtins and relative files.
+ * The evaluation child: evaluates the bundles the loader sends (as text, over IPC) and sends back
+ * plain data. Started by load.ts as `node -e <this file, bundled>` inside the sandbox (see sandbox.ts):
+ * no file writes, no processes, no network; it reads no file of ours. Imports only node builtins and
+ * relative files (load.ts bundles it into one script).
+ *
+ * A bundle is imported as a `data:` module named by a `//# sourceURL` comment; node does not apply
+ * source maps to those, so this file maps stack frames itself (Error.prepareStackTrace), and errors
+ * point at the user's original files as with `--enable-source-maps`.
  *
  * User code may not end this process: process.exit/abort/kill(self) throw instead, so the error
  * names the file and line that called them.
  */
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { LoadedService, Problem } from '../model.ts';
-import type { FromChild, ToChild } from './protocol.ts';
+import type { BundleText, FromChild, ToChild } from './protocol.ts';
 import { serviceNameFromFile, toPlainData, type SerializeContext, type SerializeIssue } from './serialize.ts';
 import { isService, type Service } from '../../define/index.ts';
 import { isSecretCollection } from '../../define/secrets.ts';
@@ -35,6 +41,59 @@ process.kill = ((pid: number, signal?: string | number) => {
   return realKill(pid, signal);
 }) as typeof process.kill;
 
+// ───────────────────────────── source-mapped stacks ─────────────────────────────
+
+/** Source maps of the bundles evaluated here, by the name their frames carry. */
+const maps = new Map<string, SourceMap>();
+
+function mapFrame(site: NodeJS.CallSite): string {
+  let text: string;
+  try {
+    text = String(site);
+  } catch {
+    return '<unknown>';
+  }
+  const line = site.getLineNumber();
+  const col = site.getColumnNumber();
+  if (line === null || col === null) return text;
+  for (const name of [site.getScriptNameOrSourceURL(), site.getFileName()]) {
+    const map = name ? maps.get(name) : undefined;
+    if (!map) continue;
+    const e = map.findEntry(line - 1, col - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
+    if (!e.originalSource || e.originalLine === undefined || e.originalColumn === undefined) return text;
+    const generated = `${name}:${line}:${col}`;
+    const original = `${e.originalSource}:${e.originalLine + 1}:${e.originalColumn + 1}`;
+    return text.includes(generated) ? text.replace(generated, original) : `${text} (${original})`;
+  }
+  return text;
+}
+
+Error.prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => {
+  let head: string;
+  try {
+    head = Error.prototype.toString.call(error);
+  } catch {
+    head = 'Error';
+  }
+  return head + sites.map((s) => `\n    at ${mapFrame(s)}`).join('');
+};
+
+/** The `data:` URLs of the bundles → their names, to keep the (long) URLs out of messages. */
+const dataUrls = new Map<string, string>();
+
+/** Imports a bundle sent as text; its frames are named `bundle.url` and mapped back to the sources. */
+async function importBundle(bundle: BundleText): Promise<Record<string, unknown>> {
+  maps.set(bundle.url, new SourceMap(bundle.map as ConstructorParameters<typeof SourceMap>[0]));
+  const code = `${bundle.code}\n//# sourceURL=${bundle.url}\n`;
+  const url = `data:text/javascript;base64,${Buffer.from(code).toString('base64')}`;
+  dataUrls.set(url, bundle.url);
+  return (await import(url)) as Record<string, unknown>;
+}
+
+function withoutDataUrls(text: string): string {
+  return text.replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]+/g, (u) => dataUrls.get(u) ?? 'the bundle');
+}
+
 /** Progress marker: written to the IPC pipe synchronously (libuv writes at once when nothing is queued), so it arrives even if the next file never returns. */
 function mark(file: string): void {
   if (process.send && process.connected) process.send({ type: 'mark', file } satisfies FromChild);
@@ -49,14 +108,23 @@ function send(msg: FromChild): Promise<void> {
 
 function thrown(err: unknown, file: string): FromChild {
   if (err instanceof Error || (typeof err === 'object' && err !== null && 'stack' in err)) {
-    const e = err as Error & { waffleExitCall?: boolean };
+    const e = err as Error & { waffleExitCall?: boolean; code?: unknown; permission?: unknown; resource?: unknown };
     let stack: string | undefined;
+    let message: string;
+    const extra: { code?: string; permission?: string; resource?: string } = {};
     try {
       stack = typeof e.stack === 'string' ? e.stack : undefined;
+      message = String(e.message ?? e);
+      if (typeof e.code === 'string') extra.code = e.code;
+      if (typeof e.permission === 'string') extra.permission = e.permission;
+      if (typeof e.resource === 'string') extra.resource = e.resource;
     } catch {
-      stack = undefined;
+      message = 'threw an error that cannot be read';
     }
-    return { type: 'thrown', error: { file, message: String(e.message ?? e), stack, exitCall: e.waffleExitCall === true } };
+    return {
+      type: 'thrown',
+      error: { file, message: withoutDataUrls(message), stack: stack === undefined ? undefined : withoutDataUrls(stack), exitCall: e.waffleExitCall === true, ...extra },
+    };
   }
   let text: string;
   try {
@@ -106,7 +174,7 @@ async function evalConfig(msg: Extract<ToChild, { type: 'config' }>): Promise<Fr
   current = msg.configFile;
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(msg.bundle).href)) as Record<string, unknown>;
+    mod = await importBundle(msg.bundle);
   } catch (err) {
     return thrown(err, msg.configFile);
   }
@@ -135,10 +203,11 @@ async function evalConfig(msg: Extract<ToChild, { type: 'config' }>): Promise<Fr
 }
 
 async function evalServices(msg: Extract<ToChild, { type: 'services' }>): Promise<FromChild> {
+  root = msg.root;
   current = null;
   let bundle: { loaders: Array<() => Promise<Record<string, unknown>>> };
   try {
-    bundle = (await import(pathToFileURL(msg.bundle).href)) as typeof bundle;
+    bundle = (await importBundle(msg.bundle)) as unknown as typeof bundle;
   } catch (err) {
     return thrown(err, msg.files[0] ?? '');
   }
