@@ -10,7 +10,7 @@ import { checkEnv, envEntryBytes, MAX_ARG_STRLEN, type EnvContext } from '../run
 import { referenceResolver } from '../runtime/graph/validate/names.ts';
 import { ProblemsError, formatProblem } from '../runtime/problems.ts';
 import type { LoadedRepo, LoadedService, ServiceData } from '../runtime/model.ts';
-import { only, recorder } from './graph-helpers.ts';
+import { none, only, recorder } from './graph-helpers.ts';
 
 const loaded = (name: string, data: ServiceData): LoadedService => ({ name, file: `services/${name}.ts`, data });
 
@@ -34,7 +34,7 @@ test('checkEnv: plain values become strings, sorted by name; url() resolves and 
     context(r.report, services),
     r.report,
   );
-  assert.deepEqual(r.list, []);
+  none(r.list);
   assert.deepEqual(got.env, { A: 'true', DB: 'postgres://db:5432/app', S: 'x', Z: '1' });
   assert.deepEqual(Object.keys(got.env), ['A', 'DB', 'S', 'Z']);
   assert.deepEqual(got.secretEnv, { PW: { secret: 'db', key: 'url' } });
@@ -59,7 +59,7 @@ test('checkEnv: a variable at the kernel limit passes; one byte more is rejected
   const fits = 'x'.repeat(MAX_ARG_STRLEN - key.length - 2); // KEY=value plus NUL is exactly 131072
   const r = recorder();
   const ok = checkEnv({ [key]: fits }, context(r.report), r.report);
-  assert.deepEqual(r.list, []);
+  none(r.list);
   assert.equal(ok.env[key], fits);
 
   const r2 = recorder();
@@ -79,7 +79,7 @@ test('checkEnv: the limit counts bytes, not characters (multi-byte text)', () =>
   only(r.list, /at most 131071 bytes/);
   const r2 = recorder();
   checkEnv({ E: 'é'.repeat(65534) }, context(r2.report), r2.report);
-  assert.deepEqual(r2.list, []);
+  none(r2.list);
 });
 
 test('buildGraph: an oversized env value is a problem of the service file, before anything runs', () => {

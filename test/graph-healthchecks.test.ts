@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkHealthcheck, DEFAULT_TIMING, parseTiming } from '../runtime/graph/validate/healthchecks.ts';
-import { only, recorder } from './graph-helpers.ts';
+import { none, only, recorder } from './graph-helpers.ts';
 
 const ctx = { port: 8080, portWritten: true, timing: DEFAULT_TIMING };
 
 test('http: probes the service port unless the check names one; timing over the default', () => {
   const r = recorder();
   const h = checkHealthcheck({ http: '/health', interval: '2s' }, ctx, r.report);
-  assert.deepEqual(r.list, []);
+  none(r.list);
   assert.equal(h?.describe, 'http /health :8080');
   assert.equal(h?.test[0], 'CMD-SHELL');
   assert.match(h!.test[1], /wget -q -O \/dev\/null 'http:\/\/127\.0\.0\.1:8080\/health'/);
@@ -24,7 +24,7 @@ test('http without any port: one problem; none when the service port is written 
   assert.equal(only(r.list, /http healthcheck needs a port/).where, 'healthcheck.port');
   const r2 = recorder();
   assert.equal(checkHealthcheck({ http: '/h' }, { port: undefined, portWritten: true, timing: DEFAULT_TIMING }, r2.report), undefined);
-  assert.deepEqual(r2.list, []);
+  none(r2.list);
 });
 
 test('tcp and command kinds', () => {
@@ -32,7 +32,7 @@ test('tcp and command kinds', () => {
   assert.equal(checkHealthcheck({ tcp: 5432 }, ctx, r.report)?.describe, 'tcp :5432');
   assert.deepEqual(checkHealthcheck({ command: ['pg_isready', '-q'] }, ctx, r.report)?.test, ['CMD', 'pg_isready', '-q']);
   assert.deepEqual(checkHealthcheck({ command: 'true' }, ctx, r.report)?.test, ['CMD-SHELL', 'true']);
-  assert.deepEqual(r.list, []);
+  none(r.list);
 });
 
 test('problems: no kind, two kinds, port on tcp, bad path, unknown key', () => {

@@ -21,3 +21,8 @@ export function only(list: Recorded[], re: RegExp): Recorded {
   assert.ok(hits[0].fix && hits[0].fix.length > 5, `problem has a fix: ${JSON.stringify(hits[0])}`);
   return hits[0];
 }
+
+/** Asserts nothing was reported (and shows what was, when something was). */
+export function none(list: Recorded[]): void {
+  assert.equal(list.length, 0, `expected no problems, got:\n${list.map((p) => `${p.where}: ${p.message}`).join('\n')}`);
+}

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { findCycles, topoOrder, type Edge } from '../runtime/graph/order.ts';
 import { checkConnects, checkDependsOn, checkServiceName, indexServices, referenceResolver } from '../runtime/graph/validate/names.ts';
 import type { LoadedService, Problem, ServiceData } from '../runtime/model.ts';
-import { only, recorder } from './graph-helpers.ts';
+import { none, only, recorder } from './graph-helpers.ts';
 
 const loaded = (name: string, data: ServiceData = {}, file = `services/${name}.ts`): LoadedService => ({ name, file, data });
 const ref = (service: string | null) => ({ $ref: 'service', service });
@@ -12,7 +12,7 @@ const ref = (service: string | null) => ({ $ref: 'service', service });
 test('checkServiceName: DNS-safe names pass; others and a non-string `name` are reported on `name`', () => {
   const r = recorder();
   for (const ok of ['a', 'api', 'api-2', 'a'.repeat(63)]) checkServiceName(ok, undefined, r.report);
-  assert.deepEqual(r.list, []);
+  none(r.list);
   for (const bad of ['Api', '2api', 'api-', 'a_b', 'a'.repeat(64)]) checkServiceName(bad, undefined, r.report);
   assert.equal(r.list.length, 5);
   assert.ok(r.list.every((p) => p.where === 'name' && /is not DNS-safe/.test(p.message)));

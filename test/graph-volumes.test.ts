@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { checkVolumes } from '../runtime/graph/validate/volumes.ts';
-import { only, recorder } from './graph-helpers.ts';
+import { none, only, recorder } from './graph-helpers.ts';
 
 const ctx = { project: 'demo', root: '/srv/repo' };
 
@@ -18,7 +18,7 @@ test('checkVolumes: named volumes get the project prefix; binds resolve from the
     ctx,
     r.report,
   );
-  assert.deepEqual(r.list, []);
+  none(r.list);
   assert.deepEqual(got.volumes, ['data']);
   assert.deepEqual(got.mounts, [
     { type: 'volume', name: 'data', source: 'demo_data', target: '/var/lib/data', readOnly: false },

@@ -92,7 +92,12 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
     const d = c.defaults;
     if (!isObject(d)) report('defaults', `defaults must be an object, got ${show(d)}`, "for example defaults: { restart: 'always' }");
     else {
-      unknownKeys(d, DEFAULTS_KEYS, 'defaults.', report, 'defaults');
+      // The project's pull policy is a top-level field; a default under `defaults` is an easy mistake.
+      const { pull: misplacedPull, ...rest } = d;
+      if (misplacedPull !== undefined) {
+        report('defaults.pull', 'the project-wide pull policy is set at the top level, not under `defaults`', `move it: defineConfig({ ..., pull: ${show(misplacedPull).replace(/"/g, "'")} })`);
+      }
+      unknownKeys(rest, DEFAULTS_KEYS, 'defaults.', report, 'defaults');
       if (has(d, 'restart')) {
         const r = parseRestart(d.restart, 'defaults.restart', report);
         if (r) defaults.restart = r;
