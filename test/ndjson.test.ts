@@ -1,7 +1,9 @@
 /**
- * `waffle apply --json` on the real engine: every stdout line is JSON, and the stream carries every
- * step of every service: op-start and op-done for every planned operation, the create steps
- * (creating, starting, waiting-health when there is a healthcheck) and the replace steps in order.
+ * `waffle plan --json` and `waffle apply --json` on the real engine: every stdout line is JSON and
+ * carries the run's id, its sequence number (1, 2, 3… without a gap) and the project; planning reports
+ * itself (load, observe, plan-ready with the plan) before apply does; and the stream carries every step
+ * of every service: op-start and op-done for every planned operation, the create steps (creating,
+ * starting, waiting-health when there is a healthcheck) and the replace steps in order.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ApplyEvent, Operation, Plan } from '../runtime/model.ts';
-import { cleanupProject, copyDemoRepo, dockerClient, freePort, gitCommitAll, parseNdjson, uniqueProject, waffle } from './helpers.ts';
+import { cleanupProject, copyDemoRepo, dockerClient, freePort, gitCommitAll, parseNdjson, planFromJson, uniqueProject, waffle } from './helpers.ts';
 import { DEMO_IMAGES, ensureTestImages, TEST_IMAGES } from './engine.ts';
 
 const project = uniqueProject('nd');
@@ -28,20 +30,46 @@ after(async () => {
   fs.rmSync(repo, { recursive: true, force: true });
 });
 
+/** Every line of one command's stream: one run, seq from 1 without a gap, the project once it is known. */
+function assertRunStamps(lines: Array<Record<string, unknown>>): string {
+  assert.ok(lines.length > 0);
+  const run = lines[0].run;
+  assert.equal(typeof run, 'string');
+  assert.match(run as string, /^[0-9A-Z]{26}$/);
+  lines.forEach((e, i) => {
+    assert.equal(e.run, run, `line ${i + 1} (${e.type}) carries the run`);
+    assert.equal(e.seq, i + 1, `line ${i + 1} (${e.type}) carries seq ${i + 1}`);
+    assert.equal(typeof e.type, 'string');
+    assert.equal(typeof e.at, 'number');
+    // Only the events before the configuration named the project lack it.
+    if (!['run-start', 'load-start'].includes(e.type as string)) assert.equal(e.project, project, `line ${i + 1} (${e.type}) carries the project`);
+  });
+  return run as string;
+}
+
 /** Plans, applies with --json, and checks the stream against the plan. */
 async function applyAndCheck(): Promise<{ plan: Plan; events: ApplyEvent[] }> {
   const planned = await waffle(['plan', '--json'], { cwd: repo });
   assert.equal(planned.code, 0, planned.stderr);
-  const plan = JSON.parse(planned.stdout) as Plan;
+  const planLines = parseNdjson(planned.stdout);
+  const planRun = assertRunStamps(planLines);
+  assert.deepEqual(
+    planLines.map((e) => e.type),
+    ['run-start', 'load-start', 'load-done', 'observe-start', 'observe-done', 'plan-ready'],
+  );
+  const plan = planFromJson(planned.stdout);
   assert.ok(plan.operations.length > 0);
   const r = await waffle(['apply', '--yes', '--json'], { cwd: repo });
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.ok(r.stdout.endsWith('\n'));
-  const events = parseNdjson(r.stdout) as unknown as ApplyEvent[];
-  for (const e of events) {
-    assert.equal(typeof e.type, 'string');
-    assert.equal(typeof e.at, 'number');
-  }
+  const lines = parseNdjson(r.stdout);
+  const applyRun = assertRunStamps(lines);
+  assert.notEqual(applyRun, planRun, 'each command is a run of its own');
+  // Planning first, in the same run, then the apply's own events.
+  const ready = lines.findIndex((e) => e.type === 'plan-ready');
+  assert.ok(ready > 0, 'apply --json reports its planning');
+  assert.deepEqual((lines[ready].plan as Plan).operations.map((o) => o.id), plan.operations.map((o) => o.id));
+  const events = lines.slice(ready + 1) as unknown as ApplyEvent[];
   assert.equal(events[0].type, 'apply-start');
   assert.equal(events.at(-1)!.type, 'apply-done');
   assert.equal(events.filter((e) => e.type === 'apply-done').length, 1);
@@ -72,6 +100,8 @@ function expectedSteps(op: Operation): string[] {
     case 'create-service':
       return ['creating', 'starting', ...health(op.body, op.waitHealthy)];
     case 'replace-service':
+      // A replace planned step by step emits exactly its planned steps.
+      if (Array.isArray((op as { steps?: unknown }).steps)) return (op as unknown as { steps: Array<{ step: string }> }).steps.map((s) => s.step);
       return op.strategy === 'start-first'
         ? ['creating', 'starting', ...health(op.body, op.waitHealthy), 'switching', 'stopping-old', 'removing-old', 'renaming']
         : ['stopping-old', 'creating', 'starting', ...health(op.body, op.waitHealthy), 'removing-old', 'renaming'];
