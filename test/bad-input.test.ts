@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type Dockerode from 'dockerode';
-import { cleanupProject, dockerClient, makeRepo, snapshot, uniqueProject, waffle, type Snapshot } from './helpers.ts';
+import { cleanupProject, dockerClient, makeRepo, parseNdjson, snapshot, uniqueProject, waffle, type Snapshot } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
 
 const project = uniqueProject('bad');
@@ -185,4 +185,39 @@ describe('bad input leaves Docker untouched', () => {
   test('the suite covers at least 15 kinds of broken repository', () => {
     assert.ok(cases.length >= 15, `${cases.length} cases`);
   });
+});
+
+test('plan --json of a broken repository: stdout is NDJSON ending in a run-failed event that names each problem\'s file and service; exit 1', async () => {
+  const repo = makeRepo(
+    {
+      'waffle.config.ts': config(),
+      'services/api.ts': svc(`  image: 'a:1',\n  ports: ['127.0.0.1:8080:80'],`),
+      'services/web.ts': svc(`  image: 'a:1',\n  ports: ['127.0.0.1:8080:80'],\n  dependsOn: ['nope' as never],`),
+      'services/cache.ts': svc(`  image: '',`),
+    },
+    { git: true },
+  );
+  dirs.push(repo);
+  const r = await waffle(['plan', '--json'], { cwd: repo });
+  assert.equal(r.code, 1, r.stderr);
+  const lines = parseNdjson(r.stdout);
+  lines.forEach((e, i) => {
+    assert.equal(typeof e.run, 'string');
+    assert.equal(e.seq, i + 1);
+  });
+  const failed = lines.at(-1)!;
+  assert.equal(failed.type, 'run-failed');
+  assert.equal(failed.stage, 'validate');
+  assert.equal(failed.project, project);
+  const problems = failed.problems as Array<{ file: string; service?: string; message: string; fix?: string }>;
+  assert.ok(problems.length >= 3, JSON.stringify(problems));
+  for (const p of problems) {
+    assert.match(p.file, /^services\/(api|web|cache)\.ts$/, JSON.stringify(p));
+    assert.equal(p.service, p.file.slice('services/'.length, -'.ts'.length), JSON.stringify(p));
+    assert.ok(p.message.length > 0);
+  }
+  assert.deepEqual([...new Set(problems.map((p) => p.service))].sort(), ['cache', 'web']);
+  // The people reading stderr get the same problems as text.
+  assert.match(r.stderr, /services\/web\.ts/);
+  assert.deepEqual(await snapshot(docker, project), baseline, 'Docker changed');
 });
