@@ -116,6 +116,12 @@ function thrown(err: unknown, file: string): FromChild {
       stack = typeof e.stack === 'string' ? e.stack : undefined;
       message = String(e.message ?? e);
       if (typeof e.code === 'string') extra.code = e.code;
+      // fetch() wraps the socket error: `fetch failed`, with the code on its cause.
+      const cause = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
+      if (extra.code === undefined && cause && typeof cause.code === 'string') {
+        extra.code = cause.code;
+        if (typeof cause.message === 'string') message = `${message} (${cause.message})`;
+      }
       if (typeof e.permission === 'string') extra.permission = e.permission;
       if (typeof e.resource === 'string') extra.resource = e.resource;
     } catch {

@@ -214,12 +214,21 @@ export function memoryPrefix(memoryMb: number): string[] {
   return [prlimit, `--data=${bytes}:${bytes}`, '--'];
 }
 
+function semiSpaceMb(memoryMb: number): number {
+  return Math.max(1, Math.min(64, Math.floor(memoryMb / 4)));
+}
+
 /** Node flags of the evaluation process: the permission model and the heap cap. */
 export function nodeFlags(memoryMb: number, readable: readonly string[]): string[] {
   const flags = [
     '--experimental-permission',
     '--disable-warning=ExperimentalWarning',
     `--max-old-space-size=${memoryMb}`,
+    // A larger young generation: a definition that only grows spends far less time in garbage
+    // collection before it meets the cap (2 s instead of 7 s for 256 MiB of small strings); the
+    // resident-size watch in the parent counts these pages too.
+    `--min-semi-space-size=${Math.min(16, semiSpaceMb(memoryMb))}`,
+    `--max-semi-space-size=${semiSpaceMb(memoryMb)}`,
   ];
   // Node 20 splits the list at commas: a path holding one cannot be allowed (its import then fails with
   // ERR_ACCESS_DENIED, naming the package).
