@@ -1,0 +1,127 @@
+/**
+ * Global options are accepted by every command, before or after its name: `--plain` on each command
+ * (init, check, plan, apply, status, logs, secrets, destroy) runs it with plain output; `-C` after the
+ * command points at the repository; an unknown option is still refused. And the one Ctrl-C rule: the
+ * first press aborts the signal with a message, the second exits 130 at once.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type Dockerode from 'dockerode';
+import { createInterrupt, STOPPING, ABORTED } from '../cli/interrupt.ts';
+import { cleanupProject, dockerClient, makeRepo, snapshot, uniqueProject, waffle } from './helpers.ts';
+import { ensureTestImages, TEST_IMAGES } from './engine.ts';
+
+const project = uniqueProject('opt');
+let docker: Dockerode;
+let repo: string;
+const dirs: string[] = [];
+
+before(async () => {
+  docker = await dockerClient();
+  await ensureTestImages(process.env.DOCKER_HOST!);
+  repo = makeRepo(
+    {
+      'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: '${project}' });\n`,
+      'services/api.ts': `import { defineService } from 'wafflemaker';
+export default defineService({ image: '${TEST_IMAGES.appV1}', command: ['sh', '-c', 'echo hello from api; exec httpd -f -p 8080 -h /www'], port: 8080 });
+`,
+    },
+    { git: true },
+  );
+  dirs.push(repo);
+});
+
+after(async () => {
+  await cleanupProject(docker, project);
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const ESC = /\x1b/;
+
+test('--plain is accepted by every command, after the command name', async () => {
+  const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-init-'));
+  dirs.push(fresh);
+  const runs: Array<[string[], number, RegExp | undefined]> = [
+    [['init', '--plain', '--project', 'x'], 0, /waffle\.config\.ts/],
+    [['check', '--no-types', '--plain'], 0, /ok: project/],
+    [['plan', '--plain'], 0, /Plan for/],
+    [['apply', '--yes', '--plain'], 0, /apply complete: 1 created/],
+    [['status', '--plain'], 0, undefined],
+    [['logs', 'api', '--plain', '-n', '5'], 0, undefined],
+    [['secrets', 'list', '--plain'], 0, /no secrets/],
+    [['destroy', '--yes', '--plain'], 0, /destroyed/],
+  ];
+  for (const [args, code, stderr] of runs) {
+    const r = await waffle(args, { cwd: args[0] === 'init' ? fresh : repo });
+    assert.equal(r.code, code, `waffle ${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /unknown option/, `waffle ${args.join(' ')}`);
+    assert.doesNotMatch(r.stderr + r.stdout, ESC, `waffle ${args.join(' ')}: no escape sequences`);
+    if (stderr) assert.match(r.stderr, stderr, `waffle ${args.join(' ')}`);
+    if (args[0] === 'status') assert.match(r.stdout, /api\s+running/);
+    if (args[0] === 'logs') assert.match(r.stdout, /hello from api/);
+  }
+  assert.ok(fs.existsSync(path.join(fresh, 'waffle.config.ts')));
+  assert.deepEqual((await snapshot(docker, project)).containers, [], 'destroy --yes --plain removed the container');
+});
+
+test('global options work before or after the command: -C, --json, --docker-host', async () => {
+  const elsewhere = os.tmpdir();
+  const after = await waffle(['plan', '-C', repo, '--json'], { cwd: elsewhere });
+  assert.equal(after.code, 0, after.stderr);
+  const before = await waffle(['-C', repo, '--json', 'plan'], { cwd: elsewhere });
+  assert.equal(before.code, 0, before.stderr);
+  for (const r of [after, before]) {
+    const last = JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!);
+    assert.equal(last.type, 'plan-ready');
+    assert.equal(last.project, project);
+  }
+  // --docker-host after the command is used (an engine that does not exist: the run fails naming it).
+  const bad = await waffle(['plan', '--docker-host', 'unix:///nonexistent/docker.sock', '--json'], { cwd: repo });
+  assert.equal(bad.code, 1);
+  const failed = JSON.parse(bad.stdout.trimEnd().split('\n').at(-1)!);
+  assert.equal(failed.type, 'run-failed');
+  assert.equal(failed.stage, 'docker');
+  assert.match(failed.message, /\/nonexistent\/docker\.sock/);
+  assert.ok(failed.problems[0].fix, 'the fix is its own field');
+});
+
+test('an unknown option is still refused, naming it', async () => {
+  const r = await waffle(['destroy', '--yes', '--bogus'], { cwd: repo });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /unknown option '--bogus'/);
+});
+
+test('Ctrl-C rule: the first press aborts the signal and says so; the second exits 130 at once', () => {
+  const said: string[] = [];
+  const exits: number[] = [];
+  const handlers = new Map<string, () => void>();
+  const fakeProcess = {
+    on: (ev: string, fn: () => void) => void handlers.set(ev, fn),
+    off: (ev: string) => void handlers.delete(ev),
+  } as unknown as Pick<NodeJS.Process, 'on' | 'off'>;
+  const i = createInterrupt({ say: (l) => said.push(l), exit: (c) => exits.push(c), process: fakeProcess });
+  let unmounted = 0;
+  i.beforeExit(() => unmounted++);
+  assert.equal(i.signal.aborted, false);
+  handlers.get('SIGINT')!();
+  assert.equal(i.signal.aborted, true);
+  assert.equal(i.presses, 1);
+  assert.deepEqual(said, [STOPPING]);
+  assert.deepEqual(exits, []);
+  i.press(); // a Ctrl-C key read in raw mode counts the same
+  assert.deepEqual(exits, [130]);
+  assert.equal(unmounted, 1);
+  assert.deepEqual(said, [STOPPING, ABORTED]);
+  i.dispose();
+  assert.equal(handlers.size, 0, 'handlers removed');
+  // Muted (an Ink view shows its own line), the first press prints nothing.
+  const quiet: string[] = [];
+  const j = createInterrupt({ say: (l) => quiet.push(l), exit: () => undefined });
+  j.mute();
+  j.press();
+  assert.equal(j.signal.aborted, true);
+  assert.deepEqual(quiet, []);
+});
