@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildGraph } from '../runtime/graph/graph.ts';
-import { checkEnv, envEntryBytes, MAX_ARG_STRLEN, type EnvContext } from '../runtime/graph/validate/env.ts';
+import { checkEnv, type EnvContext } from '../runtime/graph/validate/env.ts';
+import { envEntryBytes, envEntryFits, MAX_ARG_STRLEN } from '../runtime/limits.ts';
 import { referenceResolver } from '../runtime/graph/validate/names.ts';
 import { ProblemsError, formatProblem } from '../runtime/problems.ts';
 import type { LoadedRepo, LoadedService, ServiceData } from '../runtime/model.ts';
@@ -52,6 +53,8 @@ test('envEntryBytes counts KEY=value in UTF-8 bytes with the terminating NUL', (
   assert.equal(envEntryBytes('A', 'b'), 4);
   assert.equal(envEntryBytes('A', 'é'), 5);
   assert.equal(MAX_ARG_STRLEN, 128 * 1024);
+  assert.equal(envEntryFits('A', 'x'.repeat(MAX_ARG_STRLEN - 3)), true);
+  assert.equal(envEntryFits('A', 'x'.repeat(MAX_ARG_STRLEN - 2)), false);
 });
 
 test('checkEnv: a variable at the kernel limit passes; one byte more is rejected with where and fix', () => {

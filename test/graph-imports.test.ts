@@ -62,6 +62,10 @@ test('runtime/model.ts imports only define/ (it is the bottom of the runtime)', 
   assert.deepEqual(importsOf(path.join(PKG_ROOT, 'runtime/model.ts')).filter((s) => !s.startsWith('.')), [], 'no packages either');
 });
 
+test('runtime/limits.ts, shared by graph and secrets, imports nothing', () => {
+  assert.deepEqual(importsOf(path.join(PKG_ROOT, 'runtime/limits.ts')), []);
+});
+
 test('define/ imports nothing of ours outside define/', () => {
   const bad = filesUnder('define').flatMap((f) => localImports(f).filter((t) => !t.startsWith('define/')).map((t) => `${path.relative(PKG_ROOT, f)} → ${t}`));
   assert.deepEqual(bad, []);

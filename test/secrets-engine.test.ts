@@ -245,7 +245,10 @@ test('Vault unreachable: apply fails before any change, naming the address', asy
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.ok(r.stderr.includes(`127.0.0.1:${vaultPort}`), r.stderr);
     assert.match(r.stderr, /unreachable/i);
-    assert.equal(r.stdout.trim(), '', 'no apply started');
+    // --json streams the run's events: planning failed at the secrets stage, no operation started.
+    const events = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { type: string; stage?: string });
+    assert.ok(!events.some((e) => e.type === 'apply-start' || e.type === 'op-start'), `no apply started: ${r.stdout}`);
+    assert.ok(events.some((e) => e.type === 'run-failed' && e.stage === 'secrets'), r.stdout);
     assert.deepEqual(await snapshot(docker, project), before, 'nothing running was touched');
   } finally {
     fs.rmSync(path.join(repo, 'services/vaulty.ts'));

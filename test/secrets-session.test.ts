@@ -107,3 +107,23 @@ test('a provider without readStored is asked to resolve its static values', asyn
   assert.equal(values.get('app')!.get('token'), 'token-value');
   assert.deepEqual(await session!.persistGenerated(), []);
 });
+
+test('a secret value too long for one environment variable is a problem of the service, naming the size, never the value', async () => {
+  const big = 'S3cr3t'.repeat(30_000); // 180000 bytes
+  const provider = new MemoryProvider({ token: big });
+  await assert.rejects(SecretsSession.open(graphUsing(['token']), { env, registry: registryOf(provider) }), (e: unknown) => {
+    assert.ok(e instanceof ProblemsError, String(e));
+    assert.equal(e.problems.length, 1);
+    const p = e.problems[0];
+    assert.equal(p.file, 'services/api.ts');
+    assert.equal(p.service, 'api');
+    assert.equal(p.where, 'env.TOKEN');
+    assert.match(p.message, /secrets\.app\.token is 180006 bytes as TOKEN=…; Linux allows one environment variable at most 131071 bytes/);
+    assert.match(p.fix!, /files: \{ '\/run\/secrets\/app_token': secrets\.app\.token \}/);
+    assert.doesNotMatch(e.message, /S3cr3t/);
+    return true;
+  });
+  // the same value fits when it is short enough
+  const fits = new MemoryProvider({ token: 'x'.repeat(131071 - 'TOKEN='.length) });
+  assert.ok(await SecretsSession.open(graphUsing(['token']), { env, registry: registryOf(fits) }));
+});

@@ -12,6 +12,7 @@
  */
 import { inspect } from 'node:util';
 import type { Problem, ServiceGraph, ServiceSpec } from '../model.ts';
+import { envEntryBytes, envEntryFits, MAX_ARG_STRLEN } from '../limits.ts';
 import { ProblemsError } from '../problems.ts';
 import { digestOf, hmacKey, LEASE_KEY, type CredentialMarkers, type DigestEntry } from './digest.ts';
 import { generateValue } from './generate.ts';
@@ -162,6 +163,7 @@ export class SecretsSession {
         values.set(name, r.values);
       }
     }
+    problems.push(...oversizedSecretEnv(graph, values));
     if (problems.length > 0) throw new ProblemsError(problems);
 
     // Digests.
@@ -273,6 +275,31 @@ export class SecretsSession {
   [inspect.custom](): string {
     return `SecretsSession { project: ${this.project}, services: ${Object.keys(this.digests).join(', ')} }`;
   }
+}
+
+/**
+ * Secret values too long for one environment variable (the kernel's MAX_ARG_STRLEN): the container
+ * would be created but could not start, so this is found while planning, naming the variable and
+ * the size, never the value.
+ */
+function oversizedSecretEnv(graph: ServiceGraph, values: Map<string, Record<string, string>>): Problem[] {
+  const problems: Problem[] = [];
+  for (const svc of Object.values(graph.services)) {
+    for (const [name, ref] of Object.entries(svc.secretEnv ?? {})) {
+      const v = values.get(ref.secret)?.[ref.key];
+      if (v === undefined || envEntryFits(name, v)) continue;
+      problems.push({
+        file: svc.file,
+        service: svc.name,
+        where: `env.${name}`,
+        message:
+          `secrets.${ref.secret}.${ref.key} is ${envEntryBytes(name, v) - 1} bytes as ${name}=…; Linux allows one environment ` +
+          `variable at most ${MAX_ARG_STRLEN - 1} bytes (128 KiB, MAX_ARG_STRLEN), so the container could not start`,
+        fix: `mount it as a file instead: files: { '/run/secrets/${ref.secret}_${ref.key}': secrets.${ref.secret}.${ref.key} }, and pass the path in ${name}`,
+      });
+    }
+  }
+  return problems;
 }
 
 function usersOf(graph: ServiceGraph, secret: string, keys: string[]): string[] {

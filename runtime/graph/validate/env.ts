@@ -2,6 +2,7 @@
  * Validation of a service's `env`: names, plain values, `url()` references to other services (resolved
  * to `scheme://name:port/path`) and secret references (filled in at apply time, never here).
  */
+import { envEntryBytes, MAX_ARG_STRLEN } from '../../limits.ts';
 import type { LoadedService, SecretDecl } from '../../model.ts';
 import { isObject, show } from '../parse.ts';
 import { isPort, type Report } from '../report.ts';
@@ -11,12 +12,6 @@ import { checkSecretRef } from './secrets.ts';
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SCHEME_RE = /^[a-z][a-z0-9+.-]*$/;
 
-/**
- * Linux's limit on one string of a process's environment (MAX_ARG_STRLEN: 32 pages, 128 KiB), counting
- * `KEY=value` and the terminating NUL. Docker creates a container with a longer variable, but starting
- * its process fails (`exec …: argument list too long`), so the problem would only show at apply.
- */
-export const MAX_ARG_STRLEN = 131072;
 
 export interface EnvContext {
   service: string;
@@ -35,11 +30,6 @@ export interface EnvResult {
   secretEnv: Record<string, { secret: string; key: string }>;
   /** Services this one links to through `url()`. */
   links: string[];
-}
-
-/** Bytes `KEY=value` takes in a process's environment, with the terminating NUL. */
-export function envEntryBytes(key: string, value: string): number {
-  return Buffer.byteLength(key, 'utf8') + 1 + Buffer.byteLength(value, 'utf8') + 1;
 }
 
 export function checkEnv(value: unknown, ctx: EnvContext, report: Report): EnvResult {
@@ -102,6 +92,7 @@ export function checkEnv(value: unknown, ctx: EnvContext, report: Report): EnvRe
       report(w, `value ${show(v)} must be a string, number, boolean, a service's url() or a secret (secrets.<name>.<key>)`, `for example ${key}: 'value'`);
     }
     const resolved = env[key];
+    // One variable longer than the kernel takes would let the container be created but never start.
     if (resolved !== undefined && envEntryBytes(key, resolved) > MAX_ARG_STRLEN) {
       delete env[key];
       report(
