@@ -327,8 +327,30 @@ export type Operation =
       oldContainerName: string;
       containerName: string;
       tempName: string;
+      /** The new container's body: on every network, but without the service alias (it gets it in the switch). */
       body: ContainerCreateBody;
       waitHealthy: boolean;
+      /** What the replace does, in order (see {@link ServiceStep}). */
+      steps: ServiceStep[];
+      /**
+       * Run when a step fails before the old container is let go (up to and including the switch), after the
+       * new container is removed: stop-first starts the old one again. A later failure (taking the alias from
+       * the old one, draining, stopping, removing, renaming) rolls nothing back: both containers stay, and the
+       * next apply finishes the job with a `rename-service`.
+       */
+      rollback: ServiceStep[];
+    })
+  | (OpBase & {
+      kind: 'rename-service';
+      service: string;
+      /** The container kept: it already has the desired configuration (a replace interrupted after its create). */
+      containerId: string;
+      /** Its name now (a temporary one, or the canonical one when only stale duplicates go). */
+      currentName: string;
+      /** The canonical name. */
+      containerName: string;
+      /** Health gate, switch of the alias, stale duplicates out, rename (see {@link ServiceStep}). */
+      steps: ServiceStep[];
     })
   | (OpBase & {
       kind: 'update-service';
@@ -340,6 +362,34 @@ export type Operation =
   | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number });
 
 export type OperationKind = Operation['kind'];
+
+/** A container a step acts on: an existing one (id and name), or `new`, the one the operation creates. */
+export type StepTarget = 'new' | { id: string; name: string };
+
+/**
+ * One step of a replace or rename, as planned: one Docker call or one wait. The executor runs them in
+ * order and emits one `step` event per step (same name as `step`).
+ * - `creating`: create the new container under `name` (the body's networks, without the service alias);
+ * - `starting`, `waiting-health`: start it, wait until it is healthy (running, without a healthcheck);
+ * - `switching`: give `target` the service alias on one link network (Docker cannot add an alias to an
+ *   endpoint, so it is disconnected and connected again with it; nothing is done when it has the alias).
+ *   The place where traffic moves;
+ * - `unaliasing-old`: take the alias away from an old container on one network (disconnect, connect again
+ *   without it): clients stop resolving it, and it usually gets its address back, so requests in flight
+ *   finish after a retransmit;
+ * - `draining`: wait while the old container finishes what it was sent before;
+ * - `stopping-old` (its own stop grace period), `removing-old`, `renaming`.
+ */
+export type ServiceStep =
+  | { step: 'creating'; name: string }
+  | { step: 'starting'; target: StepTarget }
+  | { step: 'waiting-health'; target: StepTarget }
+  | { step: 'switching'; target: StepTarget; network: string; aliases: string[] }
+  | { step: 'unaliasing-old'; target: { id: string; name: string }; network: string; aliases: string[] }
+  | { step: 'draining'; seconds: number }
+  | { step: 'stopping-old'; target: { id: string; name: string } }
+  | { step: 'removing-old'; target: { id: string; name: string } }
+  | { step: 'renaming'; target: StepTarget; from: string; to: string };
 
 export interface Plan {
   project: string;
@@ -356,9 +406,10 @@ export type Step =
   | 'pulling'
   | 'creating'
   | 'starting'
-  | 'waiting-dependencies'
   | 'waiting-health'
   | 'switching'
+  | 'unaliasing-old'
+  | 'draining'
   | 'stopping-old'
   | 'removing-old'
   | 'renaming'

@@ -14,6 +14,7 @@ import { destroyProject } from '../runtime/docker/destroy.ts';
 import { streamLogs } from '../runtime/docker/logs.ts';
 import { execute } from '../runtime/apply/executor.ts';
 import { LABEL, names } from '../runtime/labels.ts';
+import { replaceSteps } from '../runtime/plan/steps.ts';
 import type { ApplyEvent, ContainerCreateBody, NetworkCreateBody, Operation, Plan } from '../runtime/model.ts';
 
 let docker: Dockerode;
@@ -185,6 +186,14 @@ function replaceOp(
   strategy: 'start-first' | 'stop-first',
   b: ContainerCreateBody,
 ): Extract<Operation, { kind: 'replace-service' }> {
+  const planned = replaceSteps({
+    strategy,
+    old: { id: oldId, name: names.container(project, 'web'), state: 'running' },
+    tempName: names.tempContainer(project, 'web', 2),
+    containerName: names.container(project, 'web'),
+    body: b,
+    waitHealthy: true,
+  });
   return {
     id: 'replace:web',
     kind: 'replace-service',
@@ -195,8 +204,10 @@ function replaceOp(
     oldContainerName: names.container(project, 'web'),
     containerName: names.container(project, 'web'),
     tempName: names.tempContainer(project, 'web', 2),
-    body: b,
+    body: planned.body,
     waitHealthy: true,
+    steps: planned.steps,
+    rollback: planned.rollback,
     after: [],
     causes: [{ kind: 'image', detail: 'app:1 → app:2' }],
   };
@@ -333,7 +344,7 @@ test('start-first replace with a passing healthcheck: the new version serves und
   const r = await run(plan(p, [op]));
   assert.equal(r.ok, true, JSON.stringify(r.events.filter((e) => e.type === 'op-failed')));
   const steps = r.events.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.step : ''));
-  assert.deepEqual(steps, ['creating', 'starting', 'waiting-health', 'switching', 'stopping-old', 'removing-old', 'renaming']);
+  assert.deepEqual(steps, ['creating', 'starting', 'waiting-health', 'switching', 'unaliasing-old', 'draining', 'stopping-old', 'removing-old', 'renaming']);
 
   const list = await projectContainers(p);
   assert.equal(list.length, 1);

@@ -573,3 +573,78 @@ test('stopped container with a new restart policy: update, then start', () => {
   assert.deepEqual(op(p, 'start:web', 'start-service').after, ['update:web']);
   assert.match(formatPlan(p), /~ update  web {12}restart: unless-stopped → on-failure:3\n> start   web {12}\(stopped: exited\)/);
 });
+
+test('a replace interrupted by a crash: the running candidate with the desired config is kept and renamed, not recreated', () => {
+  const g0 = demoGraph();
+  const g1 = demoGraph({ api: { image: 'waffle-test/app:2' } });
+  const api = g1.services.api!;
+  // waffle was killed at stopping-old: Docker finished the stop (Exited 137); the candidate runs, healthy.
+  const crashed = (oldState: string, candidateHealth = 'healthy') => {
+    const o = observedAfterApply(g0);
+    o.containers = o.containers.map((c) => (c.service === 'api' ? { ...c, state: oldState } : c));
+    o.containers.push({ ...fakeContainer(g1, api, { name: 'demo-api-next-2', generation: 2, createdAt: 1_800_000_000 }), health: candidateHealth });
+    return o;
+  };
+  const observed = crashed('exited');
+  const oldId = observed.containers.find((c) => c.name === 'demo-api')!.id;
+  const candidateId = observed.containers.find((c) => c.name === 'demo-api-next-2')!.id;
+  const p = plan(g1, observed);
+  assertGolden('crash-recovery', p);
+  assert.deepEqual(p.operations.map((o) => o.id), ['rename:api']);
+  const r = op(p, 'rename:api', 'rename-service');
+  assert.equal(r.containerId, candidateId);
+  assert.equal(r.currentName, 'demo-api-next-2');
+  assert.equal(r.containerName, 'demo-api');
+  assert.deepEqual(
+    r.steps.map((s) => s.step),
+    ['switching', 'switching', 'removing-old', 'renaming'],
+  );
+  assert.deepEqual(
+    r.steps.filter((s) => s.step === 'switching').map((s) => (s.step === 'switching' ? [s.network, s.aliases] : [])),
+    [['demo_link_api_db', ['api']], ['demo_link_api_web', ['api']]],
+  );
+  assert.deepEqual(r.steps.find((s) => s.step === 'removing-old'), { step: 'removing-old', target: { id: oldId, name: 'demo-api' } });
+  assert.deepEqual(p.unchanged, ['db', 'web']);
+  assert.deepEqual(planCounts(p), { create: 0, update: 1, replace: 0, remove: 0, start: 0, unchanged: 2 });
+
+  // Killed before the old one was let go: it still serves, so it loses the alias, drains, then stops.
+  const early = op(plan(g1, crashed('running')), 'rename:api', 'rename-service');
+  assert.deepEqual(
+    early.steps.map((s) => s.step),
+    ['switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'draining', 'stopping-old', 'removing-old', 'renaming'],
+  );
+  // Killed while the candidate's health was still starting: its health is waited for first.
+  assert.equal(op(plan(g1, crashed('running', 'starting')), 'rename:api', 'rename-service').steps[0]!.step, 'waiting-health');
+
+  // A candidate that is unhealthy is no keeper: it goes, and the old one is replaced as usual.
+  const bad = plan(g1, crashed('running', 'unhealthy'));
+  assert.deepEqual(bad.operations.map((o) => o.id), ['remove:demo-api-next-2', 'replace:api']);
+  assert.equal(op(bad, 'replace:api', 'replace-service').oldContainerName, 'demo-api');
+  // The configuration moved on since the crash: nothing matches; the running candidate is kept (it may be the
+  // one serving), the stopped old one goes first, and the candidate is replaced.
+  const moved = plan(demoGraph({ api: { image: 'waffle-test/app:2', env: { DB_HOST: 'db', LOG_LEVEL: 'debug' } } }), observed);
+  assert.deepEqual(moved.operations.map((o) => o.id), ['remove:demo-api', 'replace:api']);
+  const rep = op(moved, 'replace:api', 'replace-service');
+  assert.equal(rep.oldContainerId, candidateId);
+  assert.deepEqual(rep.after, ['remove:demo-api']);
+  assert.ok(rep.causes.some((c) => c.kind === 'name'));
+  // Only the candidate is left (killed after removing the old one): a rename alone.
+  const alone = { ...observed, containers: observed.containers.filter((c) => c.id !== oldId) };
+  assert.deepEqual(op(plan(g1, alone), 'rename:api', 'rename-service').steps.map((s) => s.step), ['switching', 'switching', 'renaming']);
+});
+
+test('a replace is planned as named steps: the new container gets the alias only in the switch', () => {
+  const g1 = demoGraph({ api: { image: 'waffle-test/app:2' } });
+  const r = op(plan(g1, observedAfterApply(demoGraph())), 'replace:api', 'replace-service');
+  // Created on its networks without the service alias: linked clients keep resolving the old container.
+  for (const cfg of Object.values(r.body.NetworkingConfig.EndpointsConfig)) assert.deepEqual(cfg.Aliases, []);
+  assert.deepEqual(Object.keys(r.body.NetworkingConfig.EndpointsConfig), ['demo_default', 'demo_link_api_db', 'demo_link_api_web']);
+  assert.deepEqual(r.steps.map((s) => s.step), [
+    'creating', 'starting', 'waiting-health', 'switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'draining', 'stopping-old', 'removing-old', 'renaming',
+  ]);
+  assert.deepEqual(r.rollback, []);
+  const web = op(plan(demoGraph({ web: { image: 'waffle-test/app:2' } }), observedAfterApply(demoGraph())), 'replace:web', 'replace-service');
+  assert.equal(web.strategy, 'stop-first');
+  assert.deepEqual(web.steps.map((s) => s.step), ['stopping-old', 'creating', 'starting', 'switching', 'removing-old', 'renaming']);
+  assert.deepEqual(web.rollback, [{ step: 'starting', target: { id: web.oldContainerId, name: 'demo-web' } }]);
+});

@@ -8,7 +8,7 @@
  */
 import type Dockerode from 'dockerode';
 import { LABEL } from '../labels.ts';
-import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, Step } from '../model.ts';
+import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, ServiceStep, Step, StepTarget } from '../model.ts';
 import {
   createContainer,
   failureEvidence,
@@ -21,7 +21,7 @@ import {
 } from '../docker/container.ts';
 import { healthDeadlineMs, waitHealthy } from '../docker/health.ts';
 import { pullImage } from '../docker/image.ts';
-import { createNetwork, createVolume, removeNetwork } from '../docker/network.ts';
+import { createNetwork, createVolume, dropAliases, ensureAliases, removeNetwork } from '../docker/network.ts';
 
 export { waitHealthy, healthDeadlineMs };
 
@@ -170,7 +170,7 @@ function serviceOf(op: Operation): string | undefined {
 function count(summary: { created: number; replaced: number; updated: number; removed: number }, op: Operation): void {
   if (op.kind === 'create-service') summary.created++;
   else if (op.kind === 'replace-service') summary.replaced++;
-  else if (op.kind === 'update-service' || op.kind === 'start-service') summary.updated++;
+  else if (op.kind === 'update-service' || op.kind === 'start-service' || op.kind === 'rename-service') summary.updated++;
   else if (op.kind === 'remove-service') summary.removed++;
 }
 
@@ -206,7 +206,9 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
     case 'create-service':
       return createService(ctx, op);
     case 'replace-service':
-      return op.strategy === 'stop-first' ? replaceStopFirst(ctx, op) : replaceStartFirst(ctx, op);
+      return replaceService(ctx, op);
+    case 'rename-service':
+      return renameService(ctx, op);
     case 'update-service':
       step(ctx, op, 'updating', describeUpdate(op.update));
       await updateContainer(docker, op.containerId, op.update);
@@ -262,18 +264,13 @@ async function gate(
  * Creates and starts a container, then health-gates it if asked. On failure the new container is
  * removed and an OpFailure with health output and log tail is thrown.
  */
-async function startNew(
-  ctx: OpContext,
-  op: Extract<Operation, { kind: 'create-service' | 'replace-service' }>,
-  name: string,
-  keepId?: string,
-): Promise<string> {
+async function startNew(ctx: OpContext, op: Extract<Operation, { kind: 'create-service' }>, name: string): Promise<string> {
   const { docker } = ctx;
   const definedAt = op.body.Labels[LABEL.definedAt];
   step(ctx, op, 'creating', name);
   let container: Dockerode.Container;
   try {
-    container = await createContainer(docker, name, op.body, { removeStale: op.kind === 'replace-service', keepId });
+    container = await createContainer(docker, name, op.body);
   } catch (err) {
     throw new OpFailure(withDefinedAt({ message: `service ${op.service}: ${(err as Error).message}` }, definedAt));
   }
@@ -318,49 +315,147 @@ async function createService(ctx: OpContext, op: Extract<Operation, { kind: 'cre
   return startNew(ctx, op, op.containerName);
 }
 
-/** Create-before-delete: the old container keeps serving until the new one is healthy. */
-async function replaceStartFirst(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
-  const { docker } = ctx;
-  let id: string;
-  try {
-    id = await startNew(ctx, op, op.tempName, op.oldContainerId);
-  } catch (err) {
-    step(ctx, op, 'rolling-back', `removed the new container; ${op.oldContainerName} keeps running`);
-    throw err;
-  }
-  step(ctx, op, 'switching', `${op.oldContainerName} → ${op.tempName}`);
-  step(ctx, op, 'stopping-old', op.oldContainerName);
-  // The old container drains with its own stop grace period (its StopTimeout), not the new spec's.
-  await stopContainer(docker, op.oldContainerId, undefined);
-  step(ctx, op, 'removing-old', op.oldContainerName);
-  await removeContainer(docker, op.oldContainerId, { force: true, v: false });
-  step(ctx, op, 'renaming', `${op.tempName} → ${op.containerName}`);
-  await renameContainer(docker, id, op.containerName);
-  return id;
+/** The steps up to (not including) this index can be rolled back: the old container has not been let go yet. */
+function pointOfNoReturn(steps: ServiceStep[]): number {
+  const created = steps.findIndex((s) => s.step === 'creating');
+  const i = steps.findIndex(
+    (s, idx) =>
+      s.step === 'unaliasing-old' ||
+      s.step === 'draining' ||
+      s.step === 'removing-old' ||
+      s.step === 'renaming' ||
+      (s.step === 'stopping-old' && created >= 0 && idx > created),
+  );
+  return i < 0 ? steps.length : i;
 }
 
-/** Stop-then-start (a fixed host port cannot overlap): on failure the old container starts again. */
-async function replaceStopFirst(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
-  const { docker } = ctx;
-  step(ctx, op, 'stopping-old', `${op.oldContainerName} (${op.strategyReason})`);
-  await stopContainer(docker, op.oldContainerId, undefined);
-  let id: string;
-  try {
-    id = await startNew(ctx, op, op.tempName, op.oldContainerId);
-  } catch (err) {
-    step(ctx, op, 'rolling-back', `starting ${op.oldContainerName} again`);
+/**
+ * A replace: runs the plan's steps in order. A step that fails before the old container is let go
+ * removes the new container (its evidence taken first) and runs the plan's rollback; later failures
+ * leave both containers for the next apply, which finishes the job with a rename-service.
+ */
+async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
+  const run: StepRun = { newId: undefined };
+  const limit = pointOfNoReturn(op.steps);
+  for (let i = 0; i < op.steps.length; i++) {
     try {
-      await startContainer(docker, op.oldContainerId);
-    } catch (restartErr) {
-      if (err instanceof OpFailure) {
-        err.detail.message += `; rolling back also failed: ${(restartErr as Error).message}`;
+      await runStep(ctx, op, op.steps[i]!, run);
+    } catch (err) {
+      if (i >= limit) throw err;
+      if (run.newId) await removeContainerQuiet(ctx.docker, run.newId);
+      const undo = op.rollback.map((s) => ('target' in s && s.target !== 'new' ? `starting ${s.target.name} again` : s.step)).join(', ');
+      step(ctx, op, 'rolling-back', run.newId ? `removed the new container; ${undo || `${op.oldContainerName} keeps running`}` : undo || 'nothing was changed');
+      for (const s of op.rollback) {
+        try {
+          await runStep(ctx, op, s, run);
+        } catch (undoErr) {
+          if (err instanceof OpFailure) err.detail.message += `; rolling back also failed: ${(undoErr as Error).message}`;
+        }
       }
+      throw err;
     }
-    throw err;
   }
-  step(ctx, op, 'removing-old', op.oldContainerName);
-  await removeContainer(docker, op.oldContainerId, { force: true, v: false });
-  step(ctx, op, 'renaming', `${op.tempName} → ${op.containerName}`);
-  await renameContainer(docker, id, op.containerName);
-  return id;
+  return run.newId ?? op.oldContainerId;
+}
+
+/** Finishes an interrupted replace: the kept container already has the desired configuration. */
+async function renameService(ctx: OpContext, op: Extract<Operation, { kind: 'rename-service' }>): Promise<string> {
+  const run: StepRun = { newId: undefined };
+  for (const s of op.steps) await runStep(ctx, op, s, run);
+  return op.containerId;
+}
+
+interface StepRun {
+  /** The container this operation created, once created. */
+  newId: string | undefined;
+}
+
+/** Runs one planned step: one Docker call (an alias move is a disconnect and a connect) or one wait. */
+async function runStep(
+  ctx: OpContext,
+  op: Extract<Operation, { kind: 'replace-service' | 'rename-service' }>,
+  s: ServiceStep,
+  run: StepRun,
+): Promise<void> {
+  const { docker } = ctx;
+  const definedAt = op.kind === 'replace-service' ? op.body.Labels[LABEL.definedAt] : undefined;
+  const idOf = (t: StepTarget): string => {
+    if (t !== 'new') return t.id;
+    if (!run.newId) throw new Error(`service ${op.service}: a step needs the new container before it was created`);
+    return run.newId;
+  };
+  const nameOf = (t: StepTarget): string => (t !== 'new' ? t.name : op.kind === 'replace-service' ? op.tempName : op.currentName);
+  switch (s.step) {
+    case 'creating': {
+      if (op.kind !== 'replace-service') throw new Error(`service ${op.service}: only a replace creates a container`);
+      step(ctx, op, 'creating', s.name);
+      try {
+        const c = await createContainer(docker, s.name, op.body, { removeStale: true, keepId: op.oldContainerId });
+        run.newId = c.id;
+      } catch (err) {
+        throw new OpFailure(withDefinedAt({ message: `service ${op.service}: ${(err as Error).message}` }, definedAt));
+      }
+      return;
+    }
+    case 'starting': {
+      step(ctx, op, 'starting', nameOf(s.target));
+      const id = idOf(s.target);
+      try {
+        await startContainer(docker, id);
+      } catch (err) {
+        const message = `service ${op.service}: ${(err as Error).message}${startFix((err as Error).message)}`;
+        throw new OpFailure(s.target === 'new' ? await failureEvidence(docker, id, message, definedAt) : { message });
+      }
+      return;
+    }
+    case 'waiting-health': {
+      const id = idOf(s.target);
+      let hc: Pick<ContainerCreateBody, 'Healthcheck'>;
+      if (s.target === 'new' && op.kind === 'replace-service') hc = op.body;
+      else {
+        const info = await docker.getContainer(id).inspect();
+        hc = { Healthcheck: info.Config?.Healthcheck as ContainerCreateBody['Healthcheck'] };
+      }
+      const health = await gate(ctx, op, op.service, id, hc);
+      if (!health.ok) {
+        throw new OpFailure(await failureEvidence(docker, id, `service ${op.service} did not become healthy: ${health.reason}`, definedAt));
+      }
+      return;
+    }
+    case 'switching':
+      await withStep(ctx, op, 'switching', `${s.aliases.join(', ')} → ${nameOf(s.target)} on ${s.network}`, () =>
+        ensureAliases(docker, idOf(s.target), s.network, s.aliases),
+      );
+      return;
+    case 'unaliasing-old':
+      await withStep(ctx, op, 'unaliasing-old', `${s.target.name} leaves ${s.aliases.join(', ')} on ${s.network}`, () =>
+        dropAliases(docker, s.target.id, s.network, s.aliases),
+      );
+      return;
+    case 'draining':
+      step(ctx, op, 'draining', `${s.seconds} s`);
+      await new Promise((r) => setTimeout(r, s.seconds * 1000));
+      return;
+    case 'stopping-old': {
+      const why = op.kind === 'replace-service' && op.strategy === 'stop-first' ? ` (${op.strategyReason})` : '';
+      step(ctx, op, 'stopping-old', `${s.target.name}${why}`);
+      // The old container drains with its own stop grace period (its StopTimeout), not the new spec's.
+      await stopContainer(docker, s.target.id, undefined);
+      return;
+    }
+    case 'removing-old':
+      step(ctx, op, 'removing-old', s.target.name);
+      await removeContainer(docker, s.target.id, { force: true, v: false });
+      return;
+    case 'renaming':
+      step(ctx, op, 'renaming', `${s.from} → ${s.to}`);
+      await renameContainer(docker, idOf(s.target), s.to);
+      return;
+  }
+}
+
+/** Emits a step event, then runs its one Docker action. */
+async function withStep<T>(ctx: OpContext, op: Operation, s: Step, detail: string, fn: () => Promise<T>): Promise<T> {
+  step(ctx, op, s, detail);
+  return fn();
 }

@@ -65,3 +65,62 @@ export async function removeVolume(docker: Dockerode, name: string): Promise<voi
     throw new Error(`could not remove volume ${name}: ${dockerErrorMessage(err)}`);
   }
 }
+
+/** One endpoint of a container: whether it is on `network`, and with which aliases. */
+async function endpointOf(docker: Dockerode, containerId: string, network: string): Promise<{ aliases: string[]; shortId: string } | undefined> {
+  let info: Dockerode.ContainerInspectInfo;
+  try {
+    info = await docker.getContainer(containerId).inspect();
+  } catch (err) {
+    throw new Error(`could not inspect container ${containerId.slice(0, 12)}: ${dockerErrorMessage(err)}`);
+  }
+  const ep = info.NetworkSettings?.Networks?.[network];
+  return ep ? { aliases: ep.Aliases ?? [], shortId: info.Id.slice(0, 12) } : undefined;
+}
+
+async function disconnect(docker: Dockerode, network: string, containerId: string): Promise<void> {
+  try {
+    await docker.getNetwork(network).disconnect({ Container: containerId, Force: false });
+  } catch (err) {
+    // Already gone from the network (an interrupted earlier attempt): that is what was wanted.
+    if (/is not connected to/.test(dockerErrorMessage(err))) return;
+    throw new Error(`could not disconnect container ${containerId.slice(0, 12)} from network ${network}: ${dockerErrorMessage(err)}`);
+  }
+}
+
+async function connect(docker: Dockerode, network: string, containerId: string, aliases: string[]): Promise<void> {
+  try {
+    await docker.getNetwork(network).connect({ Container: containerId, EndpointConfig: { Aliases: aliases } });
+  } catch (err) {
+    throw new Error(`could not connect container ${containerId.slice(0, 12)} to network ${network}: ${dockerErrorMessage(err)}`);
+  }
+}
+
+/**
+ * Gives a container `aliases` on `network` (`POST /networks/{id}/connect` with `EndpointConfig.Aliases`).
+ * Docker cannot add an alias to an existing endpoint, so a container on the network without them is
+ * disconnected and connected again with them. One that has them already is left alone (no gap), one that
+ * is not on the network (an interrupted earlier switch) is connected. Returns what was done.
+ */
+export async function ensureAliases(docker: Dockerode, containerId: string, network: string, aliases: string[]): Promise<'present' | 'moved'> {
+  const ep = await endpointOf(docker, containerId, network);
+  if (ep && aliases.every((a) => ep.aliases.includes(a))) return 'present';
+  if (ep) await disconnect(docker, network, containerId);
+  await connect(docker, network, containerId, [...new Set([...(ep?.aliases ?? []).filter((a) => a !== ep?.shortId), ...aliases])]);
+  return 'moved';
+}
+
+/**
+ * Takes `aliases` away from a container on `network`: disconnect, then connect again without them, so
+ * Docker's DNS stops answering with its address while it stays on the network. Docker's address
+ * allocation hands out the lowest free address, usually the one just released, so connections already
+ * made to it resume after a TCP retransmit. A container not on the network, or without the aliases, is
+ * left alone. Returns what was done.
+ */
+export async function dropAliases(docker: Dockerode, containerId: string, network: string, aliases: string[]): Promise<'absent' | 'dropped'> {
+  const ep = await endpointOf(docker, containerId, network);
+  if (!ep || !aliases.some((a) => ep.aliases.includes(a))) return 'absent';
+  await disconnect(docker, network, containerId);
+  await connect(docker, network, containerId, ep.aliases.filter((a) => a !== ep.shortId && !aliases.includes(a)));
+  return 'dropped';
+}

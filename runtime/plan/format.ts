@@ -2,7 +2,7 @@
  * The human plan text (compose's `plan.String()`): one line per operation, no colours, stable enough
  * for golden files. Causes name what changed, never a value.
  */
-import type { Operation, Plan } from '../model.ts';
+import type { Operation, Plan, ServiceStep, StepTarget } from '../model.ts';
 
 export interface PlanCounts {
   create: number;
@@ -17,7 +17,7 @@ export function planCounts(plan: Plan): PlanCounts {
   const counts: PlanCounts = { create: 0, update: 0, replace: 0, remove: 0, start: 0, unchanged: plan.unchanged.length };
   for (const op of plan.operations) {
     if (op.kind === 'create-service') counts.create++;
-    else if (op.kind === 'update-service') counts.update++;
+    else if (op.kind === 'update-service' || op.kind === 'rename-service') counts.update++;
     else if (op.kind === 'replace-service') counts.replace++;
     else if (op.kind === 'remove-service') counts.remove++;
     else if (op.kind === 'start-service') counts.start++;
@@ -47,6 +47,8 @@ export function formatOperation(op: Operation): string {
         op.service,
         `${causeList(op)} (${op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy})`,
       );
+    case 'rename-service':
+      return line('~', 'rename', op.service, `${op.currentName} → ${op.containerName} (${op.causes.map((c) => c.detail).join('; ')})`);
     case 'start-service':
       return line('>', 'start', op.service, causeDetails(op));
     case 'remove-service':
@@ -62,20 +64,75 @@ export function formatOperation(op: Operation): string {
   }
 }
 
+const VERB: Record<ServiceStep['step'], string> = {
+  creating: 'create',
+  starting: 'start',
+  'waiting-health': 'health',
+  switching: 'switch',
+  'unaliasing-old': 'unalias',
+  draining: 'drain',
+  'stopping-old': 'stop',
+  'removing-old': 'remove',
+  renaming: 'rename',
+};
+
+const nameOf = (t: StepTarget, newName: string) => (t === 'new' ? newName : t.name);
+
+/** One step of a replace or rename, as the full diff shows it: what it does to which container. */
+export function formatStep(s: ServiceStep, newName: string): string {
+  const what = (() => {
+    switch (s.step) {
+      case 'creating':
+        return `${s.name} (its networks, without the service alias)`;
+      case 'starting':
+        return nameOf(s.target, newName);
+      case 'waiting-health':
+        return `${nameOf(s.target, newName)} until healthy`;
+      case 'switching':
+        return `${s.aliases.join(', ')} → ${nameOf(s.target, newName)} on ${s.network}`;
+      case 'unaliasing-old':
+        return `${s.target.name} leaves ${s.aliases.join(', ')} on ${s.network} (stays reachable to finish requests)`;
+      case 'draining':
+        return `${s.seconds} s`;
+      case 'stopping-old':
+        return `${s.target.name} (its own stop grace period)`;
+      case 'removing-old':
+        return s.target.name;
+      case 'renaming':
+        return `${s.from} → ${s.to}`;
+    }
+  })();
+  return `${VERB[s.step].padEnd(8)} ${what}`;
+}
+
+/** The numbered steps of a replace or rename (and a replace's rollback), indented under its line. */
+export function formatSteps(op: Operation): string[] {
+  if (op.kind !== 'replace-service' && op.kind !== 'rename-service') return [];
+  const newName = op.kind === 'replace-service' ? op.tempName : op.currentName;
+  const out = op.steps.map((s, i) => `    ${String(i + 1).padStart(2)}. ${formatStep(s, newName)}`);
+  if (op.kind === 'replace-service' && op.rollback.length > 0) {
+    out.push(`    on failure up to the switch: remove ${op.tempName}, then ${op.rollback.map((s) => formatStep(s, newName).replace(/\s+/, ' ')).join(', ')}`);
+  }
+  return out;
+}
+
 const isService = (op: Operation) =>
   op.kind === 'create-service' ||
   op.kind === 'update-service' ||
   op.kind === 'replace-service' ||
+  op.kind === 'rename-service' ||
   op.kind === 'start-service' ||
   op.kind === 'remove-service';
 
 /**
  * The plan as text: service operations first (in plan order), then images, networks and volumes,
- * then how many services need nothing.
+ * then how many services need nothing. With `steps` (the full diff, the default), each replace and
+ * rename lists its steps under its line.
  */
-export function formatPlan(plan: Plan): string {
+export function formatPlan(plan: Plan, opts: { steps?: boolean } = {}): string {
+  const withSteps = opts.steps ?? true;
   const lines = [
-    ...plan.operations.filter(isService).map(formatOperation),
+    ...plan.operations.filter(isService).flatMap((op) => [formatOperation(op), ...(withSteps ? formatSteps(op) : [])]),
     ...plan.operations.filter((op) => !isService(op)).map(formatOperation),
   ];
   if (lines.length === 0) lines.push('no changes');

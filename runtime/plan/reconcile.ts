@@ -20,6 +20,7 @@ import type {
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { configHash, configPartHashes, containerBody, parsePartsLabel, type HashExtra } from './container.ts';
 import { desiredNetworks, serviceNetworks } from './network.ts';
+import { renameSteps, replaceSteps } from './steps.ts';
 
 export interface ReconcileOptions {
   /** Commit the desired state comes from (labelled on new containers). */
@@ -144,27 +145,40 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       continue;
     }
 
-    // Keep the container under the canonical name, else the newest; the rest are crash leftovers.
-    const sorted = [...existing].sort((a, b) => b.createdAt - a.createdAt || cmp(a.name, b.name));
-    const keep = sorted.find((c) => c.name === canonicalName) ?? sorted[0]!;
+    // Which container to keep when a crash left several: see keepRank. A kept container that already has the
+    // desired configuration but not the canonical name (a replace interrupted after its create) is finished
+    // by a rename-service, which also takes the others away in a safe order; otherwise the others go first.
+    const desiredHash = configHash(graph, svc, extra);
+    const sorted = [...existing].sort((a, b) => keepRank(b, canonicalName, desiredHash) - keepRank(a, canonicalName, desiredHash) || b.createdAt - a.createdAt || cmp(a.name, b.name));
+    const keep = sorted[0]!;
+    let finishes = keep.name !== canonicalName && keepRank(keep, canonicalName, desiredHash) >= KEEP_MATCHING;
     const duplicateIds: string[] = [];
-    for (const c of sorted) {
-      if (c === keep) continue;
-      const op = removeOp(c, { kind: 'duplicate', detail: `duplicate ${c.name}` }, svc.stopGraceSeconds);
-      ops.push(op);
-      duplicateIds.push(op.id);
-    }
+    const removeDuplicates = () => {
+      for (const c of sorted) {
+        if (c === keep) continue;
+        const op = removeOp(c, { kind: 'duplicate', detail: `duplicate ${c.name}` }, svc.stopGraceSeconds);
+        ops.push(op);
+        duplicateIds.push(op.id);
+      }
+    };
+    if (!finishes) removeDuplicates();
     const generation = Math.max(...existing.map((c) => c.generation || 0)) + 1;
 
-    const desiredHash = configHash(graph, svc, extra);
     const inPlace = inPlaceDiff(keep, svc);
     const causes: Cause[] = [];
     if (keep.configHash !== desiredHash) causes.push(...changedParts(graph, svc, extra, keep));
     const imageMoved = imageIdCause(svc, keep, imageIds);
     if (imageMoved && !causes.some((c) => c.kind === 'image')) causes.push(imageMoved);
-    if (keep.name !== canonicalName) causes.push({ kind: 'name', detail: `running as ${keep.name}` });
+    if (keep.name !== canonicalName && !finishes) causes.push({ kind: 'name', detail: `running as ${keep.name}` });
     if (keep.state === 'dead') causes.push({ kind: 'state', detail: 'container is dead' });
     if (inPlace.unsettable) causes.push(...inPlace.causes.map((c) => ({ ...c, detail: `${c.detail} (cannot be unset in place)` })));
+
+    if (finishes && causes.length > 0) {
+      // The kept container must be recreated after all: the others go first, as for any replace.
+      finishes = false;
+      causes.push({ kind: 'name', detail: `running as ${keep.name}` });
+      removeDuplicates();
+    }
 
     if (causes.length > 0) {
       if (!inPlace.unsettable) causes.push(...inPlace.causes);
@@ -174,6 +188,15 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       const fixed = svc.ports.filter((p) => p.host !== undefined);
       const fixedText = `fixed host port${fixed.length > 1 ? 's' : ''} ${fixed.map((p) => `${p.host}/${p.protocol}`).join(', ')}`;
       const stopFirst = fixed.length > 0 && (holdsHostPort(keep, fixed) || keep.state === 'restarting');
+      const tempName = names.tempContainer(project, name, generation);
+      const planned = replaceSteps({
+        strategy: stopFirst ? 'stop-first' : 'start-first',
+        old: keep,
+        tempName,
+        containerName: canonicalName,
+        body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
+        waitHealthy,
+      });
       const op = {
         kind: 'replace-service' as const,
         id: `replace:${name}`,
@@ -189,9 +212,11 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         oldContainerId: keep.id,
         oldContainerName: keep.name,
         containerName: canonicalName,
-        tempName: names.tempContainer(project, name, generation),
-        body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
+        tempName,
+        body: planned.body,
         waitHealthy,
+        steps: planned.steps,
+        rollback: planned.rollback,
       };
       ops.push(op);
       startingOps.push({ op, svc });
@@ -201,6 +226,27 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     }
 
     const ids: string[] = [];
+    if (finishes) {
+      const stale = sorted.filter((c) => c !== keep);
+      const op = {
+        kind: 'rename-service' as const,
+        id: `rename:${name}`,
+        after: [] as string[],
+        causes: [
+          { kind: 'name', detail: `running as ${keep.name}, already with the desired configuration` },
+          ...stale.map((c) => ({ kind: 'duplicate', detail: `stale ${c.name} (${c.state})` })),
+        ],
+        service: name,
+        containerId: keep.id,
+        currentName: keep.name,
+        containerName: canonicalName,
+        steps: renameSteps({ keep, containerName: canonicalName, body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }), stale }),
+      };
+      ops.push(op);
+      ids.push(op.id);
+      duplicateIds.push(op.id);
+      for (const c of stale) removalOps.push({ id: op.id, container: c });
+    }
     if (inPlace.causes.length > 0) {
       const op = {
         kind: 'update-service' as const,
@@ -299,7 +345,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
 
   // Unwanted project networks go last, after every container that might still use them is gone.
   const wantedNames = new Set(wantedNetworks.map((n) => n.Name));
-  const containerGone = ops.filter((o) => o.kind === 'remove-service' || o.kind === 'replace-service').map((o) => o.id);
+  const containerGone = ops.filter((o) => o.kind === 'remove-service' || o.kind === 'replace-service' || o.kind === 'rename-service').map((o) => o.id);
   for (const n of [...observed.networks].filter(ours).sort((a, b) => cmp(a.name, b.name))) {
     if (wantedNames.has(n.name)) continue;
     ops.push({
@@ -413,6 +459,22 @@ function dependencyOps(graph: ServiceGraph, name: string, serviceOps: Map<string
   };
   visit(name);
   return [...out];
+}
+
+/** keepRank at or above this: the container has the desired configuration and is running (healthy or getting there). */
+const KEEP_MATCHING = 8;
+
+/**
+ * Which of a service's containers to keep, highest first (ties: the newest). A replace interrupted by a
+ * crash leaves the old container (canonical name, maybe stopped: Docker finishes a stop it was asked
+ * for) and the new one (temporary name, running, with the desired config hash): keep the one that is
+ * already what is wanted and running, not merely the one with the canonical name. Then: running, then
+ * the canonical name.
+ */
+function keepRank(c: ObservedContainer, canonicalName: string, desiredHash: string): number {
+  const running = c.state === 'running';
+  const matching = running && c.configHash === desiredHash && c.health !== 'unhealthy';
+  return (matching ? KEEP_MATCHING : 0) + (running ? 4 : 0) + (c.name === canonicalName ? 2 : 0);
 }
 
 function holdsHostPort(c: ObservedContainer, wanted: PortBinding[]): boolean {

@@ -1,0 +1,110 @@
+/**
+ * The steps of a replace and of a rename, as data. No I/O.
+ *
+ * A new container is created without the service alias: until it is healthy, linked clients resolve
+ * the service name to the old container only (the new one is reachable under its temporary name, and
+ * reaches its own dependencies). The alias moves in the switch. The old container then loses the alias
+ * (its endpoint is re-created without it, and Docker's address allocation usually gives it the same
+ * address back, so a request caught in that moment completes after a TCP retransmit), drains, and only
+ * then is stopped: no client is sent to a stopping container.
+ */
+import type { ContainerCreateBody, ServiceStep } from '../model.ts';
+
+/**
+ * How long an old container keeps serving after it lost the alias, before it is stopped (seconds).
+ * Clients no longer resolve it; this covers requests already sent to it, including one whose first
+ * SYN was lost while its endpoint was re-created (TCP retransmits it after 1 s).
+ */
+export const DRAIN_SECONDS = 2;
+
+/** Networks on which `body` gives the container an alias, with those aliases, sorted by network. */
+export function aliasNetworks(body: ContainerCreateBody): Array<{ network: string; aliases: string[] }> {
+  return Object.entries(body.NetworkingConfig?.EndpointsConfig ?? {})
+    .filter(([, cfg]) => (cfg.Aliases ?? []).length > 0)
+    .map(([network, cfg]) => ({ network, aliases: [...cfg.Aliases] }))
+    .sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : 0));
+}
+
+/** `body` with no alias on any network: how a replacement is created. */
+export function withoutAliases(body: ContainerCreateBody): ContainerCreateBody {
+  const endpoints: Record<string, { Aliases: string[] }> = {};
+  for (const n of Object.keys(body.NetworkingConfig?.EndpointsConfig ?? {})) endpoints[n] = { Aliases: [] };
+  return { ...body, NetworkingConfig: { EndpointsConfig: endpoints } };
+}
+
+/** A container that may be serving (stopping it is a Docker call that does something). */
+export function isUp(state: string): boolean {
+  return state !== 'exited' && state !== 'created' && state !== 'dead';
+}
+
+export interface ReplaceStepsInput {
+  strategy: 'start-first' | 'stop-first';
+  old: { id: string; name: string; state: string };
+  tempName: string;
+  containerName: string;
+  /** The desired body, aliases included. */
+  body: ContainerCreateBody;
+  waitHealthy: boolean;
+}
+
+/** The body to create (without aliases), the steps and the rollback of a replace. */
+export function replaceSteps(input: ReplaceStepsInput): { body: ContainerCreateBody; steps: ServiceStep[]; rollback: ServiceStep[] } {
+  const old = { id: input.old.id, name: input.old.name };
+  const oldUp = isUp(input.old.state);
+  const nets = aliasNetworks(input.body);
+  const bringUp: ServiceStep[] = [
+    { step: 'creating', name: input.tempName },
+    { step: 'starting', target: 'new' },
+    ...(input.waitHealthy ? [{ step: 'waiting-health' as const, target: 'new' as const }] : []),
+    ...nets.map((n) => ({ step: 'switching' as const, target: 'new' as const, network: n.network, aliases: n.aliases })),
+  ];
+  const finish: ServiceStep[] = [
+    { step: 'removing-old', target: old },
+    { step: 'renaming', target: 'new', from: input.tempName, to: input.containerName },
+  ];
+  if (input.strategy === 'stop-first') {
+    return {
+      body: withoutAliases(input.body),
+      steps: [...(oldUp ? [{ step: 'stopping-old' as const, target: old }] : []), ...bringUp, ...finish],
+      rollback: oldUp ? [{ step: 'starting', target: old }] : [],
+    };
+  }
+  const leave: ServiceStep[] = oldUp
+    ? [
+        ...nets.map((n) => ({ step: 'unaliasing-old' as const, target: old, network: n.network, aliases: n.aliases })),
+        ...(nets.length > 0 ? [{ step: 'draining' as const, seconds: DRAIN_SECONDS }] : []),
+        { step: 'stopping-old' as const, target: old },
+      ]
+    : [];
+  return { body: withoutAliases(input.body), steps: [...bringUp, ...leave, ...finish], rollback: [] };
+}
+
+export interface RenameStepsInput {
+  /** The container kept: it has the desired configuration. */
+  keep: { id: string; name: string; health: string };
+  containerName: string;
+  /** The desired body (for the networks that carry the alias). */
+  body: ContainerCreateBody;
+  /** The other containers of the service: they go. */
+  stale: Array<{ id: string; name: string; state: string }>;
+}
+
+/**
+ * Finishing an interrupted replace: wait for the kept container's health if it is still starting, give
+ * it the alias, take the alias from stale containers that may serve, drain them, stop and remove them,
+ * and rename the kept one.
+ */
+export function renameSteps(input: RenameStepsInput): ServiceStep[] {
+  const keep = { id: input.keep.id, name: input.keep.name };
+  const nets = aliasNetworks(input.body);
+  const up = input.stale.filter((s) => isUp(s.state)).map((s) => ({ id: s.id, name: s.name }));
+  const steps: ServiceStep[] = [];
+  if (input.keep.health === 'starting') steps.push({ step: 'waiting-health', target: keep });
+  for (const n of nets) steps.push({ step: 'switching', target: keep, network: n.network, aliases: n.aliases });
+  for (const s of up) for (const n of nets) steps.push({ step: 'unaliasing-old', target: s, network: n.network, aliases: n.aliases });
+  if (up.length > 0 && nets.length > 0) steps.push({ step: 'draining', seconds: DRAIN_SECONDS });
+  for (const s of up) steps.push({ step: 'stopping-old', target: s });
+  for (const s of input.stale) steps.push({ step: 'removing-old', target: { id: s.id, name: s.name } });
+  if (input.keep.name !== input.containerName) steps.push({ step: 'renaming', target: keep, from: input.keep.name, to: input.containerName });
+  return steps;
+}
