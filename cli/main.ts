@@ -85,7 +85,7 @@ export async function main(argv: string[], app: App): Promise<number> {
     const error = e as Error & { code?: string; exitCode?: number };
     if (e instanceof Exit) {
       if (e.text) say(e.text);
-      if (app.interrupt.presses > 0 && e.code !== 130) {
+      if (app.interrupt.presses > 0) {
         say(kleur.yellow(INTERRUPTED));
         return 130;
       }

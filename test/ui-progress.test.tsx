@@ -98,9 +98,9 @@ test('the app renders the event stream as it arrives, and shows both Ctrl-C pres
     assert.match(mid, /Plan for /, 'the answered plan stays above, in the static log');
     assert.doesNotMatch(mid, /apply complete/);
     store.set({ interrupts: 1 });
-    await eventually(() => assert.match(r.lastFrame()!, /stopping: no new operations; running ones finish\. Ctrl-C again to abort\./));
+    await eventually(() => assert.match(r.lastFrame()!, /stopping: no new operations, calls in flight aborted\. Ctrl-C again exits now\./));
     store.set({ interrupts: 2 });
-    await eventually(() => assert.match(r.lastFrame()!, /aborting now/));
+    await eventually(() => assert.match(r.lastFrame()!, /exiting now/));
     for (const e of events.slice(half)) store.set((s) => ({ progress: reduceProgress(s.progress, e) }));
     await eventually(() => assert.match(r.lastFrame()!, /apply complete: 4 created/));
     const end = r.lastFrame()!;

@@ -62,7 +62,7 @@ export function ProgressView({ state, now, width, plan, interrupts = 0 }: Progre
       )}
       {interrupts === 1 && (
         <Text wrap="truncate-end">
-          {kleur.yellow(truncate('⚠ stopping: no new operations; Docker calls in flight are aborted. Ctrl-C again to exit at once.', width))}
+          {kleur.yellow(truncate('⚠ stopping: no new operations, calls in flight aborted. Ctrl-C again exits now.', width))}
         </Text>
       )}
       {interrupts >= 2 && (
