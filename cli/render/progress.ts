@@ -107,6 +107,7 @@ export function failedRows(s: ProgressState): OpRow[] {
 const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'create-service': ['create', 'created'],
   'replace-service': ['replace', 'replaced'],
+  'rename-service': ['rename', 'renamed'],
   'update-service': ['update', 'updated'],
   'start-service': ['start', 'started'],
   'remove-service': ['remove', 'removed'],
@@ -124,8 +125,7 @@ const STEP_TEXT: Record<string, string> = {
   pulling: 'pulling',
   creating: 'creating',
   starting: 'starting',
-  'waiting-dependencies': 'waiting for dependencies',
-  'unaliasing-old': 'taking the old one out of the network',
+  'unaliasing-old': 'old one leaves the service name',
   draining: 'draining',
   'waiting-health': 'waiting for health',
   switching: 'switching',
