@@ -39,7 +39,8 @@ export interface StatusRow {
 /**
  * One row per container of the project (every one, duplicates and strays included), plus a `missing`
  * row for each defined service without a container. Within a service, the container the next apply
- * keeps comes first — the one under the usual name, else the newest, as the planner chooses.
+ * keeps comes first — the one under the usual name, else the newest, as the planner chooses — then the
+ * others by name.
  */
 export function statusRows(graph: ServiceGraph, observed: ObservedState, now: number): StatusRow[] {
   const rows: StatusRow[] = [];
@@ -79,7 +80,8 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
     const sorted = [...list].sort((a, b) => b.createdAt - a.createdAt || cmp(a.name, b.name));
     const keep = sorted.find((c) => c.name === usual) ?? sorted[0];
     const temp = new RegExp(`^${escapeRegExp(`${project}-${name}-next-`)}\\d+$`);
-    for (const c of [keep, ...sorted.filter((c) => c !== keep)]) {
+    // The kept container first, then the others by name.
+    for (const c of [keep, ...sorted.filter((c) => c !== keep).sort((a, b) => cmp(a.name, b.name))]) {
       const marks: StatusMark[] = [];
       const why: string[] = [];
       if (!desired) {
@@ -92,23 +94,20 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
       }
       if (c !== keep) {
         marks.push('duplicate');
-        why.push(`second container of "${name}" besides ${keep.name}`);
+        why.push(`second container of "${name}"`);
       }
       let note: string | undefined;
       if (marks.length > 0) {
-        const fix = !desired
-          ? 'the next apply removes it'
-          : c === keep
-            ? 'the next apply keeps it (the newest)'
-            : `the next apply removes it, keeps ${keep.name}`;
-        note = `${c.name}: ${why.join('; ')}; ${fix}`;
+        // What the next apply does first, so a narrow terminal cuts the explanation, not the fix.
+        const fix = !desired ? 'removed by the next apply' : c === keep ? 'kept by the next apply as the newest' : `removed by the next apply, which keeps ${keep.name}`;
+        note = `${c.name}: ${fix} (${why.join('; ')})`;
       }
       rows.push(row(name, c, desired, marks, note));
     }
   }
   for (const c of [...(byService.get('') ?? [])].sort((a, b) => cmp(a.name, b.name))) {
     rows.push(
-      row(null, c, false, ['no-service'], `${c.name}: our project label but no service label; the next apply removes it`),
+      row(null, c, false, ['no-service'], `${c.name}: removed by the next apply (our project label but no service label)`),
     );
   }
   return rows;

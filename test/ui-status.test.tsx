@@ -63,7 +63,7 @@ test('status table: one row per service with state, health, image, short commit,
   assert.match(frame, /^db\s+missing\s+-\s+-\s+-\s+-\s+-$/m);
   assert.match(frame, /^gone \(orphan\)\s+running\s+healthy\s+.*3d0h/m);
   assert.match(frame, /^1 container out of the ordinary:$/m);
-  assert.match(frame, /^  demo-gone: service "gone" is no longer defined; the next apply removes it$/m);
+  assert.match(frame, /^  demo-gone: removed by the next apply \(service "gone" is no longer defined\)$/m);
 });
 
 test('status rows: every container, duplicates, temporary names and containers without a service marked with the fix', () => {
@@ -96,9 +96,9 @@ test('status rows: every container, duplicates, temporary names and containers w
     ],
   );
   assert.equal(r[0].note, undefined);
-  assert.match(r[2].note!, /^demo-api-next-3: temporary name left by an interrupted replacement; second container of "api" besides demo-api; the next apply removes it, keeps demo-api$/);
-  assert.match(r[3].note!, /^demo-web-next-2: temporary name left by an interrupted replacement; the next apply keeps it \(the newest\)$/);
-  assert.match(r[5].note!, /^stray: our project label but no service label; the next apply removes it$/);
+  assert.match(r[2].note!, /^demo-api-next-3: removed by the next apply, which keeps demo-api \(temporary name left by an interrupted replacement; second container of "api"\)$/);
+  assert.match(r[3].note!, /^demo-web-next-2: kept by the next apply as the newest \(temporary name left by an interrupted replacement\)$/);
+  assert.match(r[5].note!, /^stray: removed by the next apply \(our project label but no service label\)$/);
   const text = formatStatus(r, 200);
   assert.match(text, /^api \(temporary, duplicate\)\s+exited\s+none/m);
   assert.match(text, /^\(no service\)\s+running/m);
@@ -107,7 +107,7 @@ test('status rows: every container, duplicates, temporary names and containers w
   const ink = render(<StatusTable project="demo" rows={r} width={80} />).lastFrame()!;
   assert.ok(maxLineWidth(ink) <= 80);
   assert.match(ink, /^\(no service\)\s+running/m);
-  assert.match(ink, /^  stray: our project label but no service label; the next apply removes it$/m);
+  assert.match(ink, /^  stray: removed by the next apply \(our project label but no service label\)$/m);
 });
 
 test('status table: 80 columns, long names and images truncated with …, never wrapped', () => {
