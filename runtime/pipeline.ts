@@ -6,7 +6,7 @@ import type Dockerode from 'dockerode';
 import { loadRepo } from './load/load.ts';
 import { buildGraph } from './graph/graph.ts';
 import { reconcile } from './plan/reconcile.ts';
-import { connectDocker } from './docker/client.ts';
+import { connectDocker, type DockerSettings } from './docker/client.ts';
 import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
 import { bindSecrets } from './apply/bind.ts';
@@ -26,6 +26,8 @@ export interface ProjectOptions {
   loadTimeoutMs?: number;
   /** Overrides the config's docker.host and DOCKER_HOST. */
   dockerHost?: string;
+  /** How to talk to Docker: time limits, TLS, a signal that aborts calls in flight (see DockerSettings). */
+  docker?: DockerSettings;
 }
 
 /** Load and validate: the desired-state graph. Throws ProblemsError on bad input. */
@@ -48,7 +50,7 @@ export interface Prepared {
 }
 
 export async function openDocker(graph: ServiceGraph, opts: ProjectOptions): Promise<Dockerode> {
-  return connectDocker(opts.dockerHost ?? process.env.DOCKER_HOST ?? graph.dockerHost);
+  return connectDocker(opts.dockerHost ?? process.env.DOCKER_HOST ?? graph.dockerHost, opts.docker);
 }
 
 /** Everything `plan` shows: desired × observed → operations. Makes no change. */

@@ -427,3 +427,34 @@ test('a load installs no signal or exit handlers and leaves none behind', async 
   await loading;
   assert.deepEqual(events.map((e) => process.listenerCount(e)), before, 'listeners after a load');
 });
+
+test('an aborted load stops at once: the reason is thrown and the evaluation process is gone', async () => {
+  const { readFileSync: read, readlinkSync } = await import('node:fs');
+  const root = repo({ 'services/spin.ts': `import { defineService } from 'wafflemaker';\nwhile (true) {}\nexport default defineService({ image: 'a' });\n` });
+  const controller = new AbortController();
+  const evalProcs = () =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          // The evaluation process (and its wrappers) run in the repository.
+          return readlinkSync(`/proc/${d}/cwd`) === root && !/^\d+ \(.*\) Z/.test(read(`/proc/${d}/stat`, 'utf8'));
+        } catch {
+          return false;
+        }
+      });
+  const loading = loadRepo(root, { timeoutMs: 60000, signal: controller.signal });
+  const t0 = Date.now();
+  while (evalProcs().length === 0 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300)); // in the endless loop
+  assert.ok(evalProcs().length > 0, 'the evaluation process was not found');
+  const reason = new Error('stopped by the test');
+  const aborted = Date.now();
+  controller.abort(reason);
+  await assert.rejects(loading, (e) => e === reason);
+  assert.ok(Date.now() - aborted < 1000, `took ${Date.now() - aborted} ms`);
+  for (let i = 0; i < 40 && evalProcs().length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.deepEqual(evalProcs(), [], 'evaluation processes left');
+  // Already aborted: nothing starts.
+  await assert.rejects(loadRepo(root, { signal: controller.signal }), (e) => e === reason);
+});

@@ -1,6 +1,6 @@
 /** Pulling images with progress (layers seen/done, bytes current/total). */
 import type Dockerode from 'dockerode';
-import { dockerErrorMessage } from './client.ts';
+import { dockerErrorMessage, dockerSettingsOf, isDockerCallError, withCallLimits } from './client.ts';
 
 export interface PullProgress {
   layers: number;
@@ -24,16 +24,20 @@ interface ProgressLine {
  * pulled and gives the fix.
  */
 export async function pullImage(docker: Dockerode, image: string, onProgress?: (p: PullProgress) => void): Promise<void> {
-  const failure = (why: string) =>
-    new Error(
-      `image ${image} could not be pulled (registry unreachable or image not found): ${why}. ` +
-        `Fix: build or push ${image} to its registry, or check the image name and tag.`,
-    );
+  const failure = (err: unknown) =>
+    isDockerCallError(err)
+      ? new Error(`image ${image} could not be pulled: ${err.message}`)
+      : new Error(
+          `image ${image} could not be pulled (registry unreachable or image not found): ${typeof err === 'string' ? err : dockerErrorMessage(err)}. ` +
+            `Fix: build or push ${image} to its registry, or check the image name and tag.`,
+        );
+  // The whole progress stream gets the client's pull limit (the request itself the ordinary one).
+  const pullTimeoutMs = dockerSettingsOf(docker).pullTimeoutMs;
   let stream: NodeJS.ReadableStream;
   try {
-    stream = (await docker.pull(image)) as NodeJS.ReadableStream;
+    stream = (await withCallLimits({ streamTimeoutMs: pullTimeoutMs }, () => docker.pull(image))) as NodeJS.ReadableStream;
   } catch (err) {
-    throw failure(dockerErrorMessage(err));
+    throw failure(err);
   }
   const layers = new Map<string, { current: number; total: number; done: boolean }>();
   let streamError: string | undefined;
@@ -57,7 +61,7 @@ export async function pullImage(docker: Dockerode, image: string, onProgress?: (
     docker.modem.followProgress(
       stream,
       (err: Error | null) => {
-        if (err) reject(failure(dockerErrorMessage(err)));
+        if (err) reject(failure(err));
         else if (streamError) reject(failure(streamError));
         else {
           emit(true);

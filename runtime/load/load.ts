@@ -393,8 +393,15 @@ class ChildSession {
       this.waiter = undefined;
       w?.reject(this.exited);
     });
-    this.proc.on('error', () => {
-      /* reported through 'exit' */
+    // A wrapper that cannot be started (spawn's own failure) emits 'error' and no 'exit'.
+    this.proc.on('error', (err) => {
+      if (this.exited) return;
+      this.stderr += `\n${err.message}`;
+      this.stopWatching();
+      this.exited = this.stopped ?? { kind: 'died', code: null, signal: null };
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.reject(this.exited);
     });
     this.onAbort = () => this.stop({ kind: 'aborted', reason: o.signal?.reason });
     o.signal?.addEventListener('abort', this.onAbort, { once: true });
