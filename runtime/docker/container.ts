@@ -5,7 +5,10 @@
 import type Dockerode from 'dockerode';
 import { LABEL } from '../labels.ts';
 import type { ContainerCreateBody, FailureDetail } from '../model.ts';
-import { dockerErrorMessage, dockerStatus } from './client.ts';
+import { dockerErrorMessage, dockerSettingsOf, dockerStatus, withCallLimits } from './client.ts';
+
+/** Docker's stop grace period when a container sets none. */
+const DOCKER_STOP_TIMEOUT_S = 10;
 
 /**
  * Creates a container from a planner-computed body. Docker API 1.41 connects only one network at
@@ -64,10 +67,17 @@ async function removeStaleByName(docker: Dockerode, name: string, body: Containe
   }
 }
 
-/** Stops a container; `t` seconds before SIGKILL (undefined: the container's own StopTimeout). 304/404 are fine. */
+/**
+ * Stops a container; `t` seconds before SIGKILL (undefined: the container's own StopTimeout, read
+ * from inspect, Docker's 10 s when unset). The call's time limit is that grace period plus the
+ * client's ordinary limit, so a slow but working stop is not cut short and a hung engine still ends
+ * it. 304/404 are fine.
+ */
 export async function stopContainer(docker: Dockerode, id: string, t?: number): Promise<void> {
   try {
-    await docker.getContainer(id).stop(t === undefined ? {} : { t });
+    const grace = t ?? ((await docker.getContainer(id).inspect()).Config as { StopTimeout?: number } | undefined)?.StopTimeout ?? DOCKER_STOP_TIMEOUT_S;
+    const limit = Math.max(0, grace) * 1000 + dockerSettingsOf(docker).timeoutMs;
+    await withCallLimits({ timeoutMs: limit }, () => docker.getContainer(id).stop(t === undefined ? {} : { t }));
   } catch (err) {
     const s = dockerStatus(err);
     if (s === 304 || s === 404) return;

@@ -1,7 +1,7 @@
 /** Waiting for a started container to become healthy (polling inspect, ~every 250 ms). */
 import type Dockerode from 'dockerode';
 import type { ContainerCreateBody } from '../model.ts';
-import { dockerErrorMessage } from './client.ts';
+import { dockerErrorMessage, isDockerCallError } from './client.ts';
 
 const NS_PER_MS = 1_000_000;
 // Docker's defaults when a healthcheck leaves a field at 0.
@@ -25,7 +25,7 @@ export function healthDeadlineMs(body: Pick<ContainerCreateBody, 'Healthcheck'>)
 
 export interface HealthResult {
   ok: boolean;
-  /** healthy | unhealthy | starting | running (no healthcheck) | exited | timeout | gone */
+  /** healthy | unhealthy | starting | running (no healthcheck) | exited | timeout | aborted | gone */
   status: string;
   /** Why it is not healthy, for the failure message. */
   reason?: string;
@@ -52,6 +52,8 @@ export async function waitHealthy(
     try {
       info = await docker.getContainer(id).inspect();
     } catch (err) {
+      // An engine that stopped answering (or an aborted call) is not a vanished container: say which.
+      if (isDockerCallError(err)) return { ok: false, status: err.reason, reason: err.message };
       return { ok: false, status: 'gone', reason: `the container disappeared: ${dockerErrorMessage(err)}` };
     }
     const state = info.State;

@@ -1,10 +1,24 @@
 /** `waffle logs <service>`: the service's container logs, stdout and stderr demultiplexed. */
 import type Dockerode from 'dockerode';
 import { LABEL, names } from '../labels.ts';
-import { dockerErrorMessage } from './client.ts';
+import { dockerErrorMessage, withCallLimits } from './client.ts';
 import { demuxBuffer } from './container.ts';
 
+/**
+ * Writes a service's logs to `out`. Every call honours `opts.signal`; a followed stream has no time
+ * limit (it lasts until the container stops or the signal aborts), the calls before it the ordinary one.
+ */
 export async function streamLogs(
+  docker: Dockerode,
+  project: string,
+  service: string,
+  opts: { follow?: boolean; tail?: number | 'all'; signal?: AbortSignal },
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  return withCallLimits({ streamTimeoutMs: 0, ...(opts.signal ? { signal: opts.signal } : {}) }, () => logsOf(docker, project, service, opts, out));
+}
+
+async function logsOf(
   docker: Dockerode,
   project: string,
   service: string,
@@ -50,6 +64,7 @@ export async function streamLogs(
       out.write(demuxBuffer(buf).combined);
     }
   } catch (err) {
+    if (opts.signal?.aborted) return; // the caller stopped reading (Ctrl-C): not a failure
     throw new Error(`could not read logs of service "${service}": ${dockerErrorMessage(err)}`);
   }
 }
