@@ -167,7 +167,12 @@ test('status shows each service with state, image and commit', async () => {
 });
 
 test('logs prints a service output, and names the services when one is unknown', async () => {
-  const r = await waffle(['logs', 'worker', '-n', '20'], { cwd: repo });
+  // The worker was just replaced: its first successful poll can take one poll interval (5 s).
+  let r = await waffle(['logs', 'worker', '-n', '20'], { cwd: repo });
+  for (let i = 0; i < 20 && r.code === 0 && !/polled/.test(r.stdout); i++) {
+    await new Promise((res) => setTimeout(res, 500));
+    r = await waffle(['logs', 'worker', '-n', '20'], { cwd: repo });
+  }
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /polled http:\/\/api:8080\//);
   const unknown = await waffle(['logs', 'nope'], { cwd: repo });
