@@ -401,3 +401,40 @@ test('as root every layer applies here: no warnings', { skip: !isRoot && 'not ro
   const canUnshare = spawnSync('unshare', ['--net', '--pid', '--fork', 'true']).status === 0;
   assert.deepEqual(warnings.length === 0, canUnshare, warnings.join('\n'));
 });
+
+test('not root: the permission model still refuses writes and processes, and the loader says what is missing', { skip: !isRoot && 'needs root to start the loader as another user' }, async () => {
+  const target = path.join(os.tmpdir(), `waffle-escape-${randomBytes(4).toString('hex')}`);
+  const root = repo({
+    'services/writer.ts': SVC(`import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(target)}, 'owned');`),
+  });
+  const other = repo({ 'services/spawner.ts': SVC(`import { execSync } from 'node:child_process';\nexecSync('true');`) });
+  const script = path.join(root, 'run.mts');
+  const loader = new URL('../runtime/load/load.ts', import.meta.url).href;
+  writeFileSync(
+    script,
+    `import { loadRepo } from ${JSON.stringify(loader)};
+const out = [];
+for (const r of ${JSON.stringify([root, other])}) {
+  const warnings = [];
+  try { await loadRepo(r, { onWarning: (w) => warnings.push(w) }); out.push({ warnings, problems: [] }); }
+  catch (e) { out.push({ warnings, problems: e.problems ?? [{ message: String(e) }] }); }
+}
+process.stdout.write(JSON.stringify(out));
+`,
+  );
+  // The loader itself runs as nobody here (tsx keeps its cache in the temp dir, which nobody may write).
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--import', 'tsx', script], {
+    cwd: process.cwd(),
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: '/nonexistent' },
+    timeout: 60000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const [writer, spawner] = JSON.parse(r.stdout) as Array<{ warnings: string[]; problems: Problem[] }>;
+  assert.equal(writer!.problems[0]!.file, 'services/writer.ts');
+  assert.match(writer!.problems[0]!.message, /tried to write a file/);
+  assert.ok(!existsSync(target), `${target} was written`);
+  assert.equal(spawner!.problems[0]!.file, 'services/spawner.ts');
+  assert.match(spawner!.problems[0]!.message, /tried to start a process/);
+  assert.match(writer!.warnings.join('\n'), /uid 65534, not root: .*Docker socket/);
+});
