@@ -6,7 +6,8 @@
  * Simulated as root inside a private mount namespace (`unshare -m`): an installed tool (tmux, age) is
  * hidden by bind-mounting a non-executable file over it, a fake `apt-get` that talks like the real one
  * (and logs its calls) comes first on PATH, and so does a `docker` that prints noise on stdout before
- * running the real one. DOCKER_HOST is unset, so the helper finds the engine itself.
+ * running the real one. DOCKER_HOST is unset, so the helper finds the engine itself. The build setup.sh
+ * runs writes into a private copy of dist/.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,6 +68,8 @@ function onFreshMachine(script: string): { status: number | null; stdout: string
       `export PATH='${bin}':"$PATH"`,
       'unset DOCKER_HOST',
       `cd '${PKG_ROOT}'`,
+      // setup.sh rebuilds dist/: into a private copy, so tests running beside this one never see a half-written file.
+      `mkdir '${dir}/dist' && cp -a dist/. '${dir}/dist/' && mount --bind '${dir}/dist' dist`,
       script,
     ].join('\n');
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', inner], {
