@@ -130,12 +130,13 @@ export interface EvaluationSettings {
   /**
    * Names of the environment variables the configuration may read while it is evaluated
    * (`process.env.DEPLOY_ENV`). The evaluation process gets only these; every other variable of the
-   * deployer (tokens, credentials) is absent. Default: none.
+   * deployer (tokens, credentials) is absent. Names that look like credentials (`*_TOKEN`,
+   * `*_PASSWORD`, the Vault token named in `vault.auth`…) are refused. Default: none.
    */
   env?: string[];
   /**
    * Heap limit of the evaluation process, in MiB (a whole number from 32 to 16384). A definition that
-   * allocates more fails with a clear error instead of exhausting the deployer's memory.
+   * allocates more fails with a clear error instead of exhausting the deployer's memory. Default 256.
    */
   memoryMb?: number;
 }
