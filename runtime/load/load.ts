@@ -518,7 +518,8 @@ const FIX_SIDE_EFFECTS =
   "(evaluation.env in waffle.config.ts); do file, process and network work in the service's image, not while the configuration is evaluated";
 
 /** The sandbox's part in a thrown error: what it refused and why, or undefined when it was not involved. */
-function sandboxHint(t: ThrownInfo, runsAs: 'nobody' | 'self'): { message: string; fix: string } | undefined {
+function sandboxHint(t: ThrownInfo, conf: Confinement): { message: string; fix: string } | undefined {
+  const runsAs = conf.nobody ? 'nobody' : 'self';
   if (t.code === 'ERR_ACCESS_DENIED') {
     const what = REFUSED[t.permission ?? ''] ?? `use ${t.permission ?? 'a restricted API'}`;
     return { message: `tried to ${what}${t.resource ? ` (${t.resource})` : ''}, which evaluation does not allow`, fix: FIX_SIDE_EFFECTS };
@@ -533,7 +534,7 @@ function sandboxHint(t: ThrownInfo, runsAs: 'nobody' | 'self'): { message: strin
   if ((t.code === 'EACCES' || t.code === 'EPERM') && runsAs === 'nobody') {
     const pkg = /node_modules/.test(t.message);
     return {
-      message: `was refused access (${t.code}): evaluation runs as nobody (uid ${NOBODY}) without a network`,
+      message: `was refused access (${t.code}): evaluation runs as nobody (uid ${NOBODY})${conf.noNetwork ? ' without a network' : ''}`,
       fix: pkg
         ? 'the packages the configuration imports must be readable by others: chmod -R o+rX node_modules (and o+x on the directories above the repository)'
         : FIX_SIDE_EFFECTS,
@@ -545,11 +546,11 @@ function sandboxHint(t: ThrownInfo, runsAs: 'nobody' | 'self'): { message: strin
   return undefined;
 }
 
-function thrownProblem(t: ThrownInfo, root: string, serviceFiles: Set<string>, configFile: string, runsAs: 'nobody' | 'self'): Problem {
+function thrownProblem(t: ThrownInfo, root: string, serviceFiles: Set<string>, configFile: string, conf: Confinement): Problem {
   const exclude = [path.dirname(definePath()), here, path.join(root, '.waffle'), path.join(root, '[eval1]')];
   const frame = userFrame(t.stack, root, exclude);
   const file = frame?.file ?? t.file;
-  const hint = t.exitCall ? undefined : sandboxHint(t, runsAs);
+  const hint = t.exitCall ? undefined : sandboxHint(t, conf);
   const p: Problem = {
     file,
     message: t.exitCall
@@ -633,7 +634,6 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
 
   const [code, conf] = await Promise.all([childSource(), confinement(process.getuid?.())]);
   for (const w of conf.warnings) opts.onWarning?.(w);
-  const runsAs = conf.nobody ? 'nobody' : 'self';
   const start = (childEnvVars: Record<string, string>, memoryMb: number) =>
     new ChildSession({ root, code, env: childEnvVars, memoryMb, confinement: conf, ...(opts.signal ? { signal: opts.signal } : {}) });
 
@@ -645,7 +645,7 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
         if (e && typeof e === 'object' && 'kind' in e) throw new ProblemsError([failureProblem(e as Failure, s, configFile, serviceFiles)]);
         throw e;
       });
-      if (reply.type === 'thrown') throw new ProblemsError([thrownProblem(reply.error, root, serviceFiles, configFile, runsAs)]);
+      if (reply.type === 'thrown') throw new ProblemsError([thrownProblem(reply.error, root, serviceFiles, configFile, conf)]);
       return reply;
     };
     const evalConfig = async (s: ChildSession, bundleText: BundleText): Promise<Record<string, unknown>> => {
