@@ -62,3 +62,28 @@ test('waffle init writes a repository that checks clean', async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('every field of a service, of the project config and of evaluation has JSDoc an editor shows', async () => {
+  const ts = (await import('typescript')).default;
+  const file = path.join(PKG_ROOT, 'define/index.ts');
+  // Only this file's declarations are needed (no libraries, no imports): documentation is read, not checked.
+  const program = ts.createProgram([file], { noLib: true, noResolve: true, noEmit: true, types: [] });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(file)!;
+  const docs = (name: string): Record<string, string> => {
+    const decl = source.statements.find((s): s is import('typescript').InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === name);
+    assert.ok(decl, `interface ${name} in define/index.ts`);
+    const out: Record<string, string> = {};
+    for (const p of checker.getTypeAtLocation(decl).getProperties()) out[p.name] = ts.displayPartsToString(p.getDocumentationComment(checker));
+    return out;
+  };
+  for (const name of ['ServiceDefinition', 'ProjectConfig', 'EvaluationSettings']) {
+    const undocumented = Object.entries(docs(name)).filter(([, d]) => d.trim().length < 10).map(([k]) => k);
+    assert.deepEqual(undocumented, [], `${name} fields without JSDoc`);
+  }
+  assert.ok(Object.keys(docs('ServiceDefinition')).length >= 19, 'the properties are seen');
+  assert.match(docs('ServiceDefinition').pull, /'missing'.*local image.*'always'.*re-pushed tag redeploys/s);
+  assert.match(docs('ProjectConfig').pull, /Default image pull policy/);
+  assert.match(docs('EvaluationSettings').env, /gets only these/);
+  assert.match(docs('EvaluationSettings').memoryMb, /MiB/);
+});
