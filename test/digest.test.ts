@@ -16,7 +16,10 @@ import { cleanupProject, dockerClient, makeRepo, snapshot, uniqueProject } from 
 import { pushImage, removeLocalImage, startRegistry, type Registry } from './registry.ts';
 import { Engine, type Planned } from '../runtime/engine.ts';
 import { formatPlan } from '../runtime/plan/format.ts';
-import type { RunEvent } from '../runtime/model.ts';
+import { containerBody } from '../runtime/plan/container.ts';
+import { reconcile } from '../runtime/plan/reconcile.ts';
+import { LABEL, names } from '../runtime/labels.ts';
+import type { ObservedState, RunEvent, ServiceGraph, ServiceSpec } from '../runtime/model.ts';
 
 let docker: Dockerode;
 let registry: Registry;
@@ -156,4 +159,91 @@ test('pull always on an image no registry has fails the plan, naming the image',
   } finally {
     fs.rmSync(only, { recursive: true, force: true });
   }
+});
+
+// ───────────── the planner alone (pure): which image IDs make a cause ─────────────
+
+function pureSvc(name: string, image: string): ServiceSpec {
+  return {
+    name,
+    file: `services/${name}.ts`,
+    image,
+    env: {},
+    ports: [],
+    mounts: [],
+    restart: { name: 'unless-stopped', maximumRetryCount: 0 },
+    resources: { memory: 0, nanoCpus: 0 },
+    dependsOn: [],
+    links: [],
+    labels: {},
+    stopGraceSeconds: 10,
+    pull: 'missing',
+  };
+}
+
+function pureGraph(...specs: ServiceSpec[]): ServiceGraph {
+  return {
+    project: 'p',
+    root: '/repo',
+    configFile: 'waffle.config.ts',
+    parallelism: 4,
+    services: Object.fromEntries(specs.map((s) => [s.name, s])),
+    order: specs.map((s) => s.name).sort(),
+    links: [],
+    volumes: [],
+  };
+}
+
+const ID_A = `sha256:${'1a2b3c4d'.repeat(8)}`;
+const ID_B = `sha256:${'9f8e7d6c'.repeat(8)}`;
+
+/** Containers created from `graph` on image `created`, and the engine's image list `imageIds`. */
+function pureObserved(graph: ServiceGraph, created: Record<string, string>, imageIds: Record<string, string> | undefined): ObservedState {
+  return {
+    project: 'p',
+    containers: Object.values(graph.services).map((s, i) => {
+      const body = containerBody(graph, s, { commit: 'c', generation: 1 });
+      return {
+        id: `id${i}`,
+        name: names.container('p', s.name),
+        service: s.name,
+        configHash: body.Labels[LABEL.configHash]!,
+        commit: 'c',
+        generation: 1,
+        image: s.image,
+        imageId: created[s.name]!,
+        state: 'running',
+        health: 'none',
+        labels: body.Labels,
+        restart: s.restart,
+        resources: s.resources,
+        createdAt: 1_700_000_000 + i,
+        ports: [],
+      };
+    }),
+    networks: [{ id: 'n', name: 'p_default', labels: { [LABEL.project]: 'p', [LABEL.role]: 'default' } }],
+    volumes: [],
+    images: Object.keys(imageIds ?? { 'app:main': '', 'db:1': '' }).sort(),
+    ...(imageIds ? { imageIds } : {}),
+  };
+}
+
+test('plan: a reference naming another image than the container runs is a replace with cause image', () => {
+  const g = pureGraph(pureSvc('app', 'app:main'), pureSvc('db', 'db:1'));
+  const p = reconcile(g, pureObserved(g, { app: ID_A, db: ID_A }, { 'app:main': ID_B, 'db:1': ID_A }), { commit: 'c' });
+  assert.deepEqual(p.operations.map((o) => o.id), ['replace:app']);
+  assert.deepEqual(p.operations[0]!.causes, [{ kind: 'image', detail: 'app:main sha256:1a2b3c4d… → sha256:9f8e7d6c…' }]);
+  assert.deepEqual(p.unchanged, ['db']);
+  assert.match(formatPlan(p), /replace app\s+image: app:main sha256:1a2b3c4d… → sha256:9f8e7d6c…/);
+  // The same image: nothing. No image IDs observed (an older observer) or the image absent: the hash decides alone.
+  assert.deepEqual(reconcile(g, pureObserved(g, { app: ID_B, db: ID_A }, { 'app:main': ID_B, 'db:1': ID_A }), { commit: 'c' }).operations, []);
+  assert.deepEqual(reconcile(g, pureObserved(g, { app: ID_A, db: ID_A }, undefined), { commit: 'c' }).operations, []);
+  // Docker lists `docker.io/library/app:main` as `app:main`: the same reference.
+  const hub = pureGraph(pureSvc('app', 'docker.io/library/app:main'));
+  const hubPlan = reconcile(hub, pureObserved(hub, { app: ID_A }, { 'app:main': ID_B }), { commit: 'c' });
+  assert.deepEqual(hubPlan.operations.map((o) => o.id), ['replace:app']);
+  // A changed reference says old → new reference once (not a second image cause).
+  const moved = pureGraph(pureSvc('app', 'app:next'), pureSvc('db', 'db:1'));
+  const mp = reconcile(moved, pureObserved(g, { app: ID_A, db: ID_A }, { 'app:main': ID_A, 'app:next': ID_B, 'db:1': ID_A }), { commit: 'c' });
+  assert.deepEqual(mp.operations[0]!.causes, [{ kind: 'image', detail: 'app:main → app:next' }]);
 });
