@@ -1,7 +1,9 @@
 /**
- * How validators report problems: each gets a `Report` bound to one file (and service), so a validator
- * only says where in the definition (`ports[1]`), what is wrong and how to fix it.
+ * How validators report problems, and the few helpers every validator shares. Each validator gets a
+ * `Report` bound to one file (and service), so it only says where in the definition (`ports[1]`), what
+ * is wrong and how to fix it.
  */
+import type { Problem } from '../model.ts';
 import { parseDuration } from './parse.ts';
 import { suggest } from './suggest.ts';
 
@@ -55,7 +57,7 @@ export function durationField(v: unknown, where: string, report: Report): number
 }
 
 /** A Report that records into `problems` for one file (and one service, when given). */
-export function reporterFor(problems: import('../model.ts').Problem[], file: string, service?: string): Report {
+export function reporterFor(problems: Problem[], file: string, service?: string): Report {
   return (where, message, fix) =>
     problems.push({ file, ...(service !== undefined ? { service } : {}), ...(where ? { where } : {}), message, ...(fix ? { fix } : {}) });
 }
