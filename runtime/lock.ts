@@ -230,7 +230,7 @@ async function acquireFileLock(
       holder: takenFrom,
       message:
         `took over the lock of project "${project}" from ${takenFrom.what}, pid ${takenFrom.pid} on ${takenFrom.host} ` +
-        `(since ${takenFrom.since}), which is no longer running; what it was doing may be half done, and this run repairs it`,
+        `(since ${takenFrom.since}), which is no longer running (what it was doing may be half done)`,
     });
   }
   const held = release;
