@@ -438,3 +438,23 @@ process.stdout.write(JSON.stringify(out));
   assert.match(spawner!.problems[0]!.message, /tried to start a process/);
   assert.match(writer!.warnings.join('\n'), /uid 65534, not root: .*Docker socket/);
 });
+
+test('which names look like credentials', async () => {
+  const { envNameRisk } = await import('../runtime/load/sandbox.ts');
+  const kind = (n: string) => {
+    const r = envNameRisk(n);
+    return r === undefined ? 'ok' : r.forceable ? 'credential' : 'never';
+  };
+  const table: Record<string, string[]> = {
+    ok: ['STAGE', 'DOMAIN', 'DEPLOY_ENV', 'API_REPLICAS', 'REGION', 'PWD', 'LOG_LEVEL', 'FEATURE_FLAGS'],
+    credential: [
+      'VAULT_TOKEN', 'VAULT_ADDR', 'GITHUB_TOKEN', 'NPM_TOKEN', 'WAFFLE_AGE_IDENTITY_FILE', 'WAFFLE_AGE_IDENTITY', 'DOCKER_HOST',
+      'DOCKER_CERT_PATH', 'AWS_SECRET_ACCESS_KEY', 'DB_PASSWORD', 'DB_PWD', 'SSH_AUTH_SOCK', 'MY_API_KEY', 'OPENAI_APIKEY',
+      'PRIVATE_KEY_PATH', 'STRIPE_SECRET', 'SENTRY_DSN', 'BASIC_AUTH', 'session_cookie',
+    ],
+    never: ['NODE_OPTIONS', 'NODE_PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'PATH', 'UV_THREADPOOL_SIZE'],
+  };
+  for (const [expected, names] of Object.entries(table)) {
+    for (const n of names) assert.equal(kind(n), expected, n);
+  }
+});

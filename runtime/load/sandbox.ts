@@ -49,6 +49,7 @@ export function envNameRisk(name: string): { reason: string; forceable: boolean 
   if (/^(VAULT|DOCKER|AWS|GOOGLE|AZURE|GCP|ARM|OP|SOPS|AGE|GPG|SSH|NPM|GITHUB|GITLAB|GH|CI_JOB)_/.test(n) || n.startsWith('WAFFLE_')) {
     return { reason: "belongs to a tool with access (Vault, Docker, a cloud, SSH, a forge, npm or waffle's own settings)", forceable: true };
   }
+  if (n === 'PWD' || n === 'OLDPWD') return undefined; // the shell's working directory, not a password
   if (/(^|_)(TOKEN|SECRET|SECRETS|PASSWORD|PASSWD|PASS|PWD|KEY|KEYS|APIKEY|CREDENTIAL|CREDENTIALS|CREDS|AUTH|IDENTITY|PRIVATE|COOKIE|SESSION|CERT|DSN)(_|$)/.test(n)) {
     return { reason: 'looks like a credential (token, secret, password, key, identity)', forceable: true };
   }
