@@ -458,3 +458,27 @@ test('which names look like credentials', async () => {
     for (const n of names) assert.equal(kind(n), expected, n);
   }
 });
+
+test('no other way out: bindings, addons, workers, WASI, reads, the inspector, signals, UDP, abstract sockets', async () => {
+  const probe = `const r: Record<string, string> = {};
+const tryIt = async (k: string, f: () => unknown) => { try { await f(); r[k] = 'ALLOWED'; } catch (e: any) { r[k] = \`\${e.code ?? ''} \${e.permission ?? ''} \${String(e.message).slice(0, 60)}\`; } };
+await tryIt('binding', () => (process as any).binding('spawn_sync'));
+await tryIt('dlopen', () => (process as any).dlopen({ exports: {} }, '/nonexistent.node'));
+await tryIt('worker', async () => new (await import('node:worker_threads')).Worker('1', { eval: true }));
+await tryIt('wasi', async () => new ((await import('node:wasi')) as any).WASI({ version: 'preview1' }));
+await tryIt('readPasswd', async () => (await import('node:fs')).readFileSync('/etc/passwd'));
+await tryIt('readProcEnv', async () => (await import('node:fs')).readFileSync('/proc/1/environ'));
+await tryIt('inspector', async () => (await import('node:inspector')).open(0));
+await tryIt('kill1', () => process.kill(1, 'SIGTERM'));
+await tryIt('udp', async () => { const s = (await import('node:dgram')).createSocket('udp4'); await new Promise((res, rej) => s.send('x', 9, '127.0.0.1', (e) => (e ? rej(e) : res(0)))); });
+await tryIt('abstractSock', async () => { const net = await import('node:net'); await new Promise((res, rej) => { const s = net.connect('\\0/containerd-shim/x.sock'); s.on('connect', res); s.on('error', rej); }); });
+`;
+  const root = repo({ 'services/probe.ts': SVC(probe, `{ image: 'a', labels: r }`) });
+  const labels = (await loadRepo(root)).services[0]!.data.labels as Record<string, string>;
+  const network = ['udp', 'abstractSock'];
+  for (const [what, result] of Object.entries(labels)) {
+    if (!isRoot && network.includes(what)) continue; // no network namespace without root
+    assert.doesNotMatch(result, /ALLOWED/, `${what}: ${result}`);
+  }
+  assert.equal(Object.keys(labels).length, 10);
+});
