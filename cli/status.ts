@@ -38,9 +38,8 @@ export interface StatusRow {
 
 /**
  * One row per container of the project (every one, duplicates and strays included), plus a `missing`
- * row for each defined service without a container. Within a service, the container the next apply
- * keeps comes first — the one under the usual name, else the newest, as the planner chooses — then the
- * others by name.
+ * row for each defined service without a container. Within a service, the container under the usual
+ * name comes first (else the newest running one), then the others by name.
  */
 export function statusRows(graph: ServiceGraph, observed: ObservedState, now: number): StatusRow[] {
   const rows: StatusRow[] = [];
@@ -75,13 +74,14 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
       rows.push(row(name, undefined, desired, []));
       continue;
     }
-    // The planner keeps the container under the usual name, else the newest; it removes the rest.
+    // Shown first: the container under the usual name, else the newest running one, else the newest. Which
+    // one the next apply keeps is the planner's choice (it prefers a running container that already has the
+    // desired configuration, which status cannot know without the secrets): the notes do not guess it.
     const usual = `${project}-${name}`;
     const sorted = [...list].sort((a, b) => b.createdAt - a.createdAt || cmp(a.name, b.name));
-    const keep = sorted.find((c) => c.name === usual) ?? sorted[0];
+    const first = sorted.find((c) => c.name === usual) ?? sorted.find((c) => c.state === 'running') ?? sorted[0];
     const temp = new RegExp(`^${escapeRegExp(`${project}-${name}-next-`)}\\d+$`);
-    // The kept container first, then the others by name.
-    for (const c of [keep, ...sorted.filter((c) => c !== keep).sort((a, b) => cmp(a.name, b.name))]) {
+    for (const c of [first, ...sorted.filter((c) => c !== first).sort((a, b) => cmp(a.name, b.name))]) {
       const marks: StatusMark[] = [];
       const why: string[] = [];
       if (!desired) {
@@ -92,14 +92,18 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
         marks.push('temporary');
         why.push('temporary name left by an interrupted replacement');
       }
-      if (c !== keep) {
+      if (c !== first) {
         marks.push('duplicate');
-        why.push(`second container of "${name}"`);
+        why.push(`another container of "${name}" besides ${first.name}`);
       }
       let note: string | undefined;
       if (marks.length > 0) {
         // What the next apply does first, so a narrow terminal cuts the explanation, not the fix.
-        const fix = !desired ? 'removed by the next apply' : c === keep ? 'kept by the next apply as the newest' : `removed by the next apply, which keeps ${keep.name}`;
+        const fix = !desired
+          ? 'removed by the next apply'
+          : list.length > 1
+            ? `the next apply keeps one of the ${list.length} containers of "${name}" and removes the others`
+            : `the next apply renames it to ${usual} (or replaces it, unless it runs with the current configuration)`;
         note = `${c.name}: ${fix} (${why.join('; ')})`;
       }
       rows.push(row(name, c, desired, marks, note));

@@ -79,7 +79,7 @@ test('status shows every container of the project: duplicates, temporary names a
       [null, `${project}-stray`, 'running', 'no-service'],
     ],
   );
-  assert.equal(rows[1].note, `${project}-app-copy: removed by the next apply, which keeps ${project}-app (second container of "app")`);
+  assert.equal(rows[1].note, `${project}-app-copy: the next apply keeps one of the 3 containers of "app" and removes the others (another container of "app" besides ${project}-app)`);
   assert.equal(rows[4].note, `${project}-stray: removed by the next apply (our project label but no service label)`);
 
   // Plain table: every container, with markers and the notes.
@@ -91,7 +91,8 @@ test('status shows every container of the project: duplicates, temporary names a
   assert.match(plain.stdout, /^\(no service\)\s+running/m);
   assert.match(plain.stdout, /^web\s+running\s+\S+\s+\S+\s+\S+\s+\S+\s+127\.0\.0\.1:\d+->8080\/tcp$/m);
   assert.match(plain.stdout, /^3 containers out of the ordinary:$/m);
-  for (const name of ['app-next-2', 'app-copy', 'stray']) assert.match(plain.stdout, new RegExp(`^  ${project}-${name}: removed by the next apply\\b`, 'm'));
+  for (const name of ['app-next-2', 'app-copy']) assert.match(plain.stdout, new RegExp(`^  ${project}-${name}: the next apply keeps one of the 3 containers of "app" and removes the others`, 'm'));
+  assert.match(plain.stdout, new RegExp(`^  ${project}-stray: removed by the next apply`, 'm'));
 
   // The Ink table draws the same real rows.
   const { StatusTable } = await import('../cli/ui/StatusTable.tsx');
@@ -103,7 +104,8 @@ test('status shows every container of the project: duplicates, temporary names a
   assert.match(frame, /^\(no service\)\s+running/m);
   assert.match(frame, new RegExp(`^  ${project}-stray: removed by the next apply \\(our project label but no service label\\)`, 'm'));
 
-  // What the notes promise: the next apply removes the three and keeps the usual ones.
+  // What the notes promise: the next apply keeps one container of app (the usual one: all three have its
+  // configuration) and removes the stray.
   const again = await waffle(['apply', '--yes', '--plain'], { cwd: repo, env });
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(

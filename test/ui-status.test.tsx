@@ -74,7 +74,8 @@ test('status rows: every container, duplicates, temporary names and containers w
       container('api', { id: 'a1', name: 'demo-api', createdAt: now - 600_000 }),
       container('api', { id: 'a2', name: 'demo-api-next-3', createdAt: now - 60_000, state: 'exited', health: 'none' }),
       container('api', { id: 'a3', name: 'demo-api-copy', createdAt: now - 30_000 }),
-      // No container under the usual name: the newest is kept, even with a temporary name.
+      // No container under the usual name: the newest running one is shown first, even with a temporary name.
+      container('web', { id: 'w0', name: 'demo-web-next-4', createdAt: now - 5_000, state: 'exited', health: 'none' }),
       container('web', { id: 'w1', name: 'demo-web-next-2', createdAt: now - 10_000 }),
       container('web', { id: 'w2', name: 'demo-web-old', createdAt: now - 900_000 }),
       container('', { id: 's1', name: 'stray', commit: '' }),
@@ -91,19 +92,22 @@ test('status rows: every container, duplicates, temporary names and containers w
       ['api', 'demo-api-copy', 'duplicate'],
       ['api', 'demo-api-next-3', 'temporary+duplicate'],
       ['web', 'demo-web-next-2', 'temporary'],
+      ['web', 'demo-web-next-4', 'temporary+duplicate'],
       ['web', 'demo-web-old', 'duplicate'],
       [null, 'stray', 'no-service'],
     ],
   );
   assert.equal(r[0].note, undefined);
-  assert.match(r[2].note!, /^demo-api-next-3: removed by the next apply, which keeps demo-api \(temporary name left by an interrupted replacement; second container of "api"\)$/);
-  assert.match(r[3].note!, /^demo-web-next-2: kept by the next apply as the newest \(temporary name left by an interrupted replacement\)$/);
-  assert.match(r[5].note!, /^stray: removed by the next apply \(our project label but no service label\)$/);
+  assert.match(r[2].note!, /^demo-api-next-3: the next apply keeps one of the 3 containers of "api" and removes the others \(temporary name left by an interrupted replacement; another container of "api" besides demo-api\)$/);
+  assert.match(r[3].note!, /^demo-web-next-2: the next apply keeps one of the 3 containers of "web" and removes the others \(temporary name left by an interrupted replacement\)$/);
+  assert.match(r[6].note!, /^stray: removed by the next apply \(our project label but no service label\)$/);
+  const lone = statusRows(graph, { ...observed, containers: [container('api', { name: 'demo-api-next-5' })] }, now);
+  assert.equal(lone[0].note, 'demo-api-next-5: the next apply renames it to demo-api (or replaces it, unless it runs with the current configuration) (temporary name left by an interrupted replacement)');
   const text = formatStatus(r, 200);
   assert.match(text, /^api \(temporary, duplicate\)\s+exited\s+none/m);
   assert.match(text, /^\(no service\)\s+running/m);
-  assert.match(text, /^5 containers out of the ordinary:$/m);
-  for (const name of ['demo-api-copy', 'demo-api-next-3', 'demo-web-next-2', 'demo-web-old', 'stray']) assert.match(text, new RegExp(`^  ${name}: `, 'm'));
+  assert.match(text, /^6 containers out of the ordinary:$/m);
+  for (const name of ['demo-api-copy', 'demo-api-next-3', 'demo-web-next-2', 'demo-web-next-4', 'demo-web-old', 'stray']) assert.match(text, new RegExp(`^  ${name}: `, 'm'));
   const ink = render(<StatusTable project="demo" rows={r} width={80} />).lastFrame()!;
   assert.ok(maxLineWidth(ink) <= 80);
   assert.match(ink, /^\(no service\)\s+running/m);
