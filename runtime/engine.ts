@@ -162,6 +162,8 @@ class RunContext {
   /** The stage a failure now belongs to. */
   stage: FailureStage = 'load';
   configFile = 'waffle.config.ts';
+  /** The run got its turn (holds the project). */
+  started = false;
 
   constructor(...listeners: Array<Listener | undefined>) {
     for (const l of listeners) if (l) this.listeners.push(l);
@@ -409,7 +411,7 @@ export class Engine {
         }
         // Nothing to do: no lock, no Docker call; the stream still opens and closes like a real apply.
         if (what.plan.operations.length === 0) return this.#noop(what);
-        return await this.#locked(what.graph.project, 'apply', ctx, () => this.#applyPlanned(what, opts));
+        return await this.#locked(what.graph.project, 'apply', ctx, () => this.#applyPlanned(what, opts), opts.signal);
       } catch (e) {
         throw this.#failOnce(ctx, e, 'apply');
       } finally {
@@ -428,7 +430,7 @@ export class Engine {
         await this.#confirm(ctx, opts.confirm && (() => opts.confirm!(planned)));
         if (planned.plan.operations.length === 0) return this.#noop(planned);
         return this.#applyPlanned(planned, { ...opts, checkStale: false });
-      });
+      }, opts.signal);
     } catch (e) {
       throw this.#failOnce(ctx, e, 'apply');
     }
@@ -445,7 +447,7 @@ export class Engine {
    * Runs `fn` holding the project: after earlier runs of it in this process (a `queued` event while
    * waiting), then with the lock file against other processes (a `notice` when a dead holder's lock is taken over).
    */
-  async #locked<T>(project: string, what: string, ctx: RunContext, fn: () => Promise<T>): Promise<T> {
+  async #locked<T>(project: string, what: string, ctx: RunContext, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const asked = Date.now();
     let queued = false;
     const prevStage = ctx.stage;
@@ -454,12 +456,17 @@ export class Engine {
       project,
       what,
       async () => {
+        // Stopped while waiting (whatever the queue made of it): nothing of this run starts.
+        if (signal?.aborted) throw new InterruptedError('stopped while waiting for an earlier change of this project; nothing was changed');
+        ctx.started = true;
         if (queued) ctx.emit({ type: 'dequeued', waitedMs: Date.now() - asked, at: Date.now() });
         ctx.stage = prevStage;
         return fn();
       },
       {
         env: this.env,
+        // Withdraws a run still waiting its turn when its signal aborts (Ctrl-C, an agent shutting down).
+        ...(signal ? { signal } : {}),
         onNotice: (n: LockNotice) => {
           if (n.kind === 'lock-queued') {
             queued = true;
@@ -467,7 +474,10 @@ export class Engine {
           } else ctx.emit({ type: 'notice', message: n.message, at: Date.now() });
         },
       },
-    );
+    ).catch((e) => {
+      if (signal?.aborted && !ctx.started) throw new InterruptedError('stopped while waiting for an earlier change of this project; nothing was changed');
+      throw e;
+    });
   }
 
   /** Asks the caller's confirmation; a no (or a prompt that failed) cancels the run with a run-cancelled event. */
@@ -561,7 +571,7 @@ export class Engine {
         };
         ctx.emit({ type: 'destroy-done', ok: report.errors.length === 0, ...report, ms: Date.now() - started, at: Date.now() });
         return report;
-      });
+      }, opts.signal);
     } catch (e) {
       throw this.#failOnce(ctx, e, 'destroy');
     }

@@ -184,3 +184,28 @@ export default defineConfig({ project: '${p}', secrets, vault: { address: 'http:
   await assert.rejects(e.apply(planned), /offline/);
   assert.deepEqual((await snapshot(docker, p)).containers, []);
 });
+
+test('a run waiting its turn is withdrawn by its signal: an interrupted run-failed event, nothing changed by it', async () => {
+  const e = engine();
+  fs.writeFileSync(path.join(repo, 'services/cache.ts'), service(`  env: { MODE: 'withdrawn' },`));
+  const first: RunEvent[] = [];
+  const second: RunEvent[] = [];
+  const stop = new AbortController();
+  const a = e.apply({ dir: repo }, { onEvent: (x) => first.push(x) });
+  // The second asks once the first holds the project, and gives up while it waits.
+  while (!first.some((x) => x.type === 'plan-ready')) await new Promise((r) => setTimeout(r, 20));
+  const b = e.apply({ dir: repo }, {
+    signal: stop.signal,
+    onEvent: (x) => {
+      second.push(x);
+      if (x.type === 'queued') stop.abort();
+    },
+  });
+  await assert.rejects(b, { name: 'InterruptedError' });
+  assert.equal((await a).ok, true);
+  assertStamped(second, project);
+  const failed = second.at(-1) as Extract<RunEvent, { type: 'run-failed' }>;
+  assert.equal(failed.type, 'run-failed');
+  assert.equal(failed.stage, 'interrupted');
+  assert.ok(!second.some((x) => x.type === 'plan-ready' || x.type === 'apply-start'), 'it never planned nor applied');
+});
