@@ -20,6 +20,9 @@ import { startHangingEngine, type HangingEngine } from './doubles/hanging-engine
 import { makeRepo, uniqueProject, waffle } from './helpers.ts';
 
 const engines: HangingEngine[] = [];
+/** Without limits these calls never end: the runner's limit fails such a test instead of hanging the file. */
+const T = { timeout: 20_000 };
+const CLI_T = { timeout: 240_000 };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-hang-'));
 
 after(async () => {
@@ -52,7 +55,7 @@ async function timed<T>(p: Promise<T>): Promise<{ ms: number; result?: T; error?
   }
 }
 
-test('silent engine: connecting fails within the ping limit, naming the engine, and closes the connection', async () => {
+test('silent engine: connecting fails within the ping limit, naming the engine, and closes the connection', T, async () => {
   const e = await engine({ mode: 'silent' });
   const r = await timed(connectDocker(e.host, { timeoutMs: 400 }));
   assert.ok(r.error, 'connectDocker resolved against an engine that never answers');
@@ -63,7 +66,7 @@ test('silent engine: connecting fails within the ping limit, naming the engine, 
   await eventually(() => e.openConnections() === 0 && e.hung.every((h) => h.closedByClient), 'the ping request was destroyed');
 });
 
-test('engine that answers the ping then hangs: an ordinary call fails naming the call and the engine', async () => {
+test('engine that answers the ping then hangs: an ordinary call fails naming the call and the engine', T, async () => {
   const e = await engine({ mode: 'http', answerPing: true });
   const docker = await connectDocker(e.host, { timeoutMs: 500 });
   const r = await timed(docker.listContainers({ all: true }));
@@ -76,7 +79,7 @@ test('engine that answers the ping then hangs: an ordinary call fails naming the
   await eventually(() => e.openConnections() === 0, 'the hung request was destroyed');
 });
 
-test('a stop waits its grace period plus the ordinary limit, then fails naming POST /containers/{id}/stop', async () => {
+test('a stop waits its grace period plus the ordinary limit, then fails naming POST /containers/{id}/stop', T, async () => {
   const e = await engine({ mode: 'http', answerPing: true });
   const docker = await connectDocker(e.host, { timeoutMs: 300 });
   const id = 'a'.repeat(64);
@@ -88,7 +91,7 @@ test('a stop waits its grace period plus the ordinary limit, then fails naming P
   await eventually(() => e.openConnections() === 0, 'the stop request was destroyed');
 });
 
-test("a pull whose progress stream stalls fails at the client's pull limit", async () => {
+test("a pull whose progress stream stalls fails at the client's pull limit", T, async () => {
   const e = await engine({ mode: 'http', answerPing: true, headersThenHang: (m, u) => m === 'POST' && u.startsWith('/images/create') });
   const docker = await connectDocker(e.host, { timeoutMs: 5000, pullTimeoutMs: 600 });
   const r = await timed(pullImage(docker, 'example.invalid/app:1'));
@@ -98,7 +101,7 @@ test("a pull whose progress stream stalls fails at the client's pull limit", asy
   await eventually(() => e.openConnections() === 0, 'the pull stream was destroyed');
 });
 
-test('abort signals interrupt calls in flight at once: the client-wide one and a scope', async () => {
+test('abort signals interrupt calls in flight at once: the client-wide one and a scope', T, async () => {
   const e = await engine({ mode: 'http', answerPing: true });
   const client = new AbortController();
   const docker = await connectDocker(e.host, { timeoutMs: 60_000, signal: client.signal });
@@ -146,7 +149,7 @@ const cliEnv = (host: string, stateDir: string) => ({
   WAFFLE_STATE_DIR: stateDir,
 });
 
-test('waffle plan against an engine that never answers exits non-zero, naming the engine', async () => {
+test('waffle plan against an engine that never answers exits non-zero, naming the engine', CLI_T, async () => {
   const e = await engine({ mode: 'silent' });
   const project = uniqueProject('hang');
   const dir = repo(project);
@@ -161,7 +164,7 @@ test('waffle plan against an engine that never answers exits non-zero, naming th
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('waffle apply against an engine that hangs after the ping exits non-zero naming the hung call, and releases the lock', async () => {
+test('waffle apply against an engine that hangs after the ping exits non-zero naming the hung call, and releases the lock', CLI_T, async () => {
   // An empty engine for every read, so apply plans changes, takes the lock and starts changing things:
   // then every change hangs.
   const e = await engine({ mode: 'http', answerPing: true, emptyLists: true });
