@@ -411,6 +411,7 @@ export class Engine {
         }
         // Nothing to do: no lock, no Docker call; the stream still opens and closes like a real apply.
         if (what.plan.operations.length === 0) return this.#noop(what);
+        await this.#confirm(ctx, opts.confirm && (() => opts.confirm!(what)));
         return await this.#locked(what.graph.project, 'apply', ctx, () => this.#applyPlanned(what, opts), opts.signal);
       } catch (e) {
         throw this.#failOnce(ctx, e, 'apply');

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import kleur from 'kleur';
 import { cliOf, Exit, type App } from '../context.ts';
-import { confirm, canPrompt, CANCELLED } from '../prompt.ts';
+import { confirm, canPrompt } from '../prompt.ts';
 import { listenerFor } from '../render/listen.ts';
 
 export function register(program: Command, app: App): void {
@@ -49,11 +49,12 @@ export function register(program: Command, app: App): void {
         return;
       }
       if (cli.mode === 'plain') app.stderr.write(planText(planned.plan, { columns: cli.columns() }));
-      if (!o.yes && !(await confirm(cli, 'Apply these changes', '--yes'))) {
-        cli.err(CANCELLED);
-        return;
-      }
-      const result = await engine.apply(planned, { signal, checkStale });
+      // Asked through the engine, so a no (or no terminal to ask in) is a run-cancelled event in the stream too.
+      const result = await engine.apply(planned, {
+        signal,
+        checkStale,
+        ...(o.yes ? {} : { confirm: () => confirm(cli, 'Apply these changes', '--yes') }),
+      });
       if (!result.ok) throw new Exit(1);
     });
 }
