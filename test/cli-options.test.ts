@@ -125,3 +125,30 @@ test('Ctrl-C rule: the first press aborts the signal and says so; the second exi
   assert.equal(j.signal.aborted, true);
   assert.deepEqual(quiet, []);
 });
+
+test('plan --from-graph replays a stored graph (check --json) exactly like the repository it came from', async () => {
+  const stored = await waffle(['check', '--no-types', '--json'], { cwd: repo });
+  assert.equal(stored.code, 0, stored.stderr);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-graph-')), 'graph.json');
+  dirs.push(path.dirname(file));
+  fs.writeFileSync(file, stored.stdout);
+  const fromDir = await waffle(['plan', '--json'], { cwd: repo });
+  const fromGraph = await waffle(['plan', '--json', '--from-graph', file], { cwd: os.tmpdir() });
+  assert.equal(fromGraph.code, 0, fromGraph.stderr);
+  const lines = fromGraph.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines[0].source, 'graph');
+  assert.ok(!lines.some((e) => e.type === 'load-start'), 'nothing loaded');
+  const planOf = (out: string) => out.trimEnd().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'plan-ready').plan;
+  assert.deepEqual(planOf(fromGraph.stdout).operations.map((o: { id: string }) => o.id), planOf(fromDir.stdout).operations.map((o: { id: string }) => o.id));
+});
+
+test('apply --json without --yes and without a terminal: the stream ends in run-cancelled, exit 1 naming --yes, nothing changed', async () => {
+  const r = await waffle(['apply', '--json'], { cwd: repo });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Pass --yes/);
+  const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.at(-1).type, 'run-cancelled');
+  assert.ok(lines.some((e) => e.type === 'plan-ready'));
+  assert.ok(!lines.some((e) => e.type === 'apply-start'));
+  assert.deepEqual((await snapshot(docker, project)).containers, []);
+});
