@@ -83,11 +83,6 @@ export function cliOf(cmd: Command, app: App): Cli {
     source: () => ({ dir: root }),
     engine: () =>
       (engine ??= import('../runtime/engine.ts').then(({ Engine }) => {
-        // The loader leaves temporary files for the process owner to remove (when it offers that).
-        app.atExit.push(async () => {
-          const load = (await import('../runtime/load/load.ts')) as { cleanupTempFiles?: () => unknown };
-          await load.cleanupTempFiles?.();
-        });
         return new Engine({
             env: app.env,
             ...(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}),

@@ -53,6 +53,8 @@ export interface EngineOptions {
   stateDir?: string;
   /** Time limit for evaluating the configuration; default `env.WAFFLE_LOAD_TIMEOUT_MS`, then the loader's. */
   loadTimeoutMs?: number;
+  /** Names the operator allows in the configuration's `evaluation.env` although they look like credentials. */
+  allowEnv?: string[];
   /** Hears every event of every run (history, metrics), after the run's own listener. */
   onEvent?: Listener;
 }
@@ -254,8 +256,13 @@ export class Engine {
     const started = Date.now();
     ctx.stage = 'load';
     ctx.emit({ type: 'load-start', root: source.dir, at: started });
-    // The loader takes its environment from us (it ignores options it does not know yet).
-    const loadOpts: LoadOptions & { env?: Env; signal?: AbortSignal } = { env: this.env, ...(signal ? { signal } : {}) };
+    // The loader takes its environment from us; the sandbox's limits on this machine become notices.
+    const loadOpts: LoadOptions = {
+      env: this.env,
+      ...(this.#opts.allowEnv ? { allowEnv: this.#opts.allowEnv } : {}),
+      ...(signal ? { signal } : {}),
+      onWarning: (message) => ctx.emit({ type: 'notice', message, at: Date.now() }),
+    };
     const timeoutMs = this.#loadTimeout();
     if (timeoutMs !== undefined) loadOpts.timeoutMs = timeoutMs;
     let repo;
