@@ -11,11 +11,18 @@ export function register(program: Command, app: App): void {
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--offline', 'contact no Vault and no registry: secrets that would be read or renewed are reported as not checked')
     .option('--from-graph <file>', 'plan a stored graph (the JSON of `waffle check --json`) instead of the repository')
-    .action(async (o: { full?: boolean; detailedExitcode?: boolean; offline?: boolean; fromGraph?: string }, cmd: Command) => {
+    .option('--pull <policy>', "override every service's pull policy: always (ask the registry for newer images) or missing")
+    .action(async (o: { full?: boolean; detailedExitcode?: boolean; offline?: boolean; fromGraph?: string; pull?: string }, cmd: Command) => {
       const cli = cliOf(cmd, app);
+      if (o.pull !== undefined && o.pull !== 'always' && o.pull !== 'missing') throw new Exit(1, `waffle: --pull takes always or missing, not "${o.pull}"`);
       const engine = await cli.engine();
       const source = o.fromGraph ? await graphSource(cli.root, o.fromGraph, app.cwd) : cli.source();
-      const planned = await engine.plan(source, { onEvent: await listenerFor(cli), signal: cli.interrupt.signal, ...(o.offline ? { offline: true } : {}) });
+      const planned = await engine.plan(source, {
+        onEvent: await listenerFor(cli),
+        signal: cli.interrupt.signal,
+        ...(o.offline ? { offline: true } : {}),
+        ...(o.pull ? { pull: o.pull as 'always' | 'missing' } : {}),
+      });
       if (cli.mode !== 'json') {
         const { planText } = await import('../render/plan.ts');
         app.stderr.write(planText(planned.plan, { full: !!o.full, columns: cli.columns() }));
