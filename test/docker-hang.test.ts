@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connectDocker, withCallLimits } from '../runtime/docker/client.ts';
+import { connectDocker, dockerSettingsFromEnv, withCallLimits } from '../runtime/docker/client.ts';
 import { stopContainer } from '../runtime/docker/container.ts';
 import { pullImage } from '../runtime/docker/image.ts';
 import { startHangingEngine, type HangingEngine } from './doubles/hanging-engine.ts';
@@ -123,6 +123,28 @@ test('abort signals interrupt calls in flight at once: the client-wide one and a
   await assert.rejects(docker.listImages(), /GET \/images\/json to Docker at .* was interrupted/);
   assert.equal(e.requests.length, before);
   await eventually(() => e.openConnections() === 0, 'the aborted requests were destroyed');
+});
+
+test('settings come from the caller: an env is mapped explicitly, and the process environment never mixes in', T, async () => {
+  assert.deepEqual(dockerSettingsFromEnv({ DOCKER_HOST: 'tcp://h:2376', DOCKER_TLS_VERIFY: '1', WAFFLE_DOCKER_TIMEOUT_MS: '1500', WAFFLE_DOCKER_PULL_TIMEOUT_MS: '60000' }), {
+    host: 'tcp://h:2376',
+    tlsVerify: true,
+    timeoutMs: 1500,
+    pullTimeoutMs: 60000,
+  });
+  assert.deepEqual(dockerSettingsFromEnv({}), {});
+  assert.throws(() => dockerSettingsFromEnv({ WAFFLE_DOCKER_TIMEOUT_MS: 'soon' }), /WAFFLE_DOCKER_TIMEOUT_MS="soon" is not a time limit\. Fix: /);
+  // docker-modem reads DOCKER_HOST itself; the host given to connectDocker must win over it.
+  const e = await engine({ mode: 'silent' });
+  const saved = process.env.DOCKER_HOST;
+  process.env.DOCKER_HOST = 'tcp://127.0.0.1:9';
+  try {
+    await assert.rejects(connectDocker(e.host, { timeoutMs: 300 }), /no answer to GET \/_ping within 300 ms/);
+  } finally {
+    if (saved === undefined) delete process.env.DOCKER_HOST;
+    else process.env.DOCKER_HOST = saved;
+  }
+  assert.equal(e.hung.length, 1, 'the ping went to the given host');
 });
 
 // ---- the real CLI ----------------------------------------------------------------------------------
