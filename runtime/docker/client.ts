@@ -127,11 +127,13 @@ export class DockerCallError extends Error {
     readonly reason: 'timeout' | 'aborted',
     /** The limit that ran out (timeouts). */
     readonly timeoutMs?: number,
+    /** Whether the limit was on the streamed body of an answer that had started (pull progress, events). */
+    readonly streamed = false,
   ) {
     super(
       reason === 'timeout'
-        ? `Docker at ${host} did not answer ${call} within ${formatMs(timeoutMs!)}; the request was cancelled. ` +
-            `Fix: check that the engine responds (\`docker info\`) and restart it if it hangs, then run the command again.`
+        ? `Docker at ${host} did not ${streamed ? 'finish its streamed answer to' : 'answer'} ${call} within ${formatMs(timeoutMs!)}; ` +
+            `the request was cancelled. Fix: check that the engine responds (\`docker info\`) and restart it if it hangs, then run the command again.`
         : `${call} to Docker at ${host} was interrupted (aborted by the caller)`,
     );
     this.name = 'DockerCallError';
@@ -340,7 +342,7 @@ export function guardDocker(docker: Dockerode, host: string, settings: DockerSet
       clearTimeout(timer);
       stream = data;
       if (streamTimeoutMs > 0) {
-        timer = setTimeout(() => giveUp(new DockerCallError(`${call} (streamed answer)`, s.host, 'timeout', streamTimeoutMs)), streamTimeoutMs);
+        timer = setTimeout(() => giveUp(new DockerCallError(call, s.host, 'timeout', streamTimeoutMs, true)), streamTimeoutMs);
       }
       data.once('close', cleanup);
       callback(null, data);
