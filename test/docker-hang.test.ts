@@ -59,7 +59,7 @@ test('silent engine: connecting fails within the ping limit, naming the engine, 
   const e = await engine({ mode: 'silent' });
   const r = await timed(connectDocker(e.host, { timeoutMs: 400 }));
   assert.ok(r.error, 'connectDocker resolved against an engine that never answers');
-  assert.ok(r.ms < 3000, `took ${r.ms} ms for a 400 ms limit`);
+  assert.ok(r.ms < 5000, `took ${r.ms} ms for a 400 ms limit`);
   assert.match(r.error.message, new RegExp(`Docker is not answering at ${e.host.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
   assert.match(r.error.message, /no answer to GET \/_ping within 400 ms/);
   assert.match(r.error.message, /Fix: /);
@@ -71,7 +71,7 @@ test('engine that answers the ping then hangs: an ordinary call fails naming the
   const docker = await connectDocker(e.host, { timeoutMs: 500 });
   const r = await timed(docker.listContainers({ all: true }));
   assert.ok(r.error, 'a call to a hanging engine resolved');
-  assert.ok(r.ms >= 450 && r.ms < 3000, `took ${r.ms} ms for a 500 ms limit`);
+  assert.ok(r.ms >= 450 && r.ms < 5500, `took ${r.ms} ms for a 500 ms limit`);
   assert.equal(r.error.name, 'DockerCallError');
   assert.match(r.error.message, /did not answer GET \/containers\/json within 500 ms/);
   assert.ok(r.error.message.includes(e.host), `the message names the engine: ${r.error.message}`);
@@ -86,7 +86,7 @@ test('a stop waits its grace period plus the ordinary limit, then fails naming P
   const r = await timed(stopContainer(docker, id, 2));
   assert.ok(r.error);
   // 2 s grace + 0.3 s margin: not cut at the ordinary limit, not left hanging either.
-  assert.ok(r.ms >= 2200 && r.ms < 6000, `stop with a 2 s grace gave up after ${r.ms} ms`);
+  assert.ok(r.ms >= 2200 && r.ms < 8000, `stop with a 2 s grace gave up after ${r.ms} ms`);
   assert.match(r.error.message, /could not stop container aaaaaaaaaaaa: Docker at .* did not answer POST \/containers\/aaaaaaaaaaaa\/stop within 2\.3 s/);
   await eventually(() => e.openConnections() === 0, 'the stop request was destroyed');
 });
@@ -96,7 +96,7 @@ test("a pull whose progress stream stalls fails at the client's pull limit", T, 
   const docker = await connectDocker(e.host, { timeoutMs: 5000, pullTimeoutMs: 600 });
   const r = await timed(pullImage(docker, 'example.invalid/app:1'));
   assert.ok(r.error);
-  assert.ok(r.ms >= 550 && r.ms < 4000, `took ${r.ms} ms for a 600 ms pull limit`);
+  assert.ok(r.ms >= 550 && r.ms < 5500, `took ${r.ms} ms for a 600 ms pull limit`);
   assert.match(r.error.message, /image example\.invalid\/app:1 could not be pulled: Docker at .* did not finish its streamed answer to POST \/images\/create within 600 ms/);
   await eventually(() => e.openConnections() === 0, 'the pull stream was destroyed');
 });
@@ -111,12 +111,12 @@ test('abort signals interrupt calls in flight at once: the client-wide one and a
   const other = timed(docker.listVolumes());
   setTimeout(() => scope.abort(), 200);
   const s = await scoped;
-  assert.ok(s.error && s.ms < 2000, `the scope's call ended after ${s.ms} ms`);
+  assert.ok(s.error && s.ms < 5000, `the scope's call ended after ${s.ms} ms`);
   assert.match(s.error.message, /GET \/networks to Docker at .* was interrupted/);
 
   setTimeout(() => client.abort(), 100);
   const o = await other;
-  assert.ok(o.error && o.ms < 3000, `the client's call ended after ${o.ms} ms`);
+  assert.ok(o.error && o.ms < 5000, `the client's call ended after ${o.ms} ms (its own limit is 60 s)`);
   assert.match(o.error.message, /GET \/volumes to Docker at .* was interrupted/);
   // Once aborted, the client refuses new calls without dialling.
   const before = e.requests.length;
