@@ -482,3 +482,21 @@ await tryIt('abstractSock', async () => { const net = await import('node:net'); 
   }
   assert.equal(Object.keys(labels).length, 10);
 });
+
+test('evaluation settings the loader cannot use are refused on the config, before any service file runs', async () => {
+  const config = (ev: string) => `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'p', evaluation: ${ev} as never });\n`;
+  const cases: Array<[string, string, RegExp]> = [
+    ['{ memoryMb: 8 }', 'evaluation.memoryMb', /from 32 to 16384/],
+    ["{ memoryMb: '256' }", 'evaluation.memoryMb', /whole number of MiB/],
+    ["{ env: 'STAGE' }", 'evaluation.env', /list of environment variable names/],
+    ["{ env: ['STAGE=prod'] }", 'evaluation.env[0]', /not an environment variable name/],
+    ["'all'", 'evaluation', /must be an object/],
+  ];
+  for (const [ev, where, message] of cases) {
+    const root = repo({ 'waffle.config.ts': config(ev), 'services/a.ts': SVC(`throw new Error('a service file ran');`) });
+    const problems = await problemsOf(root);
+    assert.deepEqual(problems.map((p) => [p.file, p.where]), [['waffle.config.ts', where]], ev);
+    assert.match(problems[0]!.message, message, ev);
+    assert.ok(problems[0]!.fix, ev); // (had services/a.ts run, its throw would be the problem)
+  }
+});
