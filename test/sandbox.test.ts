@@ -369,7 +369,8 @@ test('(6) a growing array is stopped by the memory cap, fast, naming the file', 
     assert.equal(p!.service, 'hog');
     assert.match(p!.message, /more memory than evaluation allows \(256 MiB heap\).*services\/hog\.ts/);
     assert.match(p!.fix!, /evaluation\.memoryMb in waffle\.config\.ts/);
-    assert.ok(ms < 8000, `${kind}: took ${ms} ms`);
+    // Under a second on an idle 2-core machine; the bound leaves room for a loaded CI host.
+    assert.ok(ms < 15000, `${kind}: took ${ms} ms`);
   }
 });
 
@@ -384,7 +385,7 @@ test('(6b) off-heap buffers and evaluation.memoryMb: the configured cap applies'
   console.log(`# growing buffers (cap 64 MiB) stopped after ${ms} ms`);
   assert.equal(p!.file, 'services/buffers.ts');
   assert.match(p!.message, /64 MiB/);
-  assert.ok(ms < 5000, `took ${ms} ms`);
+  assert.ok(ms < 15000, `took ${ms} ms`);
 
   // The same config with a cap that fits loads fine.
   const fine = repo({
