@@ -369,7 +369,7 @@ test('(6) a growing array is stopped by the memory cap, fast, naming the file', 
     assert.equal(p!.service, 'hog');
     assert.match(p!.message, /more memory than evaluation allows \(256 MiB heap\).*services\/hog\.ts/);
     assert.match(p!.fix!, /evaluation\.memoryMb in waffle\.config\.ts/);
-    // Under a second on an idle 2-core machine; the bound leaves room for a loaded CI host.
+    // About a second on a quiet machine; the bound leaves room for a heavily loaded host.
     assert.ok(ms < 15000, `${kind}: took ${ms} ms`);
   }
 });
