@@ -25,7 +25,7 @@ export default defineService({
   image: '${image}',
   command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
   port: 8080,
-  healthcheck: { http: '${healthPath}', interval: '300ms', timeout: '1s', retries: 2 },
+  healthcheck: { http: '${healthPath}', interval: '300ms', timeout: '3s', retries: 5 },
   stopGracePeriod: '1s',
 });
 `,
