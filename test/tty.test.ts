@@ -129,16 +129,18 @@ test('in a terminal: Ctrl-C once stops cleanly: no new operation starts, exit co
   assert.equal(again.code, 0, again.stderr);
 });
 
-test('in a terminal: Ctrl-C twice exits at once with a warning and exit code 130', async () => {
+test('in a terminal: Ctrl-C pressed twice in a row ends with exit code 130 either way', async () => {
   const { repo, project } = await demoRepo();
   const name = `abort-${project}`;
   startInTmux(name, repo, ['apply', '--yes']);
   await waitFor(name, /waiting for health/);
-  // The first press stops cleanly within moments: the second must come while that is under way.
+  // The first press stops cleanly within moments, so whether the second lands before that ends depends
+  // on timing: it then exits at once with its warning; otherwise the clean stop's message shows. The
+  // second press itself is tested in cli-options.test.ts (the same createInterrupt the CLI installs).
   tmux('send-keys', '-t', name, 'C-c');
   tmux('send-keys', '-t', name, 'C-c');
   const final = await waitFor(name, /WAFFLE-EXIT=\d+/);
-  assert.match(final, /aborted: exited at once/);
+  assert.match(final, /aborted: exited at once|interrupted: stopped cleanly/);
   assert.match(final, /WAFFLE-EXIT=130/);
 });
 
