@@ -44,7 +44,12 @@ export function ApplyApp({ store, plan, onAnswer, onInterrupt, interactive, widt
   const clock = useNow(100, s.phase === 'applying' && now === undefined && !s.progress.done);
   ink.useInput(
     (input, key) => {
-      if (key.ctrl && input === 'c') return onInterrupt();
+      // Ctrl-C: Ink reports one press as ctrl+c; presses that arrive in one chunk come as raw \u0003 bytes, each a press.
+      const presses = key.ctrl && input === 'c' ? 1 : [...input].filter((ch) => ch === '\u0003').length;
+      if (presses > 0) {
+        for (let i = 0; i < presses; i++) onInterrupt();
+        return;
+      }
       if (s.phase !== 'review') return;
       // A terminal may deliver several keys in one chunk (`y` and Enter as "y\r"): the first one that means something counts.
       for (const ch of input + (key.return ? '\r' : '') + (key.escape ? '\u001b' : '')) {
