@@ -592,10 +592,19 @@ export class Engine {
     return this.#graph(source, ctx, opts.signal);
   }
 
-  /** Type-checks a repository with the TypeScript compiler; problems, never throws for them. */
-  async typecheck(dir: string): Promise<Problem[]> {
-    const { typecheck } = await import('./check/typecheck.ts');
-    return typecheck(dir);
+  /**
+   * `waffle check`: type-checks the repository with the TypeScript compiler (`types`), then loads and
+   * validates it. Every problem fails the run (a run-failed event, then a ProblemsError); touches nothing.
+   */
+  async check(source: Source, opts: RunOptions & { types?: boolean } = {}): Promise<ServiceGraph> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'check', true);
+    if (opts.types && 'dir' in source) {
+      const { typecheck } = await import('./check/typecheck.ts');
+      const problems = await typecheck(source.dir);
+      if (problems.length) throw ctx.fail(new ProblemsError(problems), 'validate');
+    }
+    return this.#graph(source, ctx, opts.signal);
   }
 
   /** What runs for the project now (by its label). */
