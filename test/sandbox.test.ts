@@ -447,7 +447,7 @@ test('which names look like credentials', async () => {
     return r === undefined ? 'ok' : r.forceable ? 'credential' : 'never';
   };
   const table: Record<string, string[]> = {
-    ok: ['STAGE', 'DOMAIN', 'DEPLOY_ENV', 'API_REPLICAS', 'REGION', 'PWD', 'LOG_LEVEL', 'FEATURE_FLAGS'],
+    ok: ['STAGE', 'DOMAIN', 'NODE_ENV', 'DEPLOY_ENV', 'API_REPLICAS', 'REGION', 'PWD', 'LOG_LEVEL', 'FEATURE_FLAGS'],
     credential: [
       'VAULT_TOKEN', 'VAULT_ADDR', 'GITHUB_TOKEN', 'NPM_TOKEN', 'WAFFLE_AGE_IDENTITY_FILE', 'WAFFLE_AGE_IDENTITY', 'DOCKER_HOST',
       'DOCKER_CERT_PATH', 'AWS_SECRET_ACCESS_KEY', 'DB_PASSWORD', 'DB_PWD', 'SSH_AUTH_SOCK', 'MY_API_KEY', 'OPENAI_APIKEY',

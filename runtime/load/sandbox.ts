@@ -43,6 +43,7 @@ const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export function envNameRisk(name: string): { reason: string; forceable: boolean } | undefined {
   const n = name.toUpperCase();
+  if (n === 'NODE_ENV') return undefined; // read by code, not by node itself
   if (n === 'NODE_OPTIONS' || n.startsWith('NODE_') || n.startsWith('LD_') || n === 'PATH' || n.startsWith('UV_')) {
     return { reason: 'changes how the evaluation process starts (node options, libraries, search path)', forceable: false };
   }
