@@ -369,8 +369,9 @@ test('(6) a growing array is stopped by the memory cap, fast, naming the file', 
     assert.equal(p!.service, 'hog');
     assert.match(p!.message, /more memory than evaluation allows \(256 MiB heap\).*services\/hog\.ts/);
     assert.match(p!.fix!, /evaluation\.memoryMb in waffle\.config\.ts/);
-    // About a second on a quiet machine; the bound leaves room for a heavily loaded host.
-    assert.ok(ms < 15000, `${kind}: took ${ms} ms`);
+    // About a second on a quiet machine; the bound (half the time limit) leaves room for a host
+    // loaded many times over, while the message says it was the memory cap, not the time limit.
+    assert.ok(ms < 30000, `${kind}: took ${ms} ms`);
   }
 });
 
@@ -385,7 +386,7 @@ test('(6b) off-heap buffers and evaluation.memoryMb: the configured cap applies'
   console.log(`# growing buffers (cap 64 MiB) stopped after ${ms} ms`);
   assert.equal(p!.file, 'services/buffers.ts');
   assert.match(p!.message, /64 MiB/);
-  assert.ok(ms < 15000, `took ${ms} ms`);
+  assert.ok(ms < 30000, `took ${ms} ms`);
 
   // The same config with a cap that fits loads fine.
   const fine = repo({
