@@ -381,7 +381,7 @@ test('(6b) off-heap buffers and evaluation.memoryMb: the configured cap applies'
     'services/buffers.ts': SVC(`const a: Buffer[] = [];\nfor (;;) a.push(Buffer.alloc(1 << 20, 1));`),
   });
   const t0 = Date.now();
-  const [p] = await problemsOf(root, { timeoutMs: 30000 });
+  const [p] = await problemsOf(root, { timeoutMs: 60000 });
   const ms = Date.now() - t0;
   console.log(`# growing buffers (cap 64 MiB) stopped after ${ms} ms`);
   assert.equal(p!.file, 'services/buffers.ts');
