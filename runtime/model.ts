@@ -205,6 +205,8 @@ export interface Problem {
   service?: string;
   /** `line:col` or a field path such as `ports[1]`. */
   where?: string;
+  /** `line:col` in `file` of the field `where` names (or of the `defineService` call), when `where` is a field path. */
+  loc?: string;
   message: string;
   /** How to fix it. */
   fix?: string;
