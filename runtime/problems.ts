@@ -10,10 +10,16 @@ export class ProblemsError extends Error {
   }
 }
 
-/** `services/api.ts:3:9: service "api": ports[0]: host port 8080 is taken by "web". Fix: ...` */
+const LINE_COL = /^\d+(:\d+)?$/;
+
+/**
+ * `services/api.ts:7:5: service "api": ports[1]: host port 8080 is taken by "web"` and the fix on the
+ * next line. The position is `loc` (of the field) or a `where` that is itself `line:col`.
+ */
 export function formatProblem(p: Problem): string {
-  const loc = p.where && /^\d+(:\d+)?$/.test(p.where) ? `${p.file}:${p.where}` : p.file;
-  const field = p.where && !/^\d+(:\d+)?$/.test(p.where) ? `${p.where}: ` : '';
+  const at = p.loc ?? (p.where && LINE_COL.test(p.where) ? p.where : undefined);
+  const loc = at ? `${p.file}:${at}` : p.file;
+  const field = p.where && !LINE_COL.test(p.where) ? `${p.where}: ` : '';
   const svc = p.service ? `service "${p.service}": ` : '';
   const fix = p.fix ? `\n    fix: ${p.fix}` : '';
   return `${loc}: ${svc}${field}${p.message}${fix}`;

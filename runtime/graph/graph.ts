@@ -1,13 +1,15 @@
 /**
  * graph: LoadedRepo → ServiceGraph. Validates every field, fills every default, resolves references to
- * names, and orders services by dependency. Pure (only `path.resolve` for bind mounts). Collects every
- * problem of one run and throws them together as a ProblemsError.
+ * names, and orders services by dependency. Pure (only `path.resolve` for bind mounts), except that
+ * on failure it reads the files that have problems to give each its line. Collects every problem of
+ * one run and throws them together as a ProblemsError.
  *
  * Each concern is validated by a function of its own under `validate/` (config, names and references,
  * images, ports, volumes, healthchecks, lifecycle, env, labels, secrets); this file runs them per
  * service, then checks what spans services (host ports, dependency cycles) and assembles the graph.
  */
 import type { LoadedRepo, Problem, ServiceGraph, ServiceSpec } from '../model.ts';
+import { locateProblems } from '../locate.ts';
 import { ProblemsError } from '../problems.ts';
 import { cmp, findCycles, topoOrder, type Edge } from './order.ts';
 import { isObject } from './parse.ts';
@@ -121,7 +123,11 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
 
   problems.push(...hostPortConflicts(hostBindings));
   problems.push(...findCycles(deps, byName));
-  if (problems.length > 0) throw new ProblemsError(problems);
+  if (problems.length > 0) {
+    // Each problem names a field; point it at the field's line in its file (read only on failure).
+    const definedAt = new Map(repo.services.map((s) => [s.file, s.definedAt] as const));
+    throw new ProblemsError(locateProblems(problems, { root: repo.root, configFile: repo.configFile, definedAt }));
+  }
 
   const order = topoOrder(deps);
   const pairs = [...linkPairs].sort().map((p) => p.split('\u0000') as [string, string]);
