@@ -262,9 +262,11 @@ export interface LocateScope {
 }
 
 /**
- * Gives every problem that names a field (or the whole definition) but no line the `line:col` of
- * that field in its file (`loc`), or of the `defineService` call when the field is not written out.
- * Problems that already have a position keep it. Mutates and returns `problems`; never throws.
+ * Gives every problem that names a field but no line the `line:col` of that field in its file
+ * (`loc`), or of the `defineService` call when the field is not written out. A problem without a
+ * field gets the call's position when its file is a service in `definedAt` (a problem of the whole
+ * definition). Problems that already have a position keep it. Mutates and returns `problems`; never
+ * throws.
  */
 export function locateProblems(problems: Problem[], scope: LocateScope): Problem[] {
   const sources = new Map<string, string | undefined>();
@@ -283,6 +285,8 @@ export function locateProblems(problems: Problem[], scope: LocateScope): Problem
   for (const p of problems) {
     if (p.loc !== undefined || (p.where !== undefined && LINE_COL.test(p.where))) continue;
     const isConfig = p.file === scope.configFile;
+    // Without a field, only a validated service's problem is about its definition (the call).
+    if (p.where === undefined && (isConfig || !scope.definedAt?.has(p.file))) continue;
     const defined = isConfig ? undefined : splitDefinedAt(scope.definedAt?.get(p.file));
     // A service defined in another file (re-exported) has no position in this one.
     const callAt = defined && defined.file === p.file ? defined.pos : undefined;

@@ -26,6 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { glob } from 'tinyglobby';
 import type { LoadedRepo, LoadedService, Problem } from '../model.ts';
+import { LINE_COL, locateProblems } from '../locate.ts';
 import { ProblemsError } from '../problems.ts';
 import type { BundleText, FromChild, SourceMapPayload, ThrownInfo, ToChild } from './protocol.ts';
 import { serviceNameFromFile } from './serialize.ts';
@@ -736,6 +737,12 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
       services = reply.services;
     }
     return { root, configFile, config, services, inputs: inputs.sort() };
+  } catch (e) {
+    // Evaluated data has no positions: a problem that names a field gets the field's line.
+    if (e instanceof ProblemsError && e.problems.some((p) => p.where && !LINE_COL.test(p.where))) {
+      throw new ProblemsError(locateProblems(e.problems, { root, configFile }));
+    }
+    throw e;
   } finally {
     session?.kill();
   }
