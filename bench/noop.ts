@@ -8,7 +8,9 @@
  * Also load+validate of 500 service files.
  *
  * Run: `npx tsx bench/noop.ts` (starts the engine itself, builds dist/). Environment: BENCH_SERVICES
- * (100), BENCH_LARGE (1000; 0 skips it), BENCH_RUNS (5). The last line is one JSON object of figures.
+ * (100), BENCH_LARGE (1000; 0 skips it), BENCH_RUNS (5), BENCH_PARTS (plain,health,large,load). The last
+ * line is one JSON object of figures. For the large scenario it also splits an in-process plan into its
+ * phases (load+validate, observe, the rest), to show where a no-op's time goes.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,11 +19,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from '../test/engine.ts';
 import { loadGraph } from '../runtime/pipeline.ts';
+import { Engine } from '../runtime/engine.ts';
 import { PKG_ROOT, WAFFLE_BIN } from '../test/helpers.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 100);
 const LARGE = Number(process.env.BENCH_LARGE ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** Which parts run (comma-separated): plain, health, large, load. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'plain,health,large,load').split(',').map((x) => x.trim()));
 const LOAD_FILES = 500;
 /**
  * The large scenario's default network, created by the bench before waffle's first apply (waffle adopts
@@ -136,6 +141,13 @@ function setUp(base: string, name: string, project: string, n: number, kind: Kin
       } catch (e) {
         log(`cleanup: ${(e as Error).message}`);
       }
+      // What a destroy left (an engine too busy to answer in time), removed a batch at a time.
+      for (const label of [`dev.wafflemaker.project=${project}`, `com.docker.compose.project=${project}c`]) {
+        const left = spawnSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+        for (let i = 0; i < left.length; i += 25) spawnSync('docker', ['rm', '-f', ...left.slice(i, i + 25)], { encoding: 'utf8' });
+        const nets = spawnSync('docker', ['network', 'ls', '-q', '--filter', `label=${label}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+        if (nets.length) spawnSync('docker', ['network', 'rm', ...nets], { encoding: 'utf8' });
+      }
     },
   };
 }
@@ -181,7 +193,7 @@ async function main() {
   const figures: Record<string, number> = { services: SERVICES, large_services: LARGE, runs: RUNS };
   const docker = (...args: string[]) => run('docker', args, { cwd: base });
   try {
-    for (const kind of ['plain', 'health'] as const) {
+    for (const kind of (['plain', 'health'] as const).filter((k) => PARTS.has(k))) {
       const s = setUp(base, kind, `b${kind[0]}${tag}`, SERVICES, kind, true);
       try {
         compare(kind, s, SERVICES, figures);
@@ -191,7 +203,7 @@ async function main() {
       }
     }
 
-    if (LARGE > 0) {
+    if (LARGE > 0 && PARTS.has('large')) {
       const project = `bx${tag}`;
       docker(
         'network', 'create', '--subnet', LARGE_SUBNET,
@@ -202,6 +214,25 @@ async function main() {
       const s = setUp(base, 'large', project, LARGE, 'plain', false);
       try {
         compare('large', s, LARGE, figures);
+        // The same no-op in process, by phase (the engine's events carry each phase's duration).
+        const phases: Record<'load' | 'observe' | 'total', number[]> = { load: [], observe: [], total: [] };
+        for (let i = 0; i < RUNS; i++) {
+          const engine = new Engine({ env: { ...process.env } });
+          await engine.plan(
+            { dir: path.join(base, 'large-waffle') },
+            {
+              onEvent: (e) => {
+                if (e.type === 'load-done') phases.load.push(e.ms);
+                if (e.type === 'observe-done') phases.observe.push(e.ms);
+                if (e.type === 'plan-ready') phases.total.push(e.ms);
+              },
+            },
+          );
+        }
+        figures.large_inprocess_plan_median_ms = Math.round(median(phases.total));
+        figures.large_inprocess_load_validate_median_ms = Math.round(median(phases.load));
+        figures.large_inprocess_observe_median_ms = Math.round(median(phases.observe));
+        log(`large in process: plan ${phases.total.join(', ')} ms; of which load+validate ${phases.load.join(', ')} ms, observe ${phases.observe.join(', ')} ms`);
       } finally {
         s.cleanup();
         try {
@@ -212,20 +243,22 @@ async function main() {
       }
     }
 
-    const loadDir = path.join(base, 'load');
-    serviceRepo(loadDir, `bl${tag}`, LOAD_FILES, 'plain');
-    const loads: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const t0 = performance.now();
-      const graph = await loadGraph({ root: loadDir });
-      loads.push(performance.now() - t0);
-      if (Object.keys(graph.services).length !== LOAD_FILES) throw new Error('load returned the wrong number of services');
+    if (PARTS.has('load')) {
+      const loadDir = path.join(base, 'load');
+      serviceRepo(loadDir, `bl${tag}`, LOAD_FILES, 'plain');
+      const loads: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const t0 = performance.now();
+        const graph = await loadGraph({ root: loadDir });
+        loads.push(performance.now() - t0);
+        if (Object.keys(graph.services).length !== LOAD_FILES) throw new Error('load returned the wrong number of services');
+      }
+      figures.load_validate_500_median_ms = Math.round(median(loads));
+      const cliChecks: number[] = [];
+      for (let i = 0; i < 3; i++) cliChecks.push(run(process.execPath, [WAFFLE_BIN, 'check', '--no-types'], { cwd: loadDir }));
+      figures.cli_check_500_median_ms = Math.round(median(cliChecks));
+      log(`load+validate of ${LOAD_FILES} files: ${loads.map(Math.round).join(', ')} ms (in process); CLI check ${cliChecks.map(Math.round).join(', ')} ms`);
     }
-    figures.load_validate_500_median_ms = Math.round(median(loads));
-    const cliChecks: number[] = [];
-    for (let i = 0; i < 3; i++) cliChecks.push(run(process.execPath, [WAFFLE_BIN, 'check', '--no-types'], { cwd: loadDir }));
-    figures.cli_check_500_median_ms = Math.round(median(cliChecks));
-    log(`load+validate of ${LOAD_FILES} files: ${loads.map(Math.round).join(', ')} ms (in process); CLI check ${cliChecks.map(Math.round).join(', ')} ms`);
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
