@@ -10,7 +10,7 @@
  */
 
 import { WAFFLE_BRAND } from './brand.js';
-import type { SecretCollection, SecretRef, VaultSettings } from './secrets.js';
+import type { SecretCollection, SecretRef, SecretString, VaultSettings } from './secrets.js';
 
 export { WAFFLE_BRAND };
 export * from './secrets.js';
@@ -158,10 +158,11 @@ export interface Dependency {
 }
 
 /**
- * A value an environment variable may take. A secret reference (`secrets.db.url`) is filled in at
- * apply time; the value never enters the plan, labels or logs.
+ * A value an environment variable may take. A secret reference (`secrets.db.url`) or a value built
+ * from references (`secretString\`postgres://${secrets.pg.username}:${secrets.pg.password}@db/app\``)
+ * is filled in at apply time; the value never enters the plan, labels or logs.
  */
-export type EnvValue = string | number | boolean | ServiceUrl | SecretRef;
+export type EnvValue = string | number | boolean | ServiceUrl | SecretRef | SecretString;
 
 /** Everything a service can declare. Only `image` is required. */
 export interface ServiceDefinition {
@@ -177,8 +178,9 @@ export interface ServiceDefinition {
   /** Replaces the image's ENTRYPOINT. */
   entrypoint?: string | string[];
   /**
-   * Environment variables. Values may be references such as `api.url('/v1')` or a secret
-   * (`secrets.db.url`, declared with `defineSecrets` in waffle.config.ts).
+   * Environment variables. Values may be references such as `api.url('/v1')`, a secret
+   * (`secrets.db.url`, declared with `defineSecrets` in waffle.config.ts), or a secret built from
+   * parts with the `secretString` tag.
    */
   env?: Record<string, EnvValue>;
   /**
@@ -188,8 +190,9 @@ export interface ServiceDefinition {
    *
    * @example
    * files: { '/run/secrets/db_password': secrets.db.password }
+   * files: { '/run/secrets/dsn': secretString`postgres://${secrets.pg.username}:${secrets.pg.password}@db/app` }
    */
-  files?: Record<`/${string}`, SecretRef>;
+  files?: Record<`/${string}`, SecretRef | SecretString>;
   /** The main container port: what `url()` points at and the default port of an `http` healthcheck. */
   port?: number;
   /** Ports published on the host. A fixed host port forces stop-then-start replacement. */

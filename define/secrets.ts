@@ -101,6 +101,27 @@ export interface SecretRef<Name extends string = string, Key extends string = st
   readonly key: Key;
 }
 
+/** What `service.url()` returns, as far as {@link secretString} is concerned (the full type is `ServiceUrl`). */
+export interface ServiceUrlLike {
+  readonly [WAFFLE_BRAND]: 'service-url';
+}
+
+/** What {@link secretString} may interpolate: secret references, plain text and numbers, and service URLs. */
+export type SecretStringPart = SecretRef | string | number | ServiceUrlLike;
+
+/**
+ * A secret value built from secret references and plain text, made with the {@link secretString} tag.
+ * Like a reference, it holds no value: the parts are filled in at apply time, and the whole string is
+ * secret (never in plans, events, labels or logs).
+ */
+export interface SecretString {
+  readonly [WAFFLE_BRAND]: 'secret-string';
+  /** The literal text between the interpolations (one more than `values`). */
+  readonly strings: readonly string[];
+  /** The interpolated parts, in order. */
+  readonly values: readonly SecretStringPart[];
+}
+
 /** The keys of one secret, each a {@link SecretRef}. */
 export type SecretGroup<Name extends string, Keys extends string> = { readonly [K in Keys]: SecretRef<Name, K> };
 
@@ -173,7 +194,8 @@ function usage(what: string, example: string): string {
     `${what} is a secret reference, not a string: its value is fetched only at apply time, so it cannot be ` +
     `turned into text while the configuration is evaluated (no template literals, +, String() or JSON). ` +
     `Use it as a whole value: env: { NAME: ${example} } or files: { '/run/secrets/name': ${example} }. ` +
-    `To build a longer string (a URL with a password inside), store the whole string as a key of its own.`
+    `To build a longer string (a URL with a password inside), use the secretString tag: ` +
+    `secretString\`postgres://app:\${${example}}@db:5432/app\` (import { secretString } from 'wafflemaker').`
   );
 }
 
@@ -265,6 +287,43 @@ export function defineSecrets<const T extends { readonly [name: string]: SecretI
       );
     },
   }) as unknown as Secrets<T>;
+}
+
+/**
+ * Builds a secret value from secret references and plain text: a tagged template. Use the result
+ * wherever a secret reference goes (`env`, `files`). Each reference is filled in at apply time, as a
+ * reference on its own would be; the whole string and each part stay out of plans, events, labels and
+ * logs. Only secret references, strings, numbers and service URLs (`api.url()`) may be interpolated,
+ * so a misspelt key is a compile error. Parts from one dynamic secret (a Vault database role's
+ * `username` and `password`) come from one lease.
+ *
+ * @example
+ * env: { DATABASE_URL: secretString`postgres://${secrets.pg.username}:${secrets.pg.password}@postgres:5432/portal` }
+ */
+export function secretString(strings: TemplateStringsArray, ...values: SecretStringPart[]): SecretString {
+  const label = 'a secretString`…` value';
+  const fail = thrower(
+    `${label} is a secret value built at apply time, not a string: it cannot be turned into text while the ` +
+      `configuration is evaluated (no template literals, +, String() or JSON). Use it as a whole value: ` +
+      `env: { NAME: secretString\`…\` } or files: { '/run/secrets/name': secretString\`…\` }.`,
+  );
+  const out = Object.create(null) as Record<PropertyKey, unknown>;
+  Object.defineProperties(out, {
+    [WAFFLE_BRAND]: { value: 'secret-string', enumerable: false },
+    strings: { value: Object.freeze([...strings]), enumerable: true },
+    values: { value: Object.freeze([...values]), enumerable: true },
+    toString: { value: fail },
+    valueOf: { value: fail },
+    toJSON: { value: fail },
+    [Symbol.toPrimitive]: { value: fail },
+    [Symbol.for('nodejs.util.inspect.custom')]: { value: () => `[SecretString ${values.length} part${values.length === 1 ? '' : 's'}]` },
+  });
+  return Object.freeze(out) as unknown as SecretString;
+}
+
+/** True when `value` was made by {@link secretString} (in any copy of this module). */
+export function isSecretString(value: unknown): value is SecretString {
+  return typeof value === 'object' && value !== null && (value as SecretString)[WAFFLE_BRAND] === 'secret-string';
 }
 
 /** True when `value` is a reference like `secrets.db.url` (in any copy of this module). */

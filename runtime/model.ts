@@ -37,7 +37,17 @@ export interface SecretRefData {
   key: string;
 }
 
-export type EnvValueData = string | number | boolean | ServiceUrlData | SecretRefData;
+/**
+ * `secretString\`…\`` inside evaluated data: the literal text and the interpolated parts in order
+ * (empty text dropped). Parts are not validated yet: validation accepts strings, numbers, secret
+ * references and service URLs.
+ */
+export interface SecretStringData {
+  $ref: 'secret-string';
+  parts: unknown[];
+}
+
+export type EnvValueData = string | number | boolean | ServiceUrlData | SecretRefData | SecretStringData;
 
 /** A service definition after evaluation: the user's object with references replaced by data. */
 export interface ServiceData {
@@ -150,10 +160,13 @@ export interface ServiceSpec {
   user?: string;
   workdir?: string;
   stopGraceSeconds: number;
-  /** Environment variables filled from secrets at apply time: name → which secret and key. Present only when used. */
-  secretEnv?: Record<string, { secret: string; key: string }>;
+  /**
+   * Environment variables filled from secrets at apply time: name → which secret and key, or a
+   * template (`secretString`) of text and references. Present only when used.
+   */
+  secretEnv?: Record<string, SecretValueSpec>;
   /** Files written from secrets at apply time (tmpfs, 0400, read-only mount), sorted by target. Present only when used. */
-  secretFiles?: Array<{ target: string; secret: string; key: string }>;
+  secretFiles?: Array<{ target: string } & SecretValueSpec>;
   /**
    * When the image is fetched: `'missing'` uses the local image when present; `'always'` resolves the
    * tag against the registry on every plan (a re-pushed tag redeploys). The service's `pull`, else the
@@ -161,6 +174,23 @@ export interface ServiceSpec {
    */
   pull: 'missing' | 'always';
 }
+
+/** One key of one declared secret. */
+export interface SecretKeySpec {
+  secret: string;
+  key: string;
+}
+
+/**
+ * A secret value built from parts (`secretString`): plain text (non-secret, from the repository) and
+ * references, joined in order at apply time. Holds at least one reference; never a value.
+ */
+export interface SecretTemplateSpec {
+  template: Array<string | SecretKeySpec>;
+}
+
+/** What a secret variable or file holds: one key, or a template of text and keys. */
+export type SecretValueSpec = SecretKeySpec | SecretTemplateSpec;
 
 /** Vault connection settings from `defineConfig({ vault })` (no credentials: those come from the environment). */
 export interface VaultSettingsSpec {

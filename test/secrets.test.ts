@@ -160,7 +160,7 @@ test('graph: secrets used but none declared, bad files, bad declarations, vault 
   assert.ok(files.some((t) => /must be an absolute file path/.test(t)), files.join('\n'));
   assert.ok(files.some((t) => /must be a secret reference/.test(t)), files.join('\n'));
   assert.ok(files.some((t) => /inside a volume/.test(t)), files.join('\n'));
-  assert.ok(files.some((t) => /services\/named\.ts: service "named": user: .*must be numeric/.test(t)), files.join('\n'));
+  assert.ok(files.some((t) => /services\/named\.ts(:\d+:\d+)?: service "named": user: .*must be numeric/.test(t)), files.join('\n'));
   assert.ok(!files.join('\n').includes('hunter2') || files.every((t) => !/hunter2/.test(t.split('got')[0]!)));
 
   const bad = problemsOf(

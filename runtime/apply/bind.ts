@@ -12,10 +12,10 @@
  */
 import type Dockerode from 'dockerode';
 import { LABEL } from '../labels.ts';
-import type { ApplyEvent, ContainerCreateBody, ObservedState, Operation, Plan, ServiceGraph } from '../model.ts';
+import type { ApplyEvent, ContainerCreateBody, ObservedState, Operation, Plan, SecretValueSpec, ServiceGraph } from '../model.ts';
 import { observe } from '../docker/observe.ts';
 import { containerKey, fileOwner, gcSecretFiles, projectFilesDir, secretFilesPresent, writeSecretFiles } from '../secrets/files.ts';
-import type { IssuedLease, SecretsSession } from '../secrets/session.ts';
+import { secretValueOf, type IssuedLease, type SecretsSession } from '../secrets/session.ts';
 import { LeaseStore } from '../secrets/leases.ts';
 import { Renewer } from '../secrets/renewer.ts';
 import { ProviderRegistry } from '../secrets/registry.ts';
@@ -94,7 +94,9 @@ export async function bindSecrets(
           leasesByOp.set(op.id, leases);
           startedContainers.set(op.id, op.containerId);
         }
-        writeSecretFiles(graph.project, key, files.map((f) => ({ target: f.target, value: values.get(f.secret)!.get(f.key)! })), fileOwner(svc.user), env);
+        const fileValue = (f: (typeof files)[number]) => secretValueOf(f, (r) => values.get(r.secret)?.get(r.key))!;
+        for (const f of files) if ('template' in f) known.push({ label: `secretString ${svc.name} ${f.target}`, value: fileValue(f) });
+        writeSecretFiles(graph.project, key, files.map((f) => ({ target: f.target, value: fileValue(f) })), fileOwner(svc.user), env);
         continue;
       }
       const body: ContainerCreateBody = op.body;
@@ -103,7 +105,10 @@ export async function bindSecrets(
       const { values, leases } = await session.valuesFor(svc.name, { containerKey: containerKey(svc.name, generation) });
       for (const l of leases) for (const [k, v] of values.get(l.secret) ?? []) known.push({ label: `secrets.${l.secret}.${k}`, value: v });
       if (leases.length > 0) leasesByOp.set(op.id, leases);
-      const valueOf = (r: { secret: string; key: string }) => values.get(r.secret)!.get(r.key)!;
+      // A secretString is its text and its parts' values joined; the whole string is redacted as well as each part.
+      const valueOf = (r: SecretValueSpec) => secretValueOf(r, (k) => values.get(k.secret)?.get(k.key))!;
+      for (const [name, r] of Object.entries(svc.secretEnv ?? {})) if ('template' in r) known.push({ label: `secretString ${svc.name} env.${name}`, value: valueOf(r) });
+      for (const f of svc.secretFiles ?? []) if ('template' in f) known.push({ label: `secretString ${svc.name} ${f.target}`, value: valueOf(f) });
       if (svc.secretEnv) {
         const entries = [...body.Env, ...Object.entries(svc.secretEnv).map(([name, r]) => `${name}=${valueOf(r)}`)];
         body.Env = entries.sort((a, b) => {

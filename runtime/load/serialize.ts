@@ -4,14 +4,15 @@
  *
  * Services made by defineService become `ServiceRefData`, `service.url()` becomes `ServiceUrlData`,
  * a secret reference (`secrets.db.url`) becomes `SecretRefData` (names only: there is no value to
- * serialise) and the collection from `defineSecrets` becomes its declarations.
+ * serialise), a `secretString` template becomes `SecretStringData` (its text and references in order)
+ * and the collection from `defineSecrets` becomes its declarations.
  * Anything that is not plain data (functions, symbols, bigint, class instances, NaN, circular
  * structures, `undefined` inside arrays) is reported with its field path. `undefined` object
  * properties are dropped.
  */
 import { isService, isServiceUrl, type Service } from '../../define/index.ts';
-import { isSecretCollection, isSecretRef, secretDecls, secretGroupName } from '../../define/secrets.ts';
-import type { SecretRefData, ServiceRefData, ServiceUrlData } from '../model.ts';
+import { isSecretCollection, isSecretRef, isSecretString, secretDecls, secretGroupName } from '../../define/secrets.ts';
+import type { SecretRefData, SecretStringData, ServiceRefData, ServiceUrlData } from '../model.ts';
 
 export interface SerializeIssue {
   /** Field path such as `env.BUILD` or `ports[1]`; empty for the value itself. */
@@ -83,6 +84,25 @@ function walk(value: unknown, path: string, ctx: SerializeContext, issues: Seria
   if (isSecretRef(obj)) {
     const ref: SecretRefData = { $ref: 'secret', secret: String(obj.secret), key: String(obj.key) };
     return ref;
+  }
+  if (isSecretString(obj)) {
+    // Text and parts interleaved in order; empty text is dropped. The parts are checked by validation.
+    const parts: unknown[] = [];
+    const strings = Array.isArray(obj.strings) ? obj.strings : [];
+    const values = Array.isArray(obj.values) ? obj.values : [];
+    strings.forEach((text, i) => {
+      if (typeof text === 'string' && text !== '') parts.push(text);
+      if (i >= values.length) return;
+      const p = joinPath(joinPath(path, 'secretString'), i);
+      if (values[i] === undefined) {
+        issues.push({ path: p, message: 'is undefined; interpolate a secret reference (secrets.<name>.<key>), a string, a number or a service url()' });
+        return;
+      }
+      const v = walk(values[i], p, ctx, issues, seen);
+      if (v !== DROP) parts.push(v);
+    });
+    const out: SecretStringData = { $ref: 'secret-string', parts };
+    return out;
   }
   const group = secretGroupName(obj);
   if (group !== undefined) {

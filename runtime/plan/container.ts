@@ -8,7 +8,7 @@
  * say WHAT changed without ever storing a value.
  */
 import { formatInPlaceLabel, LABEL, names } from '../labels.ts';
-import type { ContainerCreateBody, ServiceGraph, ServiceSpec } from '../model.ts';
+import type { ContainerCreateBody, SecretValueSpec, ServiceGraph, ServiceSpec } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { serviceNetworks } from './network.ts';
 
@@ -21,6 +21,13 @@ export interface HashExtra {
    * in the hash at all) for services without dynamic credentials.
    */
   credentialsDigest?: string;
+  /**
+   * Per `secretString` variable: keyed hash (HMAC) of the values of its parts (for dynamic credentials,
+   * of their lease markers). It enters only that variable's short part hash (`env.<KEY>` in the parts
+   * label), not the config hash (the `secrets` and `credentials` parts already carry the values), so the
+   * plan can name the variable whose value changed. Never a value.
+   */
+  envDigests?: Record<string, string>;
 }
 
 /** Part names, in label order. `env.<KEY>` entries follow `env` in the label. */
@@ -48,20 +55,54 @@ function portKey(p: { container: number; protocol: string }): string {
   return `${p.container}/${p.protocol}`;
 }
 
+/** A secret key or template as hashed and shown: `db.url`, or the template with `${db.url}` for each reference. */
+export function secretValueLabel(r: SecretValueSpec): string {
+  return 'template' in r ? r.template.map((p) => (typeof p === 'string' ? p : `\${${p.secret}.${p.key}}`)).join('') : `${r.secret}.${r.key}`;
+}
+
 /**
- * Environment as hashed: plain values, and for secret variables which secret and key (never a value;
- * a rotated value changes the `secrets` part through the keyed digest instead).
+ * Environment as hashed: plain values, and for secret variables which secret and key, or for a
+ * `secretString` its template (text from the repository and which keys). Never a value: a rotated value
+ * changes the `secrets` (or `credentials`) part through the keyed digest instead.
  */
 export function hashedEnv(svc: ServiceSpec): Record<string, unknown> {
   if (!svc.secretEnv) return svc.env;
   const out: Record<string, unknown> = { ...svc.env };
-  for (const [k, r] of Object.entries(svc.secretEnv)) out[k] = { $secret: `${r.secret}.${r.key}` };
+  for (const [k, r] of Object.entries(svc.secretEnv)) out[k] = 'template' in r ? { $secretString: secretValueLabel(r) } : { $secret: `${r.secret}.${r.key}` };
   return out;
+}
+
+/**
+ * The `env.<KEY>` entry of the parts label: 8 hex of the variable as hashed; for a `secretString`,
+ * 8 more of the keyed digest of its parts' values (see {@link changedSecretStrings}).
+ */
+function envPart(svc: ServiceSpec, env: Record<string, unknown>, key: string, extra: HashExtra): string {
+  const r = svc.secretEnv?.[key];
+  const base = short([key, env[key]]);
+  return r && 'template' in r ? base + short(extra.envDigests?.[key] ?? null) : base;
+}
+
+/**
+ * The `secretString` variables whose value changed between two parts labels (the digest half of their
+ * `env.<KEY>` entries differs), by name: what the plan shows next to a `secrets` or `credentials`
+ * cause. Never a value.
+ */
+export function changedSecretStrings(svc: ServiceSpec, old: Record<string, string>, now: Record<string, string>): string[] {
+  return Object.entries(svc.secretEnv ?? {})
+    .filter(([, r]) => 'template' in r)
+    .map(([k]) => `env.${encodeURIComponent(k)}`)
+    .filter((id) => old[id]?.length === 16 && now[id]?.length === 16 && old[id]!.slice(8) !== now[id]!.slice(8))
+    .map((id) => decodeURIComponent(id.slice(4)))
+    .sort();
 }
 
 /** The normalised, recreate-relevant spec, split into parts. Order-insensitive lists are sorted. */
 export function configParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): Record<ConfigPart, unknown> {
-  const secretMounts = (svc.secretFiles ?? []).map((f) => ({ type: 'secret-file', target: f.target, secret: `${f.secret}.${f.key}`, readOnly: true }));
+  const secretMounts = (svc.secretFiles ?? []).map((f) =>
+    'template' in f
+      ? { type: 'secret-file', target: f.target, secretString: secretValueLabel(f), readOnly: true }
+      : { type: 'secret-file', target: f.target, secret: `${f.secret}.${f.key}`, readOnly: true },
+  );
   const ports = svc.ports
     .map((p) => ({ container: p.container, host: p.host, hostIp: p.hostIp, protocol: p.protocol }))
     .sort((a, b) => cmp(canonicalJson(a), canonicalJson(b)));
@@ -114,7 +155,7 @@ export function configPartHashes(graph: ServiceGraph, svc: ServiceSpec, extra: H
     if (parts[name] === undefined) continue; // [vault, part B] `credentials` only when used
     out[name] = short(parts[name]);
     if (name === 'env') {
-      for (const key of Object.keys(env).sort()) out[`env.${encodeURIComponent(key)}`] = short([key, env[key]]);
+      for (const key of Object.keys(env).sort()) out[`env.${encodeURIComponent(key)}`] = envPart(svc, env, key, extra);
     }
   }
   return out;
@@ -142,11 +183,12 @@ export function parsePartsLabel(label: string | undefined): Record<string, strin
 export function containerBody(
   graph: ServiceGraph,
   svc: ServiceSpec,
-  meta: { commit: string; generation: number; secretsDigest?: string; credentialsDigest?: string },
+  meta: { commit: string; generation: number; secretsDigest?: string; credentialsDigest?: string; envDigests?: Record<string, string> },
 ): ContainerCreateBody {
   const extra: HashExtra = {
     ...(meta.secretsDigest !== undefined ? { secretsDigest: meta.secretsDigest } : {}),
     ...(meta.credentialsDigest !== undefined ? { credentialsDigest: meta.credentialsDigest } : {}),
+    ...(meta.envDigests !== undefined ? { envDigests: meta.envDigests } : {}),
   };
   const labels: Record<string, string> = { ...svc.labels };
   labels[LABEL.project] = graph.project;

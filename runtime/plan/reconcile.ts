@@ -18,7 +18,7 @@ import type {
   ServiceSpec,
 } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
-import { configHash, configPartHashes, containerBody, parsePartsLabel, type HashExtra } from './container.ts';
+import { changedSecretStrings, configHash, configPartHashes, containerBody, parsePartsLabel, secretValueLabel, type HashExtra } from './container.ts';
 import { desiredNetworks, serviceNetworks } from './network.ts';
 import { renameSteps, replaceSteps } from './steps.ts';
 
@@ -29,6 +29,8 @@ export interface ReconcileOptions {
   secretsDigests?: Record<string, string>;
   /** [vault, part B] Per service: keyed hash of its dynamic-credential lease markers (secrets/leases.ts). */
   credentialsDigests?: Record<string, string>;
+  /** Per service, per `secretString` variable: keyed hash of its parts' values (container.ts `envDigests`). */
+  secretEnvDigests?: Record<string, Record<string, string>>;
 }
 
 /** Default grace for containers whose spec we no longer have (removed services). */
@@ -123,6 +125,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     const extra: HashExtra = {
       ...(opts.secretsDigests?.[name] !== undefined ? { secretsDigest: opts.secretsDigests[name] } : {}),
       ...(opts.credentialsDigests?.[name] !== undefined ? { credentialsDigest: opts.credentialsDigests[name] } : {}),
+      ...(opts.secretEnvDigests?.[name] !== undefined ? { envDigests: opts.secretEnvDigests[name] } : {}),
     };
     const canonicalName = names.container(project, name);
     const existing = byService.get(name) ?? [];
@@ -568,7 +571,7 @@ function describePart(part: string, svc: ServiceSpec, extra: HashExtra, c: Obser
     case 'mounts': {
       const list = [
         ...svc.mounts.map((m) => `${m.type === 'volume' ? m.name : m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
-        ...(svc.secretFiles ?? []).map((f) => `secret ${f.secret}.${f.key}:${f.target}:ro`),
+        ...(svc.secretFiles ?? []).map((f) => `secret ${secretValueLabel(f)}:${f.target}:ro`),
       ];
       return `now ${list.length ? list.join(', ') : 'none'}`;
     }
@@ -585,16 +588,22 @@ function describePart(part: string, svc: ServiceSpec, extra: HashExtra, c: Obser
       return links.length ? `now linked with ${links.join(', ')}` : 'no links';
     }
     case 'secrets':
-      return extra.secretsDigest === undefined ? 'no longer used' : old.secrets === undefined || old.secrets === NO_SECRETS ? 'now used' : 'a secret value changed';
+      return extra.secretsDigest === undefined ? 'no longer used' : old.secrets === undefined || old.secrets === NO_SECRETS ? 'now used' : `a secret value changed${inVars(svc, old, now)}`;
     case 'credentials': // [vault, part B]
       return extra.credentialsDigest === undefined
         ? 'dynamic credentials no longer used'
         : old.credentials === undefined
           ? 'dynamic credentials now used'
-          : 'fresh dynamic credentials: a lease can no longer be renewed';
+          : `fresh dynamic credentials: a lease can no longer be renewed${inVars(svc, old, now)}`;
     default:
       return old[part] === undefined ? 'added' : now[part] === undefined ? 'removed' : 'changed';
   }
+}
+
+/** ` (in DATABASE_URL)`: the `secretString` variables whose value changed, by name; empty when none. */
+function inVars(svc: ServiceSpec, old: Record<string, string>, now: Record<string, string>): string {
+  const vars = changedSecretStrings(svc, old, now);
+  return vars.length ? ` (in ${vars.join(', ')})` : '';
 }
 
 /** Names changed keys only (never values): `FOO changed, BAR added, OLD removed`. */

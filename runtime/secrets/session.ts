@@ -11,7 +11,7 @@
  * `util.inspect(session)`.
  */
 import { inspect } from 'node:util';
-import type { Problem, ServiceGraph, ServiceSpec } from '../model.ts';
+import type { Problem, SecretKeySpec, SecretValueSpec, ServiceGraph, ServiceSpec } from '../model.ts';
 import { envEntryBytes, envEntryFits, MAX_ARG_STRLEN } from '../limits.ts';
 import { ProblemsError } from '../problems.ts';
 import { digestOf, hmacKey, LEASE_KEY, type CredentialMarkers, type DigestEntry } from './digest.ts';
@@ -41,8 +41,25 @@ export function secretsUsedBy(svc: ServiceSpec): Map<string, Set<string>> {
     s.add(key);
     out.set(secret, s);
   };
-  for (const r of Object.values(svc.secretEnv ?? {})) add(r.secret, r.key);
-  for (const f of svc.secretFiles ?? []) add(f.secret, f.key);
+  for (const r of Object.values(svc.secretEnv ?? {})) for (const k of secretKeysOf(r)) add(k.secret, k.key);
+  for (const f of svc.secretFiles ?? []) for (const k of secretKeysOf(f)) add(k.secret, k.key);
+  return out;
+}
+
+/** The secret keys a variable or file uses: its one key, or each reference of its template. */
+export function secretKeysOf(v: SecretValueSpec): SecretKeySpec[] {
+  return 'template' in v ? v.template.filter((p): p is SecretKeySpec => typeof p !== 'string') : [{ secret: v.secret, key: v.key }];
+}
+
+/** The value of a variable or file: its key's value, or the template's text and values joined. Undefined when a value is missing. */
+export function secretValueOf(v: SecretValueSpec, valueOf: (k: SecretKeySpec) => string | undefined): string | undefined {
+  if (!('template' in v)) return valueOf(v);
+  let out = '';
+  for (const p of v.template) {
+    const part = typeof p === 'string' ? p : valueOf(p);
+    if (part === undefined) return undefined;
+    out += part;
+  }
   return out;
 }
 
@@ -67,6 +84,11 @@ export class SecretsSession {
    * of its own (`credentials`) so an expiring lease shows as that cause, not as a changed value.
    */
   readonly credentialsDigests: Record<string, string>;
+  /**
+   * Per service, per `secretString` variable: keyed digest of its parts' values (lease markers for
+   * dynamic credentials), so the plan names the variable whose value changed. Never a value.
+   */
+  readonly envDigests: Record<string, Record<string, string>>;
   /** Keys generated at plan time, stored by the bind step at apply time (names only). */
   readonly generated: Array<{ secret: string; key: string }>;
   readonly registry: ProviderRegistry;
@@ -81,6 +103,7 @@ export class SecretsSession {
     graph: ServiceGraph;
     digests: Record<string, string>;
     credentialsDigests: Record<string, string>;
+    envDigests: Record<string, Record<string, string>>;
     generated: Array<{ secret: string; key: string }>;
     registry: ProviderRegistry;
     leaseStore: SecretsSession['leaseStore'];
@@ -91,6 +114,7 @@ export class SecretsSession {
     this.project = init.graph.project;
     this.digests = init.digests;
     this.credentialsDigests = init.credentialsDigests;
+    this.envDigests = init.envDigests;
     this.generated = init.generated;
     this.registry = init.registry;
     this.leaseStore = init.leaseStore;
@@ -149,11 +173,7 @@ export class SecretsSession {
         }
         const stillMissing = missing.filter((k) => gen[k] === undefined && keys.has(k));
         if (stillMissing.length > 0) {
-          problems.push({
-            file: stored.location,
-            message: `secret "${name}" has no value for ${stillMissing.map((k) => `"${k}"`).join(', ')}, which ${stillMissing.length > 1 ? 'are' : 'is'} used by ${usersOf(graph, name, stillMissing).join(', ')}`,
-            fix: stored.howToSet(stillMissing),
-          });
+          problems.push({ file: stored.location, message: missingMessage(graph, name, stillMissing), fix: stored.howToSet(stillMissing) });
           continue;
         }
         if (Object.keys(gen).length > 0) pending.set(name, gen);
@@ -173,7 +193,25 @@ export class SecretsSession {
     const leaseStore = hasDynamic ? (opts.markers ?? LeaseStore.open(graph.project, { env })) : opts.markers;
     const digests: Record<string, string> = {};
     const credentialsDigests: Record<string, string> = {};
+    const envDigests: Record<string, Record<string, string>> = {};
+    /** A digest input for one key: its value, or for dynamic credentials the lease marker. */
+    const entryOf = (svc: string, secret: string, key: string): DigestEntry => {
+      if (isDynamic(decls[secret]!)) return { secret, key: LEASE_KEY, value: leaseStore!.credentialMarker(svc, secret) };
+      const v = values.get(secret)?.[key];
+      if (v === undefined) throw new Error(`secret "${secret}" has no value for "${key}" (used by service "${svc}")`);
+      return { secret, key, value: v };
+    };
     for (const svc of Object.values(graph.services)) {
+      for (const [name, r] of Object.entries(svc.secretEnv ?? {})) {
+        if (!('template' in r)) continue;
+        const entries = new Map<string, DigestEntry>();
+        for (const k of secretKeysOf(r)) {
+          const e = entryOf(svc.name, k.secret, k.key);
+          entries.set(JSON.stringify([e.secret, e.key]), e);
+        }
+        const d = digestOf(hmac, [...entries.values()]);
+        if (d !== undefined) (envDigests[svc.name] ??= {})[name] = d;
+      }
       const entries: DigestEntry[] = [];
       const leaseEntries: DigestEntry[] = [];
       for (const [secret, keys] of secretsUsedBy(svc)) {
@@ -193,7 +231,7 @@ export class SecretsSession {
       const cd = digestOf(hmac, leaseEntries);
       if (cd !== undefined) credentialsDigests[svc.name] = cd;
     }
-    return new SecretsSession({ graph, digests, credentialsDigests, generated, registry, leaseStore, values, hmac, pending });
+    return new SecretsSession({ graph, digests, credentialsDigests, envDigests, generated, registry, leaseStore, values, hmac, pending });
   }
 
   /**
@@ -268,8 +306,13 @@ export class SecretsSession {
     return done;
   }
 
+  /** What reconcile takes from the session: the keyed digests (never a value). */
+  hashInputs(): { secretsDigests: Record<string, string>; credentialsDigests: Record<string, string>; secretEnvDigests: Record<string, Record<string, string>> } {
+    return { secretsDigests: this.digests, credentialsDigests: this.credentialsDigests, secretEnvDigests: this.envDigests };
+  }
+
   toJSON(): unknown {
-    return { project: this.project, digests: this.digests, credentialsDigests: this.credentialsDigests, generated: this.generated };
+    return { project: this.project, digests: this.digests, credentialsDigests: this.credentialsDigests, envDigests: this.envDigests, generated: this.generated };
   }
 
   [inspect.custom](): string {
@@ -286,8 +329,21 @@ function oversizedSecretEnv(graph: ServiceGraph, values: Map<string, Record<stri
   const problems: Problem[] = [];
   for (const svc of Object.values(graph.services)) {
     for (const [name, ref] of Object.entries(svc.secretEnv ?? {})) {
-      const v = values.get(ref.secret)?.[ref.key];
+      // Dynamic parts have no value before apply: a template is measured when all its parts are known.
+      const v = secretValueOf(ref, (k) => values.get(k.secret)?.[k.key]);
       if (v === undefined || envEntryFits(name, v)) continue;
+      if ('template' in ref) {
+        problems.push({
+          file: svc.file,
+          service: svc.name,
+          where: `env.${name}`,
+          message:
+            `the secretString in ${name} is ${envEntryBytes(name, v) - 1} bytes as ${name}=…; Linux allows one environment ` +
+            `variable at most ${MAX_ARG_STRLEN - 1} bytes (128 KiB, MAX_ARG_STRLEN), so the container could not start`,
+          fix: `mount it as a file instead: files: { '/run/secrets/${name.toLowerCase()}': secretString\`…\` }, and pass the path in ${name}`,
+        });
+        continue;
+      }
       problems.push({
         file: svc.file,
         service: svc.name,
@@ -302,8 +358,17 @@ function oversizedSecretEnv(graph: ServiceGraph, values: Map<string, Record<stri
   return problems;
 }
 
-function usersOf(graph: ServiceGraph, secret: string, keys: string[]): string[] {
-  return Object.values(graph.services)
-    .filter((s) => keys.some((k) => secretsUsedBy(s).get(secret)?.has(k)))
-    .map((s) => `"${s.name}" (${s.file})`);
+/**
+ * `secret "portal" has no value for "a", "b": "web" (services/web.ts) uses "a"; "sync" (…) uses "a", "b"`:
+ * every missing key, and per service only the missing keys it uses (services using none are not named).
+ */
+function missingMessage(graph: ServiceGraph, secret: string, missing: string[]): string {
+  const quote = (ks: string[]) => ks.map((k) => `"${k}"`).join(', ');
+  const users = Object.values(graph.services)
+    .map((s) => ({ s, keys: missing.filter((k) => secretsUsedBy(s).get(secret)?.has(k)) }))
+    .filter((u) => u.keys.length > 0)
+    .sort((a, b) => (a.s.name < b.s.name ? -1 : a.s.name > b.s.name ? 1 : 0));
+  const head = `secret "${secret}" has no value for ${quote(missing)}`;
+  if (users.length === 1) return `${head}, which ${missing.length > 1 ? 'are' : 'is'} used by "${users[0]!.s.name}" (${users[0]!.s.file})`;
+  return `${head}: ${users.map((u) => `"${u.s.name}" (${u.s.file}) uses ${quote(u.keys)}`).join('; ')}`;
 }

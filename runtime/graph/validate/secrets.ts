@@ -1,11 +1,11 @@
 /**
  * Validation of the secret parts of the configuration: the declarations
- * (`defineConfig({ secrets })`), the Vault settings, and each service's secret references in `env`
- * and `files`. Pure. A JavaScript user (or a stale type-check) can still name an undeclared secret or
+ * (`defineConfig({ secrets })`), the Vault settings, and each service's secret references and
+ * `secretString` templates in `env` and `files`. Pure. A JavaScript user (or a stale type-check) can still name an undeclared secret or
  * key: that is a Problem naming the file, the service and the fix, before anything runs.
  */
 import path from 'node:path';
-import type { SecretDecl, VaultSettingsSpec } from '../../model.ts';
+import type { SecretDecl, SecretKeySpec, SecretTemplateSpec, SecretValueSpec, VaultSettingsSpec } from '../../model.ts';
 import { isObject, show } from '../parse.ts';
 import type { Report } from '../report.ts';
 import { suggest } from '../suggest.ts';
@@ -241,13 +241,71 @@ export function checkSecretRef(
   return { secret, key };
 }
 
+export function isSecretStringData(v: unknown): v is { $ref: 'secret-string'; parts: unknown } {
+  return isObject(v) && v.$ref === 'secret-string';
+}
+
+/** What a template needs to check its parts; `resolveUrl` turns a service URL into text (absent: not allowed there). */
+export interface TemplateContext {
+  decls: Record<string, SecretDecl>;
+  declared: boolean;
+  configFile: string;
+  resolveUrl?: (part: Record<string, unknown>, where: string) => string | undefined;
+}
+
+/**
+ * Checks a `secretString` template: each part a string, a number, a declared secret key or (where
+ * `resolveUrl` is given) a service URL, and at least one secret reference. Adjacent text is merged.
+ */
+export function checkSecretTemplate(v: { parts?: unknown }, where: string, ctx: TemplateContext, report: Report): SecretTemplateSpec | undefined {
+  const parts = Array.isArray(v.parts) ? v.parts : [];
+  const out: Array<string | SecretKeySpec> = [];
+  let ok = true;
+  const text = (t: string) => {
+    const last = out[out.length - 1];
+    if (typeof last === 'string') out[out.length - 1] = last + t;
+    else if (t !== '') out.push(t);
+  };
+  parts.forEach((p, i) => {
+    const w = `${where}.secretString[${i}]`;
+    if (typeof p === 'string') return text(p);
+    if (typeof p === 'number' && Number.isFinite(p)) return text(String(p));
+    if (isSecretRefData(p)) {
+      const ref = checkSecretRef(p, w, ctx.decls, ctx.configFile, report, ctx.declared);
+      if (ref) out.push(ref);
+      else ok = false;
+      return;
+    }
+    if (isObject(p) && p.$ref === 'service-url' && ctx.resolveUrl) {
+      const url = ctx.resolveUrl(p, w);
+      if (url === undefined) ok = false;
+      else text(url);
+      return;
+    }
+    ok = false;
+    if (isObject(p) && p.$ref === 'service-url') {
+      report(w, 'a service url() cannot go into a secret file', "write the URL's text into the template, or pass the URL in env instead");
+    } else if (isObject(p) && p.$ref === 'secret-string') {
+      report(w, 'a secretString cannot go inside another one', 'write its parts into this template directly');
+    } else {
+      report(w, `${show(p)} cannot be interpolated into a secretString: only secret references (secrets.<name>.<key>), strings, numbers and service urls`, 'interpolate one of those, or write the text into the template');
+    }
+  });
+  if (!ok) return undefined;
+  if (!out.some((p) => typeof p !== 'string')) {
+    report(where, 'this secretString holds no secret reference, so nothing in it is secret', 'write it as a plain string, or interpolate a secret: secretString`…${secrets.<name>.<key>}…`');
+    return undefined;
+  }
+  return { template: out };
+}
+
 /** Validates a service's `files`; returns the secret files sorted by target. */
 export function checkSecretFiles(
   value: unknown,
   ctx: { decls: Record<string, SecretDecl>; declared: boolean; configFile: string; user: unknown; mountTargets: string[] },
   report: Report,
-): Array<{ target: string; secret: string; key: string }> {
-  const out: Array<{ target: string; secret: string; key: string }> = [];
+): Array<{ target: string } & SecretValueSpec> {
+  const out: Array<{ target: string } & SecretValueSpec> = [];
   if (value === undefined) return out;
   if (!isObject(value)) {
     report('files', `files must be an object: container path → secret reference, got ${show(value)}`, "for example files: { '/run/secrets/db_password': secrets.db.password }");
@@ -271,8 +329,13 @@ export function checkSecretFiles(
       continue;
     }
     seen.add(target);
+    if (isSecretStringData(v)) {
+      const t = checkSecretTemplate(v, w, { decls: ctx.decls, declared: ctx.declared, configFile: ctx.configFile }, report);
+      if (t) out.push({ target, ...t });
+      continue;
+    }
     if (!isSecretRefData(v)) {
-      report(w, `the value of a file must be a secret reference, got ${show(v)}`, "write files: { '/run/secrets/x': secrets.<name>.<key> } (plain files belong in a bind mount under `volumes`)");
+      report(w, `the value of a file must be a secret reference or a secretString, got ${show(v)}`, "write files: { '/run/secrets/x': secrets.<name>.<key> } (plain files belong in a bind mount under `volumes`)");
       continue;
     }
     const ref = checkSecretRef(v, w, ctx.decls, ctx.configFile, report, ctx.declared);
