@@ -343,7 +343,7 @@ async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 're
     } catch (err) {
       if (i >= limit) throw err;
       if (run.newId) await removeContainerQuiet(ctx.docker, run.newId);
-      const undo = op.rollback.map((s) => ('target' in s && s.target !== 'new' ? `starting ${s.target.name} again` : s.step)).join(', ');
+      const undo = op.rollback.map((s) => (s.step === 'starting' && s.target !== 'new' ? `starting ${s.target.name} again` : s.step)).join(', ');
       step(ctx, op, 'rolling-back', run.newId ? `removed the new container; ${undo || `${op.oldContainerName} keeps running`}` : undo || 'nothing was changed');
       for (const s of op.rollback) {
         try {
