@@ -25,6 +25,25 @@ test('every wrong definition is a type error', async () => {
   assert.deepEqual(await diagnostics(file), []);
 });
 
+test('secretString: references, text, numbers and service URLs compile; a misspelt key or anything else inside is a type error', async () => {
+  assert.deepEqual(await diagnostics(path.join(fixtures, 'secret-string-right.ts')), []);
+  const file = path.join(fixtures, 'secret-string-wrong.ts');
+  const text = fs.readFileSync(file, 'utf8');
+  assert.equal(text.split('\n').filter((l) => l.includes('@ts-expect-error')).length, 10);
+  // Every wrong template is an error: an unused @ts-expect-error would be reported (TS2578).
+  assert.deepEqual(await diagnostics(file), []);
+  // The misspelt key is reported where it is written, naming it (the directive removed).
+  const bare = text.replace('// @ts-expect-error misspelt key inside the template\n', '');
+  const tmp = path.join(fixtures, '.secret-string-misspelt.tmp.ts');
+  fs.writeFileSync(tmp, bare);
+  try {
+    const d = await diagnostics(tmp);
+    assert.ok(d.some((m) => /^9:\d+ .*'usernme' does not exist/.test(m)), d.join('\n'));
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+});
+
 test('waffle check reports a type error with file, line and column and exits 1', async () => {
   const repo = makeRepo({
     'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'typecheck' });\n`,
