@@ -385,9 +385,11 @@ export class Engine {
     this.#checkSignal(ctx, opts.signal, 'nothing was changed');
 
     const observed = await this.#observe(docker, graph, ctx, { ...opts, desired: true });
-    let plan = reconcile(graph, observed, { commit, ...(secrets ? { secretsDigests: secrets.digests, credentialsDigests: secrets.credentialsDigests } : {}) });
+    let plan = reconcile(graph, observed, { commit, ...(secrets ? secrets.hashInputs() : {}) });
     if (notChecked.length) plan = dropUncheckedSecretChanges(plan, new Set(notChecked));
-    const planned: Planned = { run: ctx.id, graph, observed, plan, commit, offline: !!opts.offline, notChecked, ctx };
+    const planned = { run: ctx.id, graph, observed, plan, commit, offline: !!opts.offline, notChecked } as Planned;
+    // The run's context (Docker client, secrets session) travels with the plan but is not its data: not enumerable, never serialised.
+    Object.defineProperty(planned, 'ctx', { value: ctx, enumerable: false });
     ctx.emit({
       type: 'plan-ready',
       operations: plan.operations.length,
@@ -522,7 +524,7 @@ export class Engine {
       const now = await observe(docker, graph.project);
       const again = reconcile(graph, now, {
         commit: planned.commit,
-        ...(ctx.secrets ? { secretsDigests: ctx.secrets.digests, credentialsDigests: ctx.secrets.credentialsDigests } : {}),
+        ...(ctx.secrets ? ctx.secrets.hashInputs() : {}),
       });
       if (again.observedFingerprint !== plan.observedFingerprint) throw ctx.fail(new StalePlanError(graph.project), 'stale');
     }
