@@ -96,6 +96,29 @@ test('set reads stdin, get prints only the value, list shows no values', async (
   assert.match(plain.stderr, /session \[embedded\]: key \(generated on apply\)/);
 });
 
+test('set with the value already stored leaves the .age file untouched and says so; another value rewrites it', async () => {
+  const file = path.join(repo, 'secrets/token.age');
+  const before = fs.readFileSync(file, 'utf8');
+  const past = new Date(Date.now() - 60_000);
+  fs.utimesSync(file, past, past);
+  const mtime = fs.statSync(file).mtimeMs;
+  const same = await waffle(['secrets', 'set', 'token.value'], { cwd: repo, env: envA, input: 'tok-1' });
+  assert.equal(same.code, 0, same.stderr);
+  assert.match(same.stderr, /token\.value already has this value: secrets\/token\.age left untouched/);
+  assert.ok(!same.stderr.includes('tok-1'));
+  assert.equal(fs.readFileSync(file, 'utf8'), before, 'same bytes (age encryption is randomised: a rewrite would differ)');
+  assert.equal(fs.statSync(file).mtimeMs, mtime, 'not written at all');
+
+  const other = await waffle(['secrets', 'set', 'token.value'], { cwd: repo, env: envA, input: 'tok-2' });
+  assert.equal(other.code, 0, other.stderr);
+  assert.match(other.stderr, /^set token\.value in secrets\/token\.age/m);
+  assert.notEqual(fs.readFileSync(file, 'utf8'), before, 'a new value is written');
+  assert.equal((await waffle(['secrets', 'get', 'token.value'], { cwd: repo, env: envA })).stdout, 'tok-2');
+  const back = await waffle(['secrets', 'set', 'token.value'], { cwd: repo, env: envA, input: 'tok-1' });
+  assert.match(back.stderr, /^set token\.value/m, 'setting the earlier value again is a change');
+  assert.equal((await waffle(['secrets', 'get', 'token.value'], { cwd: repo, env: envA })).stdout, 'tok-1');
+});
+
 test('set refuses values on the command line, undeclared names and missing stdin', async () => {
   const argv = await waffle(['secrets', 'set', 'db.password', 'hunter2'], { cwd: repo, env: envA, input: 'x' });
   assert.notEqual(argv.code, 0, 'no value argument is accepted');

@@ -106,8 +106,8 @@ export function register(program: Command, app: App): void {
       const value = await readValue(cli, `${name}.${key}`);
       const { SecretStore } = await import('../../runtime/secrets/store.ts');
       const s = new SecretStore(root, app.env);
-      await s.update(name, { [key]: value });
-      cli.err(`set ${name}.${key} in ${s.relFile(name)} (commit it; apply redeploys the services that use it)`);
+      if (await s.update(name, { [key]: value })) cli.err(`set ${name}.${key} in ${s.relFile(name)} (commit it; apply redeploys the services that use it)`);
+      else cli.err(`${name}.${key} already has this value: ${s.relFile(name)} left untouched (nothing to commit, nothing to redeploy)`);
     });
 
   secrets

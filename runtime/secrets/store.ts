@@ -249,10 +249,17 @@ export class SecretStore {
     writeFileAtomic(file, armor.encode(bytes), 0o644);
   }
 
-  /** Sets some keys of a secret (others kept). */
-  async update(name: string, patch: Record<string, string>): Promise<void> {
-    const current = (await this.read(name)) ?? {};
+  /**
+   * Sets some keys of a secret (others kept). When every key already holds the given value the file is
+   * left untouched (age encryption is randomised: writing it again would be a change in git with no
+   * change in value). Returns whether the file was written.
+   */
+  async update(name: string, patch: Record<string, string>): Promise<boolean> {
+    const stored = await this.read(name);
+    const current = stored ?? {};
+    if (stored !== undefined && Object.entries(patch).every(([k, v]) => current[k] === v)) return false;
     await this.write(name, { ...current, ...patch });
+    return true;
   }
 
   /** Removes a whole secret (`key` undefined) or one key. False when there was nothing to remove. */
