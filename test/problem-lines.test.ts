@@ -219,3 +219,72 @@ export default defineService({
     assert.ok(text.includes(`services/api.ts:${at(svc, 'BUILD')}: service "api": env.BUILD: is a function`), text);
   });
 });
+
+// ───────────── specific fixes: a missing import, a top-level throw ─────────────
+
+const CONFIG = `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'fixes' });\n`;
+const importing = (imports: string, env = "'x'") =>
+  `import { defineService } from 'wafflemaker';\n${imports}\nexport default defineService({ image: 'a:1', env: { A: ${env} } });\n`;
+
+describe('a missing import: the fix names the module and every file that imports it', () => {
+  const files = {
+    'waffle.config.ts': CONFIG,
+    'services/api.ts': importing(`import db from './shared/db';\nimport pad from 'left-pad';`, 'String(db) + String(pad)'),
+    'services/web.ts': importing(`import db from './shared/db';`, 'String(db)'),
+    'services/worker.ts': importing(`import untyped from 'untyped-lib';`, 'String(untyped)'),
+    'node_modules/untyped-lib/package.json': JSON.stringify({ name: 'untyped-lib', version: '1.0.0', main: 'index.js' }),
+    'node_modules/untyped-lib/index.js': 'module.exports = 1;\n',
+  };
+
+  test('waffle check\'s type-check (TS2307, TS7016)', async () => {
+    const { typecheck } = await import('../runtime/check/typecheck.ts');
+    const problems = await typecheck(repo(files));
+    const shown = problems.map(formatProblem).join('\n');
+    const db = problems.filter((p) => /TS2307/.test(p.message) && /shared\/db/.test(p.message));
+    assert.deepEqual(db.map((p) => p.file).sort(), ['services/api.ts', 'services/web.ts'], shown);
+    for (const p of db) {
+      assert.equal(p.fix, '`./shared/db` does not exist: create services/shared/db.ts or correct the import in services/api.ts, services/web.ts');
+      assert.equal(p.where, '2:16');
+    }
+    assert.equal(one(problems, /TS2307.*left-pad/).fix, 'the package `left-pad` is not installed: install it (`npm install left-pad`), or correct the import in services/api.ts');
+    assert.match(one(problems, /TS7016/).fix!, /`untyped-lib` has no type declarations: install them \(`npm install --save-dev @types\/untyped-lib`\)/);
+    assert.ok(!problems.some((p) => /matches the types of wafflemaker/.test(p.fix ?? '') && /TS2307|TS7016/.test(p.message)), shown);
+  });
+
+  test('plan without the type-check: the bundler\'s "Could not resolve" gets the same fix', async () => {
+    const root = repo(files);
+    const { problems } = await problemsOf(root);
+    const db = problems.filter((p) => /Could not resolve "\.\/shared\/db"/.test(p.message));
+    assert.equal(db.length, 2, problems.map(formatProblem).join('\n'));
+    for (const p of db) assert.equal(p.fix, '`./shared/db` does not exist: create services/shared/db.ts or correct the import in services/api.ts, services/web.ts');
+    assert.equal(one(problems, /Could not resolve "left-pad"/).fix, 'the package `left-pad` is not installed: install it (`npm install left-pad`), or correct the import in services/api.ts');
+  });
+});
+
+describe('a top-level throw: the fix says where it was thrown (source-mapped), what it said and what to do', () => {
+  test('in the service file', async () => {
+    const src = `import { defineService } from 'wafflemaker';\nconst port: number = 8080;\nthrow new Error('no config for ' + port);\nexport default defineService({ image: 'x:1' });\n`;
+    const { problems } = await problemsOf(repo({ 'waffle.config.ts': CONFIG, 'services/api.ts': src }));
+    const p = one(problems, /threw at the top level: no config for 8080/);
+    assert.equal(p.where, '3:7');
+    assert.match(p.fix!, /^services\/api\.ts:3:7 throws "no config for 8080" while the file is evaluated: change that code so it does not throw/);
+  });
+
+  test('in a helper the service imports: the helper\'s line, and which file imported it', async () => {
+    const helper = `// a helper shared by services\n\nexport function required(name: string): string {\n  throw new Error(name + ' is required');\n}\n`;
+    const src = `import { defineService } from 'wafflemaker';\nimport { required } from '../lib/required';\nexport default defineService({ image: required('IMAGE') });\n`;
+    const { problems } = await problemsOf(repo({ 'waffle.config.ts': CONFIG, 'services/api.ts': src, 'lib/required.ts': helper }));
+    const p = one(problems, /IMAGE is required/);
+    assert.equal(p.file, 'lib/required.ts');
+    assert.equal(p.where, '4:9');
+    assert.match(p.fix!, /^lib\/required\.ts:4:9 \(imported by services\/api\.ts\) throws "IMAGE is required"/);
+  });
+
+  test('an environment variable evaluation does not see: list it in evaluation.env', async () => {
+    const src = `import { defineService } from 'wafflemaker';\nconst stage = process.env.STAGE;\nif (!stage) throw new Error('STAGE is not set');\nexport default defineService({ image: 'x:' + stage });\n`;
+    const { problems } = await problemsOf(repo({ 'waffle.config.ts': CONFIG, 'services/api.ts': src }));
+    const p = one(problems, /STAGE is not set/);
+    assert.match(p.fix!, /^services\/api\.ts:3:19 throws "STAGE is not set" while the configuration is evaluated, and it reads STAGE from the environment/);
+    assert.match(p.fix!, /Add 'STAGE' to evaluation\.env and set it, or give it a default/);
+  });
+});

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importersOf, missingModuleFix, untypedPackageFix, type ImportSite } from '../fixes.ts';
 import type { Problem } from '../model.ts';
 
 /** Where our authoring API's types live: the source in development, the .d.ts when built. */
@@ -65,17 +66,37 @@ export async function typecheck(root: string): Promise<Problem[]> {
   }
   const program = ts.createProgram(fileNames, options);
   const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !d.file || !d.file.fileName.includes('/node_modules/'));
+  const rel = (f: string) => path.relative(root, f).split(path.sep).join('/');
+  // An import that does not resolve (TS2307) or resolves to an untyped package (TS7016): its
+  // specifier, and every file that imports the same thing, so the fix can name them all.
+  const specifierOf = (d: import('typescript').Diagnostic): string | undefined => {
+    if ((d.code !== 2307 && d.code !== 7016) || !d.file || d.start === undefined || d.length === undefined) return undefined;
+    const text = d.file.text.slice(d.start, d.start + d.length);
+    return /^(['"`])(.*)\1$/.exec(text)?.[2];
+  };
+  const sites: ImportSite[] = [];
+  for (const d of diagnostics) {
+    const specifier = specifierOf(d);
+    if (specifier !== undefined) sites.push({ specifier, file: rel(d.file!.fileName) });
+  }
   return diagnostics.map((d): Problem => {
     const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
     if (!d.file || d.start === undefined) return { file: 'tsconfig.json', message };
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-    const file = path.relative(root, d.file.fileName).split(path.sep).join('/');
+    const file = rel(d.file.fileName);
+    const spec = specifierOf(d);
+    const others = spec === undefined ? [] : importersOf({ specifier: spec, file }, sites, root);
     return {
       file,
       where: `${line + 1}:${character + 1}`,
       service: file.startsWith('services/') ? path.basename(file, '.ts') : undefined,
       message: `type error TS${d.code}: ${message}`,
-      fix: 'correct the definition so it matches the types of wafflemaker (your editor shows the same error)',
+      fix:
+        spec !== undefined && d.code === 2307
+          ? missingModuleFix(spec, others, root)
+          : spec !== undefined && d.code === 7016
+            ? untypedPackageFix(spec, others)
+            : 'correct the definition so it matches the types of wafflemaker (your editor shows the same error)',
     };
   });
 }

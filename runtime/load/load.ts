@@ -26,6 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { glob } from 'tinyglobby';
 import type { LoadedRepo, LoadedService, Problem } from '../model.ts';
+import { importersOf, missingModuleFix, thrownFix } from '../fixes.ts';
 import { LINE_COL, locateProblems } from '../locate.ts';
 import { ProblemsError } from '../problems.ts';
 import type { BundleText, FromChild, SourceMapPayload, ThrownInfo, ToChild } from './protocol.ts';
@@ -254,7 +255,7 @@ async function bundle(
   } catch (err) {
     const errors = (err as esbuild.BuildFailure).errors;
     if (!Array.isArray(errors)) throw err;
-    throw new ProblemsError(errors.map((e) => esbuildProblem(e, serviceFiles)));
+    throw new ProblemsError(errors.map((e) => esbuildProblem(e, serviceFiles, root, errors)));
   }
   const outDir = path.join(root, '.waffle', 'eval');
   const js = result.outputFiles.find((f) => f.path.endsWith('.mjs'));
@@ -314,15 +315,24 @@ export function findImportCycle(imports: Map<string, string[]>, serviceFiles: Se
   return undefined;
 }
 
-function esbuildProblem(e: esbuild.Message, serviceFiles: Set<string>): Problem {
+/** The module an esbuild "Could not resolve" error is about, and the file that imports it. */
+function unresolved(e: esbuild.Message): { specifier: string; file: string } | undefined {
+  const specifier = /^Could not resolve "(.*)"$/.exec(e.text)?.[1];
+  return specifier !== undefined && e.location?.file ? { specifier, file: e.location.file.split(path.sep).join('/') } : undefined;
+}
+
+function esbuildProblem(e: esbuild.Message, serviceFiles: Set<string>, root: string, all: esbuild.Message[]): Problem {
   const file = e.location?.file ? e.location.file.split(path.sep).join('/') : '(unknown file)';
+  const missing = unresolved(e);
   const resolve = /^Could not resolve/.test(e.text);
   const p: Problem = {
     file,
     message: e.text,
-    fix: resolve
-      ? 'check the import path (relative imports need the file extension-less path or `.ts`), or install the package with `npm install`'
-      : 'fix the code at this position (your editor or `npx tsc --noEmit` shows the details)',
+    fix: missing
+      ? missingModuleFix(missing.specifier, importersOf(missing, all.map(unresolved).filter((s) => s !== undefined), root), root)
+      : resolve
+        ? 'check the import path (relative imports need the file extension-less path or `.ts`), or install the package with `npm install`'
+        : 'fix the code at this position (your editor or `npx tsc --noEmit` shows the details)',
   };
   if (serviceFiles.has(file)) p.service = serviceNameFromFile(file);
   if (e.location) p.where = `${e.location.line}:${e.location.column + 1}`;
@@ -561,9 +571,7 @@ function thrownProblem(t: ThrownInfo, root: string, serviceFiles: Set<string>, c
       ? 'do not end the process while the configuration loads: remove the process.exit/abort/kill call from the top level of the file'
       : hint
         ? hint.fix
-        : file === configFile
-          ? 'fix the code that throws; the config file is evaluated on every plan and apply'
-          : 'fix the code that throws; service files are evaluated on every plan and apply, so keep their top level free of side effects',
+        : thrownFix({ root, file: t.file || file, ...(frame ? { frame } : {}), message: t.message, configFile }),
   };
   if (frame) p.where = frame.where;
   if (serviceFiles.has(file)) p.service = serviceNameFromFile(file);
