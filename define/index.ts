@@ -168,7 +168,9 @@ export type EnvValue = string | number | boolean | ServiceUrl | SecretRef | Secr
 export interface ServiceDefinition {
   /**
    * DNS-safe name (lowercase letters, digits and `-`, starting with a letter, at most 63 characters).
-   * Default: the file's name without `.ts` (`services/api.ts` → `api`).
+   * Default: the file's name without `.ts` (`services/api.ts` → `api`), also in a subfolder
+   * (`services/portal/sync.ts` → `sync`); with `naming: 'path'` in the config, the path below the
+   * services folder (`portal-sync`). A `name` written here always wins.
    */
   name?: string;
   /** Image reference: `repository[:tag]` or `repository@sha256:digest`, for example `'nginx:1.27'`. */
@@ -267,6 +269,19 @@ export interface ProjectConfig {
   defaults?: ServiceDefaults;
   /** Glob patterns, relative to the repository root, of the files that hold services. Default `['services/*.ts']`. */
   services?: string[];
+  /**
+   * How a service that sets no `name` is named.
+   * - `'file'` (default): after its file only, wherever it is: `services/portal/sync.ts` → `sync`.
+   *   Two files of the same name in different folders then collide.
+   * - `'path'`: after its path below the folder the `services` glob starts from, `/` becoming `-`:
+   *   `services/portal/sync.ts` → `portal-sync` (`services/api.ts` stays `api`).
+   *
+   * The default `services` glob finds no file in a subfolder: list the subfolders there too.
+   *
+   * @example
+   * defineConfig({ project: 'acme', services: ['services/*.ts', 'services/portal/*.ts'], naming: 'path' })
+   */
+  naming?: 'file' | 'path';
   /** How many independent operations run at once during apply. Default 4. */
   parallelism?: number;
   /**

@@ -219,8 +219,14 @@ function findCall(ts: typeof TS, sf: TS.SourceFile, callee: string, callAt: Posi
  * else the call (its callee, the column `definedAt` names), else undefined.
  */
 export function locateField(source: string, fileName: string, field: string | undefined, o: { callee: string; callAt?: Position }): Position | undefined {
-  const ts = typescript();
   const sf = parseSource(source, fileName);
+  const found = follow(sf, field, o);
+  return found ? positionOf(sf, found.node) : o.callAt;
+}
+
+/** The node `field` leads to (see locateField), the value written there, and whether the whole path was found. */
+function follow(sf: TS.SourceFile, field: string | undefined, o: { callee: string; callAt?: Position }): { node: TS.Node; value: TS.Expression | undefined; whole: boolean } | undefined {
+  const ts = typescript();
   const call = findCall(ts, sf, o.callee, o.callAt);
   let anchor: TS.Node | undefined;
   let root: TS.Expression | undefined;
@@ -234,7 +240,7 @@ export function locateField(source: string, fileName: string, field: string | un
       root = exported.expression;
     }
   }
-  if (!anchor) return o.callAt;
+  if (!anchor) return undefined;
   let found: TS.Node = anchor;
   let value = resolveValue(ts, sf, root);
   let rest = field ?? '';
@@ -249,7 +255,32 @@ export function locateField(source: string, fileName: string, field: string | un
     rest = step.rest;
     value = resolveValue(ts, sf, step.value);
   }
-  return positionOf(sf, found);
+  return { node: found, value, whole: rest === '' };
+}
+
+/**
+ * The value of `field` in the object passed to `callee` when it is written as a literal: a string,
+ * number, boolean, or an array of those. Undefined when the field is absent or computed. For reading
+ * a setting (`naming`, `services`) without evaluating the file.
+ */
+export function literalField(source: string, fileName: string, field: string, o: { callee: string }): unknown {
+  const ts = typescript();
+  const sf = parseSource(source, fileName);
+  const found = follow(sf, field, o);
+  if (!found?.whole || !found.value) return undefined;
+  const literal = (e: TS.Expression): unknown => {
+    e = unwrap(ts, e);
+    if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e)) return e.text;
+    if (ts.isNumericLiteral(e)) return Number(e.text);
+    if (e.kind === ts.SyntaxKind.TrueKeyword) return true;
+    if (e.kind === ts.SyntaxKind.FalseKeyword) return false;
+    if (ts.isArrayLiteralExpression(e)) {
+      const items = e.elements.map((x) => (ts.isSpreadElement(x) || ts.isOmittedExpression(x) ? undefined : literal(x)));
+      return items.every((x) => x !== undefined) ? items : undefined;
+    }
+    return undefined;
+  };
+  return literal(found.value);
 }
 
 export interface LocateScope {

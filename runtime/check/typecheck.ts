@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importersOf, missingModuleFix, untypedPackageFix, type ImportSite } from '../fixes.ts';
+import { literalField } from '../locate.ts';
 import type { Problem } from '../model.ts';
+import { defaultServiceName } from '../naming.ts';
 
 /** Where our authoring API's types live: the source in development, the .d.ts when built. */
 export function defineTypesPath(): string | undefined {
@@ -23,6 +25,21 @@ export function defineTypesPath(): string | undefined {
     if (fs.existsSync(p)) return p;
   }
   return undefined;
+}
+
+/**
+ * The service a file holds, named as the loader will name it, for labelling its type errors: the
+ * config's `services` globs and `naming`, read from waffle.config.ts as written (the config is not
+ * evaluated here; a computed value counts as the default).
+ */
+function serviceNamer(root: string, program: import('typescript').Program): (file: string) => string | undefined {
+  const config = program.getSourceFile(path.join(root, 'waffle.config.ts'));
+  const read = (field: string): unknown => (config ? literalField(config.text, config.fileName, field, { callee: 'defineConfig' }) : undefined);
+  const written = read('services');
+  const globs = Array.isArray(written) && written.every((g) => typeof g === 'string') ? (written as string[]) : ['services/*.ts'];
+  const naming = read('naming');
+  const dirs = globs.map((g) => g.replace(/^\.\//, '').split('/')[0]);
+  return (file) => (file !== 'waffle.config.ts' && dirs.some((d) => file.startsWith(`${d}/`)) ? defaultServiceName(file, naming, globs) : undefined);
 }
 
 export async function typecheck(root: string): Promise<Problem[]> {
@@ -67,6 +84,7 @@ export async function typecheck(root: string): Promise<Problem[]> {
   const program = ts.createProgram(fileNames, options);
   const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !d.file || !d.file.fileName.includes('/node_modules/'));
   const rel = (f: string) => path.relative(root, f).split(path.sep).join('/');
+  const serviceOf = serviceNamer(root, program);
   // An import that does not resolve (TS2307) or resolves to an untyped package (TS7016): its
   // specifier, and every file that imports the same thing, so the fix can name them all.
   const specifierOf = (d: import('typescript').Diagnostic): string | undefined => {
@@ -89,7 +107,7 @@ export async function typecheck(root: string): Promise<Problem[]> {
     return {
       file,
       where: `${line + 1}:${character + 1}`,
-      service: file.startsWith('services/') ? path.basename(file, '.ts') : undefined,
+      service: serviceOf(file),
       message: `type error TS${d.code}: ${message}`,
       fix:
         spec !== undefined && d.code === 2307

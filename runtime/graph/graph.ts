@@ -37,7 +37,7 @@ export const SERVICE_KEYS = [
 export function buildGraph(repo: LoadedRepo): ServiceGraph {
   const problems: Problem[] = [];
   const cfg = checkConfig(repo, problems);
-  const byName = indexServices(repo.services, problems);
+  const byName = indexServices(repo.services, problems, { naming: cfg.naming, globs: cfg.globs, configFile: repo.configFile });
   const scope = { byName, configFile: repo.configFile, globs: cfg.globs };
 
   const specs: Record<string, ServiceSpec> = {};

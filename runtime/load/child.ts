@@ -239,7 +239,7 @@ async function evalServices(msg: Extract<ToChild, { type: 'services' }>): Promis
   msg.files.forEach((file, i) => {
     const d = defaults[i];
     const defName = isService(d) ? (d.definition as { name?: unknown } | undefined)?.name : undefined;
-    const name = typeof defName === 'string' ? defName : serviceNameFromFile(file);
+    const name = typeof defName === 'string' ? defName : (msg.names?.[i] ?? serviceNameFromFile(file));
     nameOf.push(name);
     if (isService(d) && !names.has(d)) names.set(d, name);
   });

@@ -30,7 +30,7 @@ import { importersOf, missingModuleFix, thrownFix } from '../fixes.ts';
 import { LINE_COL, locateProblems } from '../locate.ts';
 import { ProblemsError } from '../problems.ts';
 import type { BundleText, FromChild, SourceMapPayload, ThrownInfo, ToChild } from './protocol.ts';
-import { serviceNameFromFile } from './serialize.ts';
+import { defaultServiceName } from '../naming.ts';
 import {
   childEnv,
   confinement,
@@ -229,7 +229,7 @@ async function bundle(
   root: string,
   tag: string,
   entry: { file: string } | { contents: string },
-  serviceFiles: Set<string>,
+  serviceFiles: ReadonlyMap<string, string>,
 ): Promise<BundleResult> {
   const defineAbs = definePath();
   let result: esbuild.BuildResult<{ metafile: true; write: false }>;
@@ -321,7 +321,7 @@ function unresolved(e: esbuild.Message): { specifier: string; file: string } | u
   return specifier !== undefined && e.location?.file ? { specifier, file: e.location.file.split(path.sep).join('/') } : undefined;
 }
 
-function esbuildProblem(e: esbuild.Message, serviceFiles: Set<string>, root: string, all: esbuild.Message[]): Problem {
+function esbuildProblem(e: esbuild.Message, serviceFiles: ReadonlyMap<string, string>, root: string, all: esbuild.Message[]): Problem {
   const file = e.location?.file ? e.location.file.split(path.sep).join('/') : '(unknown file)';
   const missing = unresolved(e);
   const resolve = /^Could not resolve/.test(e.text);
@@ -334,7 +334,7 @@ function esbuildProblem(e: esbuild.Message, serviceFiles: Set<string>, root: str
         ? 'check the import path (relative imports need the file extension-less path or `.ts`), or install the package with `npm install`'
         : 'fix the code at this position (your editor or `npx tsc --noEmit` shows the details)',
   };
-  if (serviceFiles.has(file)) p.service = serviceNameFromFile(file);
+  if (serviceFiles.has(file)) p.service = serviceFiles.get(file);
   if (e.location) p.where = `${e.location.line}:${e.location.column + 1}`;
   return p;
 }
@@ -557,7 +557,7 @@ function sandboxHint(t: ThrownInfo, conf: Confinement): { message: string; fix: 
   return undefined;
 }
 
-function thrownProblem(t: ThrownInfo, root: string, serviceFiles: Set<string>, configFile: string, conf: Confinement): Problem {
+function thrownProblem(t: ThrownInfo, root: string, serviceFiles: ReadonlyMap<string, string>, configFile: string, conf: Confinement): Problem {
   const exclude = [path.dirname(definePath()), here, path.join(root, '.waffle'), path.join(root, '[eval1]')];
   const frame = userFrame(t.stack, root, exclude);
   const file = frame?.file ?? t.file;
@@ -574,11 +574,11 @@ function thrownProblem(t: ThrownInfo, root: string, serviceFiles: Set<string>, c
         : thrownFix({ root, file: t.file || file, ...(frame ? { frame } : {}), message: t.message, configFile }),
   };
   if (frame) p.where = frame.where;
-  if (serviceFiles.has(file)) p.service = serviceNameFromFile(file);
+  if (serviceFiles.has(file)) p.service = serviceFiles.get(file);
   return p;
 }
 
-function failureProblem(f: Failure, session: ChildSession, configFile: string, serviceFiles: Set<string>): Problem {
+function failureProblem(f: Failure, session: ChildSession, configFile: string, serviceFiles: ReadonlyMap<string, string>): Problem {
   const file = session.lastMark ?? configFile;
   let p: Problem;
   if (f.kind === 'timeout') {
@@ -605,7 +605,7 @@ function failureProblem(f: Failure, session: ChildSession, configFile: string, s
   } else {
     throw f.reason ?? new Error('load aborted');
   }
-  if (serviceFiles.has(file)) p.service = serviceNameFromFile(file);
+  if (serviceFiles.has(file)) p.service = serviceFiles.get(file);
   return p;
 }
 
@@ -647,7 +647,8 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
     new ChildSession({ root, code, env: childEnvVars, memoryMb, confinement: conf, ...(opts.signal ? { signal: opts.signal } : {}) });
 
   let session: ChildSession | undefined;
-  let serviceFiles = new Set<string>();
+  /** Each service file → its service's name when the definition sets none. */
+  let serviceFiles = new Map<string, string>();
   try {
     const evaluate = async (s: ChildSession, msg: ToChild | undefined, types: string[]): Promise<FromChild> => {
       const reply = await s.request(msg, [...types, 'thrown'], timeoutMs).catch((e: unknown): never => {
@@ -692,7 +693,7 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
     const files = [...new Set(found.map((f) => f.split(path.sep).join('/')))]
       .filter((f) => f !== configFile)
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    serviceFiles = new Set(files);
+    serviceFiles = new Map(files.map((f) => [f, defaultServiceName(f, config.naming, globs as string[])]));
 
     // 3. the allow-listed environment or another memory cap: a fresh process with exactly those
     const passed = childEnv(env, settings.env);
@@ -727,9 +728,9 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
         '\n];\n';
       const svcBundle = await bundle(root, 'services', { contents: entry }, serviceFiles);
       inputs = [...new Set([...inputs, ...svcBundle.inputs])];
-      const cycle = findImportCycle(svcBundle.imports, serviceFiles);
+      const cycle = findImportCycle(svcBundle.imports, new Set(serviceFiles.keys()));
       if (cycle) {
-        const names = cycle.map((f) => path.basename(f).replace(/\.[cm]?tsx?$/, ''));
+        const names = cycle.map((f) => serviceFiles.get(f)!);
         throw new ProblemsError([
           {
             file: cycle[0],
@@ -739,7 +740,7 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
           },
         ]);
       }
-      const reply = await evaluate(s, { type: 'services', root, bundle: svcBundle.text, files }, ['services-result']);
+      const reply = await evaluate(s, { type: 'services', root, bundle: svcBundle.text, files, names: files.map((f) => serviceFiles.get(f)!) }, ['services-result']);
       if (reply.type !== 'services-result') throw new Error(`unexpected reply ${reply.type}`);
       if (reply.problems.length > 0) throw new ProblemsError(reply.problems);
       services = reply.services;

@@ -24,7 +24,14 @@ export interface SourceMapPayload {
 
 export type ToChild =
   | { type: 'config'; root: string; bundle: BundleText; configFile: string }
-  | { type: 'services'; root: string; bundle: BundleText; files: string[] };
+  | {
+      type: 'services';
+      root: string;
+      bundle: BundleText;
+      files: string[];
+      /** Each file's service name when its definition sets none (see `defaultServiceName`). */
+      names?: string[];
+    };
 
 /** A value thrown while evaluating user code, with its (source-mapped) stack. */
 export interface ThrownInfo {

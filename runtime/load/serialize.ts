@@ -167,7 +167,4 @@ function walk(value: unknown, path: string, ctx: SerializeContext, issues: Seria
 }
 
 /** `services/api.ts` → `api`: the default name of the service defined in a file. */
-export function serviceNameFromFile(file: string): string {
-  const base = file.split('/').pop() ?? file;
-  return base.replace(/\.(?:ts|mts|cts|tsx|js|mjs|cjs|jsx)$/, '');
-}
+export { serviceNameFromFile } from '../naming.ts';

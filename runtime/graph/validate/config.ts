@@ -1,6 +1,6 @@
 /**
  * Validation of the project configuration (`waffle.config.ts`): project name, Docker target,
- * parallelism, service globs, defaults for every service, pull policy, evaluation settings, secrets
+ * parallelism, service globs and naming, defaults for every service, pull policy, evaluation settings, secrets
  * and Vault settings. Problems are reported on the config file.
  */
 import type { LoadedRepo, Problem, SecretDecl, VaultSettingsSpec } from '../../model.ts';
@@ -12,7 +12,9 @@ import { checkPull, DEFAULT_PULL, type PullPolicy } from './images.ts';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_NS, parseResources, parseRestart, type LifecycleDefaults } from './lifecycle.ts';
 import { checkSecretDecls, checkVaultConfigured, checkVaultSettings } from './secrets.ts';
 
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation'];
+export const NAMINGS = ['file', 'path'] as const;
+export type Naming = (typeof NAMINGS)[number];
 export const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
 const DOCKER_KEYS = ['host'];
 const PROJECT_NAME_RE = /^[a-z](?:[a-z0-9-]{0,39})$/;
@@ -31,6 +33,8 @@ export interface ConfigResult {
   parallelism: number;
   defaults: Defaults;
   globs: string[];
+  /** How a service without `name` is named: after its file (`'file'`) or its path below the services folder (`'path'`). */
+  naming: Naming;
   /** Declared secrets (valid ones); `secretsDeclared` tells "none declared" from "declared, but not this one". */
   secrets: Record<string, SecretDecl>;
   secretsDeclared: boolean;
@@ -87,6 +91,17 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
     } else globs = s as string[];
   }
 
+  let naming: Naming = 'file';
+  if (has(c, 'naming')) {
+    if (!NAMINGS.includes(c.naming as Naming)) {
+      report(
+        'naming',
+        `naming ${show(c.naming)} must be 'file' or 'path'`,
+        "naming: 'path' names services/portal/sync.ts `portal-sync` (its path below services/); 'file' (the default) names it `sync`",
+      );
+    } else naming = c.naming as Naming;
+  }
+
   const defaults: Defaults = { restart: { ...DEFAULT_RESTART }, stopGraceNs: DEFAULT_STOP_GRACE_NS, timing: { ...DEFAULT_TIMING }, pull: DEFAULT_PULL };
   if (has(c, 'defaults')) {
     const d = c.defaults;
@@ -134,6 +149,7 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
     parallelism,
     defaults,
     globs,
+    naming,
     secrets,
     secretsDeclared: c.secrets !== undefined,
     ...(vault ? { vault } : {}),

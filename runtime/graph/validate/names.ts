@@ -3,6 +3,7 @@
  * reference (`dependsOn`, `connects`, `url()`) a service value that belongs to the project.
  */
 import type { DependencySpec, LoadedService, Problem } from '../../model.ts';
+import { serviceNameFromPath } from '../../naming.ts';
 import type { Edge } from '../order.ts';
 import { isObject, show } from '../parse.ts';
 import { unknownKeys, type Report } from '../report.ts';
@@ -12,21 +13,47 @@ export const DEPENDENCY_KEYS = ['service', 'condition'];
 
 /**
  * The services by name. The first occurrence of each name wins; every later one is a problem naming
- * both files.
+ * both files. A service without `name` is named after its file only (`services/portal/sync.ts` →
+ * `sync`), so two files of the same name in different folders collide: that problem says so and
+ * offers `naming: 'path'` (names by path below the services folder, `portal-sync`).
  */
-export function indexServices(services: LoadedService[], problems: Problem[]): Map<string, LoadedService> {
+export function indexServices(
+  services: LoadedService[],
+  problems: Problem[],
+  scope: { naming?: 'file' | 'path'; globs?: readonly string[]; configFile?: string } = {},
+): Map<string, LoadedService> {
   const byName = new Map<string, LoadedService>();
+  const named = (s: LoadedService) => isObject(s.data) && s.data.name !== undefined;
+  const folder = (f: string) => f.slice(0, f.lastIndexOf('/') + 1);
   for (const svc of services) {
     const first = byName.get(svc.name);
-    if (first) {
+    if (!first) {
+      byName.set(svc.name, svc);
+      continue;
+    }
+    const byFileName = (scope.naming ?? 'file') === 'file' && !named(first) && !named(svc) && folder(first.file) !== folder(svc.file);
+    if (byFileName) {
+      const globs = scope.globs ?? ['services/*.ts'];
       problems.push({
         file: svc.file,
         service: svc.name,
         where: 'name',
-        message: `service name "${svc.name}" is used twice: in ${first.file} and in ${svc.file}`,
-        fix: `give one of them another name (set \`name\` in ${svc.file}, or rename the file)`,
+        message:
+          `service name "${svc.name}" is used twice: in ${first.file} and in ${svc.file} ` +
+          '(two files in different folders got the same name: a service without `name` is named after its file only, not its folder)',
+        fix:
+          `set \`name\` in one of them, or name services by their path: naming: 'path' in ${scope.configFile ?? 'waffle.config.ts'} ` +
+          `(${first.file} → ${serviceNameFromPath(first.file, globs)}, ${svc.file} → ${serviceNameFromPath(svc.file, globs)})`,
       });
-    } else byName.set(svc.name, svc);
+      continue;
+    }
+    problems.push({
+      file: svc.file,
+      service: svc.name,
+      where: 'name',
+      message: `service name "${svc.name}" is used twice: in ${first.file} and in ${svc.file}`,
+      fix: `give one of them another name (set \`name\` in ${svc.file}, or rename the file)`,
+    });
   }
   return byName;
 }
