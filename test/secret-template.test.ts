@@ -312,6 +312,22 @@ test('embedded: the container body gets the whole string; a rotated part replace
   const plan3 = reconcile(text2, { ...observed, containers: observed.containers.filter((c) => c.service === 'api') }, { commit: 'c3', ...s3.hashInputs() });
   const causes = plan3.operations.find((o) => o.kind === 'replace-service')!.causes;
   assert.deepEqual(causes, [{ kind: 'env', detail: 'DATABASE_URL changed' }]);
+
+  // Another variable changed and a part rotated: the env cause names only what was configured
+  // differently, the secrets cause the variable whose value changed.
+  await store.update('db', { password: ROTATED });
+  const both = buildGraph(
+    repoOf(
+      [['api', { image: 'x:1', env: { DATABASE_URL: tpl('postgres://', sref('db', 'user'), ':', sref('db', 'password'), '@postgres:5432/portal'), MODE: 'b' } }]],
+      { project: 'tpl', secrets: { db: decls.db } },
+      root,
+    ),
+  );
+  const plan4 = reconcile(both, { ...observed, containers: observed.containers.filter((c) => c.service === 'api') }, { commit: 'c4', ...(await SecretsSession.open(both, { env }))!.hashInputs() });
+  assert.deepEqual(plan4.operations.find((o) => o.kind === 'replace-service')!.causes, [
+    { kind: 'env', detail: 'MODE changed' },
+    { kind: 'secrets', detail: 'a secret value changed (in DATABASE_URL)' },
+  ]);
 });
 
 // ───────────── messages ─────────────
@@ -514,6 +530,14 @@ test('e2e: a second plan changes nothing and issues nothing; renewal keeps the U
   p = await cli(['plan', '--json']);
   assert.equal(p.code, 0, p.stderr);
   assert.deepEqual(planFromJson(p.stdout).operations, [], 'a renewed lease replaces nothing');
+  // Offline, the template's Vault parts are not read: the service is reported as not checked, and nothing changes.
+  const calls = vault.callsTo('').length;
+  const off = await cli(['plan', '--offline', '--json']);
+  assert.equal(off.code, 0, off.stderr);
+  const ready = parseNdjson(off.stdout).find((x) => x.type === 'plan-ready')!;
+  assert.deepEqual(ready.notChecked, ['portal']);
+  assert.deepEqual((ready.plan as { operations: unknown[] }).operations, []);
+  assert.equal(vault.callsTo('').length, calls, 'an offline plan contacts no Vault');
   const a = await cli(['apply', '--yes', '--json']);
   assert.equal(a.code, 0, a.stderr + a.stdout);
   assert.equal((await docker.getContainer(`${project}-portal`).inspect()).Id, portalId, 'same container');
