@@ -332,6 +332,23 @@ test('embedded: the container body gets the whole string; a rotated part replace
 
 // ───────────── messages ─────────────
 
+test('a secretString too long for one environment variable is found while planning, naming the variable, never the value', async () => {
+  const big = `CANARYBIG${'x'.repeat(140 * 1024)}`;
+  const { root, env } = await embeddedRepo('big', { db: { user: 'u', password: big } });
+  const g = buildGraph(
+    repoOf([['api', { image: 'x:1', env: { DATABASE_URL: tpl('postgres://', sref('db', 'user'), ':', sref('db', 'password'), '@db/app') } }]], { project: 'big', secrets: { db: decls.db } }, root),
+  );
+  await assert.rejects(SecretsSession.open(g, { env }), (e: unknown) => {
+    assert.ok(e instanceof ProblemsError);
+    const t = e.problems.map(formatProblem).join('\n');
+    assert.match(t, /the secretString in DATABASE_URL is \d+ bytes as DATABASE_URL=…; Linux allows one environment variable at most/);
+    assert.match(t, /files: \{ '\/run\/secrets\/database_url': secretString`…` \}/);
+    assert.equal(e.problems[0]!.where, 'env.DATABASE_URL');
+    assert.ok(!t.includes('CANARYBIG'), 'no value in the problem');
+    return true;
+  });
+});
+
 test('a secret with missing values: per service, the keys it uses that have none (services using only set keys are not named)', async () => {
   const { root, env } = await embeddedRepo('missing', { portal: { c: 'set' } });
   const g = buildGraph(
