@@ -288,3 +288,48 @@ describe('a top-level throw: the fix says where it was thrown (source-mapped), w
     assert.match(p.fix!, /Add 'STAGE' to evaluation\.env and set it, or give it a default/);
   });
 });
+
+describe('the CLI: waffle check prints file:line:col and the specific fix; --json carries loc', () => {
+  const api = `import { defineService } from 'wafflemaker';
+
+export default defineService({
+  image: 'waffle-test/app:1',
+  ports: [
+    '127.0.0.1:18081:80',
+    '18081:8080',
+  ],
+});
+`;
+  test('a port clash within a service, at the line of ports[1]', async () => {
+    const { makeRepo, waffle, parseNdjson } = await import('./helpers.ts');
+    const root = makeRepo({ 'waffle.config.ts': CONFIG, 'services/api.ts': api }, { git: true });
+    made.push(root);
+    const r = await waffle(['check', '--no-types'], { cwd: root });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /services\/api\.ts:7:5: service "api": ports\[1\]: host port 18081/);
+    const j = await waffle(['check', '--no-types', '--json'], { cwd: root });
+    const failed = parseNdjson(j.stdout).find((e) => e.type === 'run-failed') as { problems: Problem[] } | undefined;
+    assert.ok(failed, j.stdout);
+    assert.deepEqual(
+      failed.problems.map((p) => [p.file, p.where, p.loc]),
+      [['services/api.ts', 'ports[1]', '7:5']],
+    );
+  });
+
+  test('a missing import, type-checked: the module, the file to create and its importers', async () => {
+    const { makeRepo, waffle } = await import('./helpers.ts');
+    const root = makeRepo(
+      {
+        'waffle.config.ts': CONFIG,
+        'services/api.ts': importing(`import db from './shared/db';`, 'String(db)'),
+        'services/web.ts': importing(`import db from './shared/db';`, 'String(db)'),
+      },
+      { git: true },
+    );
+    made.push(root);
+    const r = await waffle(['check'], { cwd: root });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /services\/api\.ts:2:16: service "api": type error TS2307: Cannot find module '\.\/shared\/db'/);
+    assert.match(r.stderr, /fix: `\.\/shared\/db` does not exist: create services\/shared\/db\.ts or correct the import in services\/api\.ts, services\/web\.ts/);
+  });
+});
