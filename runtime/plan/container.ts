@@ -55,7 +55,12 @@ function portKey(p: { container: number; protocol: string }): string {
   return `${p.container}/${p.protocol}`;
 }
 
-/** A secret key or template as hashed and shown: `db.url`, or the template with `${db.url}` for each reference. */
+/** A template as hashed: its text and, for each reference, which secret and key (structure, so text cannot pass for a reference). */
+function hashedTemplate(r: { template: Array<string | { secret: string; key: string }> }): unknown[] {
+  return r.template.map((p) => (typeof p === 'string' ? p : { $secret: `${p.secret}.${p.key}` }));
+}
+
+/** A secret key or template as shown: `db.url`, or the template with `${db.url}` for each reference. */
 export function secretValueLabel(r: SecretValueSpec): string {
   return 'template' in r ? r.template.map((p) => (typeof p === 'string' ? p : `\${${p.secret}.${p.key}}`)).join('') : `${r.secret}.${r.key}`;
 }
@@ -68,7 +73,7 @@ export function secretValueLabel(r: SecretValueSpec): string {
 export function hashedEnv(svc: ServiceSpec): Record<string, unknown> {
   if (!svc.secretEnv) return svc.env;
   const out: Record<string, unknown> = { ...svc.env };
-  for (const [k, r] of Object.entries(svc.secretEnv)) out[k] = 'template' in r ? { $secretString: secretValueLabel(r) } : { $secret: `${r.secret}.${r.key}` };
+  for (const [k, r] of Object.entries(svc.secretEnv)) out[k] = 'template' in r ? { $secretString: hashedTemplate(r) } : { $secret: `${r.secret}.${r.key}` };
   return out;
 }
 
@@ -100,7 +105,7 @@ export function changedSecretStrings(svc: ServiceSpec, old: Record<string, strin
 export function configParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashExtra = {}): Record<ConfigPart, unknown> {
   const secretMounts = (svc.secretFiles ?? []).map((f) =>
     'template' in f
-      ? { type: 'secret-file', target: f.target, secretString: secretValueLabel(f), readOnly: true }
+      ? { type: 'secret-file', target: f.target, secretString: hashedTemplate(f), readOnly: true }
       : { type: 'secret-file', target: f.target, secret: `${f.secret}.${f.key}`, readOnly: true },
   );
   const ports = svc.ports
