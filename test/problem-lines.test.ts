@@ -333,3 +333,15 @@ export default defineService({
     assert.match(r.stderr, /fix: `\.\/shared\/db` does not exist: create services\/shared\/db\.ts or correct the import in services\/api\.ts, services\/web\.ts/);
   });
 });
+
+test('fix helpers: a directory import, a Node module, a scoped package, a thrown plain value', async () => {
+  const { missingModuleFix, thrownFix, untypedPackageFix } = await import('../runtime/fixes.ts');
+  const root = repo({ 'services/shared/README.md': 'a folder without index.ts\n' });
+  assert.equal(missingModuleFix('./shared', ['services/api.ts'], root), '`./shared` does not exist: create services/shared/index.ts or correct the import in services/api.ts');
+  assert.equal(missingModuleFix('./db.js', ['services/api.ts'], root), '`./db.js` does not exist: create services/db.ts or correct the import in services/api.ts');
+  assert.match(missingModuleFix('node:fs', ['services/api.ts'], root), /`node:fs` is a Node module.*remove the import from services\/api\.ts/);
+  assert.match(missingModuleFix('@acme/util/strings', ['services/a.ts'], root), /the package `@acme\/util` is not installed: install it \(`npm install @acme\/util`\)/);
+  assert.match(untypedPackageFix('@acme/util', ['services/a.ts']), /npm install --save-dev @types\/acme__util/);
+  const plain = thrownFix({ root, file: 'services/api.ts', message: 'boom', configFile: 'waffle.config.ts' });
+  assert.match(plain, /^services\/api\.ts throws "boom" while the file is evaluated: .*\(throw an Error, not a plain value, to get its line\)/);
+});
