@@ -10,7 +10,7 @@
  * nothing of it is written (a missing field), it points at the call.
  *
  * The TypeScript module is loaded only when a problem is located (never on a run without problems).
- * Nothing here throws: a file that cannot be read or parsed leaves the problem as it was.
+ * `locateProblems` never throws: a file that cannot be read or parsed leaves the problem as it was.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,12 +18,9 @@ import path from 'node:path';
 import type TS from 'typescript';
 import type { Problem } from './model.ts';
 
-let tsModule: typeof TS | undefined;
-function typescript(): typeof TS {
-  // Synchronous (the graph is): typescript is CommonJS, so `require` can load it on first use.
-  tsModule ??= createRequire(import.meta.url)('typescript') as typeof TS;
-  return tsModule;
-}
+const require = createRequire(import.meta.url);
+/** The TypeScript module, loaded synchronously (the graph is) on first use: it is CommonJS, and `require` caches it. */
+const typescript = (): typeof TS => require('typescript') as typeof TS;
 
 /** 1-based line and column. */
 export interface Position {
