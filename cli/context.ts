@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import type { Engine, Source } from '../runtime/engine.ts';
 import type { Interrupt } from './interrupt.ts';
+import { configFileFor } from './config-file.ts';
 
 /** Ends a command with an exit code; `message` (when given) is printed to stderr first. */
 export class Exit extends Error {
@@ -22,6 +23,8 @@ export class Exit extends Error {
 /** The options every command accepts, before or after its name. */
 export interface GlobalOptions {
   dir?: string;
+  /** Configuration file relative to the repository root (`-c`). */
+  config?: string;
   json?: boolean;
   plain?: boolean;
   dockerHost?: string;
@@ -80,7 +83,11 @@ export function cliOf(cmd: Command, app: App): Cli {
     mode: uiMode(opts, app),
     err: (line) => void app.stderr.write(line + '\n'),
     out: (chunk) => void app.stdout.write(chunk),
-    source: () => ({ dir: root }),
+    source: () => {
+      // Checked when a command first asks for its source (never for init, which writes the default).
+      const configFile = configFileFor(root, opts.config);
+      return configFile ? { dir: root, configFile } : { dir: root };
+    },
     engine: () =>
       (engine ??= import('../runtime/engine.ts').then(({ Engine }) => {
         return new Engine({

@@ -43,6 +43,7 @@ export function buildProgram(app: App): Command {
     .description('Declarative, TypeScript-as-config GitOps deployer for one Docker host')
     .version(readVersion(), '-v, --version')
     .option('-C, --dir <path>', 'repository root holding waffle.config.ts (default: the current directory)')
+    .option('-c, --config <file>', 'configuration file, relative to the repository root (default: waffle.config.ts), e.g. waffle.prod.ts')
     .option('--json', 'machine output on stdout: NDJSON events (plan, apply, destroy) or a JSON document')
     .option('--plain', 'plain lines on stderr even in a terminal (no live UI)')
     .option('--docker-host <url>', 'Docker engine (overrides DOCKER_HOST and docker.host)')

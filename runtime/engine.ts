@@ -59,8 +59,11 @@ export interface EngineOptions {
   onEvent?: Listener;
 }
 
-/** Where a plan starts: a repository directory, or a stored graph (the serialised ServiceGraph) to replay a deploy exactly. */
-export type Source = { dir: string } | { graph: ServiceGraph; commit?: string };
+/**
+ * Where a plan starts: a repository directory (with its configuration file relative to it, default
+ * `waffle.config.ts`), or a stored graph (the serialised ServiceGraph) to replay a deploy exactly.
+ */
+export type Source = { dir: string; configFile?: string } | { graph: ServiceGraph; commit?: string };
 
 export interface RunOptions {
   onEvent?: Listener;
@@ -256,9 +259,11 @@ export class Engine {
     const started = Date.now();
     ctx.stage = 'load';
     ctx.emit({ type: 'load-start', root: source.dir, at: started });
+    if (source.configFile) ctx.configFile = source.configFile;
     // The loader takes its environment from us; the sandbox's limits on this machine become notices.
     const loadOpts: LoadOptions = {
       env: this.env,
+      ...(source.configFile ? { configFile: source.configFile } : {}),
       ...(this.#opts.allowEnv ? { allowEnv: this.#opts.allowEnv } : {}),
       ...(signal ? { signal } : {}),
       onWarning: (message) => ctx.emit({ type: 'notice', message, at: Date.now() }),
@@ -603,10 +608,25 @@ export class Engine {
     this.#start(source, ctx, 'check', true);
     if (opts.types && 'dir' in source) {
       const { typecheck } = await import('./check/typecheck.ts');
-      const problems = await typecheck(source.dir);
+      const problems = await typecheck(source.dir, source.configFile);
       if (problems.length) throw ctx.fail(new ProblemsError(problems), 'validate');
     }
     return this.#graph(source, ctx, opts.signal);
+  }
+
+  /**
+   * `waffle check`'s look at secret values: which used keys have none, read-only, never a value in the
+   * report; a backend that cannot be read here (no identity, Vault unreachable) is reported not checked.
+   */
+  async checkSecretValues(graph: ServiceGraph, opts: RunOptions = {}): Promise<import('./secrets/values-check.ts').SecretValuesReport> {
+    const ctx = this.#context(opts.onEvent);
+    ctx.project = graph.project;
+    ctx.configFile = graph.configFile;
+    const { checkSecretValues } = await import('./secrets/values-check.ts');
+    const report = await checkSecretValues(graph, { env: this.env });
+    // Keys without a value fail the check as they would fail a plan (a run-failed event, then the error).
+    if (report.problems.length) throw ctx.fail(new ProblemsError(report.problems), 'secrets');
+    return report;
   }
 
   /** What runs for the project now (by its label). */

@@ -34,7 +34,9 @@ test('every README example type-checks and validates with waffle check', async (
   for (const files of repos) {
     assert.ok(Object.keys(files).length > 0, 'each example names its file');
     const all: Record<string, string> = { ...files };
-    all['waffle.config.ts'] ??= `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'readme' });\n`;
+    // An example with one configuration per environment (waffle.prod.ts…) is checked with each of them.
+    const configs = Object.keys(files).filter((f) => /^waffle\.[\w-]+\.ts$/.test(f) && f !== 'waffle.config.ts');
+    if (configs.length === 0) all['waffle.config.ts'] ??= `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'readme' });\n`;
     // Services an example imports but does not show get a minimal stand-in.
     for (const text of Object.values(files)) {
       for (const m of text.matchAll(/import \w+ from '\.\/(\w+)'/g)) {
@@ -43,8 +45,11 @@ test('every README example type-checks and validates with waffle check', async (
     }
     const repo = makeRepo(all);
     try {
-      const r = await waffle(['check'], { cwd: repo });
-      assert.equal(r.code, 0, `${Object.keys(files).join(', ')}:\n${r.stderr}`);
+      for (const config of configs.length ? configs : [undefined]) {
+        // Examples show configuration, not stored secret values.
+        const r = await waffle(['check', '--no-secrets', ...(config ? ['-c', config] : [])], { cwd: repo });
+        assert.equal(r.code, 0, `${Object.keys(files).join(', ')}${config ? ` (-c ${config})` : ''}:\n${r.stderr}`);
+      }
     } finally {
       fs.rmSync(repo, { recursive: true, force: true });
     }

@@ -28,10 +28,15 @@ type Decls = Record<string, import('../../runtime/secrets/provider.ts').SecretDe
 
 /** The declarations of the repository, or undefined (with a warning) when the configuration does not load. */
 async function declarations(cli: Cli): Promise<Decls | undefined> {
+  // A missing `-c` file is an error of the command line, not a configuration that does not load.
+  const source = cli.source() as { dir: string; configFile?: string };
   try {
     const { loadRepo } = await import('../../runtime/load/load.ts');
     const { checkSecretDecls } = await import('../../runtime/graph/validate/secrets.ts');
-    const opts: import('../../runtime/load/load.ts').LoadOptions & { env?: Record<string, string | undefined> } = { env: cli.env };
+    const opts: import('../../runtime/load/load.ts').LoadOptions & { env?: Record<string, string | undefined> } = {
+      env: cli.env,
+      ...(source.configFile ? { configFile: source.configFile } : {}),
+    };
     const repo = await loadRepo(cli.root, opts);
     return checkSecretDecls(repo.config.secrets, () => undefined);
   } catch (e) {

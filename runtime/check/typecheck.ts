@@ -29,20 +29,21 @@ export function defineTypesPath(): string | undefined {
 
 /**
  * The service a file holds, named as the loader will name it, for labelling its type errors: the
- * config's `services` globs and `naming`, read from waffle.config.ts as written (the config is not
+ * config's `services` globs and `naming`, read from the config file as written (the config is not
  * evaluated here; a computed value counts as the default).
  */
-function serviceNamer(root: string, program: import('typescript').Program): (file: string) => string | undefined {
-  const config = program.getSourceFile(path.join(root, 'waffle.config.ts'));
+function serviceNamer(root: string, program: import('typescript').Program, configFile: string): (file: string) => string | undefined {
+  const config = program.getSourceFile(path.join(root, configFile));
   const read = (field: string): unknown => (config ? literalField(config.text, config.fileName, field, { callee: 'defineConfig' }) : undefined);
   const written = read('services');
   const globs = Array.isArray(written) && written.every((g) => typeof g === 'string') ? (written as string[]) : ['services/*.ts'];
   const naming = read('naming');
   const dirs = globs.map((g) => g.replace(/^\.\//, '').split('/')[0]);
-  return (file) => (file !== 'waffle.config.ts' && dirs.some((d) => file.startsWith(`${d}/`)) ? defaultServiceName(file, naming, globs) : undefined);
+  return (file) => (file !== configFile && dirs.some((d) => file.startsWith(`${d}/`)) ? defaultServiceName(file, naming, globs) : undefined);
 }
 
-export async function typecheck(root: string): Promise<Problem[]> {
+/** Type-checks the repository at `root` whose configuration is `configFile` (relative to the root). */
+export async function typecheck(root: string, configFile = 'waffle.config.ts'): Promise<Problem[]> {
   const ts = (await import('typescript')).default;
   const configPath = path.join(root, 'tsconfig.json');
   let options: import('typescript').CompilerOptions = {
@@ -63,8 +64,12 @@ export async function typecheck(root: string): Promise<Problem[]> {
   }
   if (fileNames.length === 0) {
     const { glob } = await import('tinyglobby');
-    fileNames = (await glob(['waffle.config.ts', 'services/**/*.ts'], { cwd: root, absolute: true })).sort();
+    fileNames = (await glob([configFile, 'services/**/*.ts'], { cwd: root, absolute: true })).sort();
   }
+  // The configuration in use is checked even when tsconfig.json's `include` does not name it
+  // (a `waffle.prod.ts` next to an include list written for waffle.config.ts).
+  const configAbs = path.join(root, configFile);
+  if (fs.existsSync(configAbs) && !fileNames.some((f) => path.resolve(f) === configAbs)) fileNames = [...fileNames, configAbs];
   const definePath = defineTypesPath();
   const hasOwnInstall = fs.existsSync(path.join(root, 'node_modules', 'wafflemaker', 'package.json'));
   options = {
@@ -84,7 +89,7 @@ export async function typecheck(root: string): Promise<Problem[]> {
   const program = ts.createProgram(fileNames, options);
   const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => !d.file || !d.file.fileName.includes('/node_modules/'));
   const rel = (f: string) => path.relative(root, f).split(path.sep).join('/');
-  const serviceOf = serviceNamer(root, program);
+  const serviceOf = serviceNamer(root, program, configFile);
   // An import that does not resolve (TS2307) or resolves to an untyped package (TS7016): its
   // specifier, and every file that imports the same thing, so the fix can name them all.
   const specifierOf = (d: import('typescript').Diagnostic): string | undefined => {

@@ -362,7 +362,7 @@ function oversizedSecretEnv(graph: ServiceGraph, values: Map<string, Record<stri
  * `secret "portal" has no value for "a", "b": "web" (services/web.ts) uses "a"; "sync" (…) uses "a", "b"`:
  * every missing key, and per service only the missing keys it uses (services using none are not named).
  */
-function missingMessage(graph: ServiceGraph, secret: string, missing: string[]): string {
+export function missingMessage(graph: ServiceGraph, secret: string, missing: string[]): string {
   const quote = (ks: string[]) => ks.map((k) => `"${k}"`).join(', ');
   const users = Object.values(graph.services)
     .map((s) => ({ s, keys: missing.filter((k) => secretsUsedBy(s).get(secret)?.has(k)) }))
