@@ -58,7 +58,7 @@ for (const fixedPort of [false, true]) {
     writeFiles(repo, repoFor(project, TEST_IMAGES.appV2, '/missing-health', ports));
     gitCommitAll(repo, 'v2 with a broken healthcheck');
     const plan = await waffle(['plan'], { cwd: repo });
-    assert.match(plan.stderr, fixedPort ? /stop-first/ : /start-first/);
+    assert.match(plan.stdout, fixedPort ? /stop-first/ : /start-first/);
     const r = await waffle(['apply', '--yes'], { cwd: repo });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /app/);

@@ -53,8 +53,8 @@ after(async () => {
 test('a missing image is pulled from the registry first, with progress events', async () => {
   await assert.rejects(docker.getImage(remote).inspect(), 'the image is not in the engine before apply');
   const plan = await waffle(['plan'], { cwd: repo });
-  assert.match(plan.stderr, /pull 1 image/);
-  assert.ok(plan.stderr.includes(remote), plan.stderr);
+  assert.match(plan.stdout, /pull 1 image/);
+  assert.ok(plan.stdout.includes(remote), plan.stdout);
 
   const r = await waffle(['apply', '--yes', '--json'], { cwd: repo });
   assert.equal(r.code, 0, r.stderr + r.stdout);

@@ -126,7 +126,7 @@ const ids = async () => Object.fromEntries((await snapshot(docker, project)).con
 test('canary: values reach the container through env and a read-only 0400 tmpfs file, and nothing else', async () => {
   const plan = await run(['plan']);
   assert.equal(plan.code, 0, plan.stderr);
-  assert.match(plan.stderr, /4 to create/);
+  assert.match(plan.stdout, /4 to create/);
   const planJson = await run(['plan', '--json']);
   assert.equal(planJson.code, 0, planJson.stderr);
   assert.equal(planFromJson(planJson.stdout).operations.filter((o: { kind: string }) => o.kind === 'create-service').length, 4);

@@ -24,10 +24,14 @@ export function register(program: Command, app: App): void {
         ...(o.pull ? { pull: o.pull as 'always' | 'missing' } : {}),
       });
       if (cli.mode !== 'json') {
+        // The plan is the command's result: stdout (`waffle plan > plan.txt`, `| less`), coloured and cut
+        // to the width only when stdout is a terminal. Progress and problems stayed on stderr.
         const { planText } = await import('../render/plan.ts');
-        app.stderr.write(planText(planned.plan, { full: !!o.full, columns: cli.columns() }));
+        const { useColorFor } = await import('../render/color.ts');
+        useColorFor(cli.stdout, cli.env);
+        cli.out(planText(planned.plan, { full: !!o.full, columns: cli.stdout.isTTY ? cli.stdout.columns || 80 : undefined }));
         if (planned.notChecked.length) {
-          cli.err(`not checked (offline): the secrets of ${planned.notChecked.join(', ')}; a changed value would replace them`);
+          cli.out(`not checked (offline): the secrets of ${planned.notChecked.join(', ')}; a changed value would replace them\n`);
         }
       }
       if (o.detailedExitcode && planned.plan.operations.length > 0) throw new Exit(2);

@@ -45,7 +45,8 @@ export function register(program: Command, app: App): void {
       // The table is the command's data: stdout, coloured only when stdout is a terminal.
       const { useColorFor } = await import('../render/color.ts');
       useColorFor(cli.stdout, cli.env);
-      const columns = cli.stdout.isTTY ? cli.stdout.columns || 80 : 120;
+      // Cut to the width of a terminal; piped or redirected, every line whole (image names included).
+      const columns = cli.stdout.isTTY ? cli.stdout.columns || 80 : Infinity;
       const print = async () => cli.out(formatStatus(await read(), columns));
       if (!o.watch) return void (await print());
       // Plain watch: re-print the table every 2 s with a time stamp (no cursor movement).
