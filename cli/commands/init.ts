@@ -13,9 +13,11 @@ export function register(program: Command, app: App): void {
     .action(async (dir: string | undefined, o: { project?: string }, cmd: Command) => {
       const cli = cliOf(cmd, app);
       const { initRepo } = await import('../init.ts');
-      const written = initRepo(dir ? path.resolve(cli.root, dir) : cli.root, o.project ? { project: o.project } : {});
+      const { written, updated } = initRepo(dir ? path.resolve(cli.root, dir) : cli.root, o.project ? { project: o.project } : {});
       for (const f of written) cli.err(`${kleur.green('+')} ${f}`);
-      cli.err('next: edit services/*.ts, then run `waffle plan`');
-      if (cli.mode === 'json') cli.out(JSON.stringify({ written }) + '\n');
+      for (const f of updated) cli.err(`${kleur.yellow('~')} ${f} (added wafflemaker to devDependencies)`);
+      // The dependency is what makes `npx waffle` in this repository run wafflemaker's binary.
+      cli.err('next: npm install, edit services/*.ts, then run `npx waffle plan`');
+      if (cli.mode === 'json') cli.out(JSON.stringify({ written, updated }) + '\n');
     });
 }
