@@ -1,4 +1,7 @@
-/** `waffle check`: load, type-check and validate the configuration; touches nothing. */
+/**
+ * `waffle check`: load, type-check and validate the configuration, and look at the secret values the
+ * services use where they can be read (names only); touches nothing.
+ */
 import type { Command } from 'commander';
 import kleur from 'kleur';
 import { cliOf, type App } from '../context.ts';
@@ -23,10 +26,7 @@ export function register(program: Command, app: App): void {
       });
       // Secret values: names of secrets and keys only, never a value; a missing one fails like plan.
       const values = o.secrets
-        ? await engine.checkSecretValues(graph, {
-            signal: cli.interrupt.signal,
-            ...(listen ? { onEvent: (e) => e.type === 'run-failed' && listen(e) } : {}),
-          })
+        ? await engine.checkSecretValues(graph, listen ? { onEvent: (e) => e.type === 'run-failed' && listen(e) } : {})
         : undefined;
       if (cli.mode === 'json') cli.out(JSON.stringify(graph, null, 2) + '\n');
       const n = Object.keys(graph.services).length;
