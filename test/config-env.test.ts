@@ -61,6 +61,13 @@ test('two environment configurations: each passes waffle check -c and gives its 
     const bad = await waffle(['check', '-c', 'envs/prod.ts'], { cwd: repo });
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, /envs\/prod\.ts:5:\d+: type error/);
+
+    // An environment that does not declare a key the services use fails its check, naming the key.
+    fs.writeFileSync(path.join(repo, 'envs/prod.ts'), prod.replace("keys: ['password']", "keys: ['pass']"));
+    const undeclared = await waffle(['check', '--no-types', '-c', 'envs/prod.ts'], { cwd: repo });
+    assert.equal(undeclared.code, 1, undeclared.stderr);
+    assert.match(undeclared.stderr, /services\/api\.ts.*password/s);
+    assert.match(undeclared.stderr, /envs\/prod\.ts/, 'the fix names the configuration in use');
   } finally {
     fs.rmSync(repo, { recursive: true, force: true });
   }
