@@ -16,7 +16,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { stateDir, writeFileAtomic } from './secrets/state.ts';
 
 export class ProjectLockedError extends Error {
@@ -177,6 +176,8 @@ async function acquireFileLock(
 ): Promise<{ release: () => Promise<void>; owner: LockOwner }> {
   const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
   let compromised: Error | undefined;
+  // Imported on first use: a plan, or an apply with nothing to do, never takes the lock.
+  const { default: lockfile } = await import('proper-lockfile');
   const tryLock = () =>
     lockfile.lock(p.dir, {
       lockfilePath: p.lock,

@@ -23,8 +23,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync 
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as esbuild from 'esbuild';
-import { glob } from 'tinyglobby';
+import type * as esbuild from 'esbuild';
 import type { LoadedRepo, LoadedService, Problem } from '../model.ts';
 import { importersOf, missingModuleFix, thrownFix } from '../fixes.ts';
 import { LINE_COL, locateProblems } from '../locate.ts';
@@ -76,6 +75,12 @@ const MEMORY_POLL_MS = 25;
 /** A leftover of another run whose owner cannot be told from its name is removed after this long. */
 const STALE_MS = 60 * 60 * 1000;
 const here = path.dirname(fileURLToPath(import.meta.url));
+/**
+ * esbuild and tinyglobby are imported when a load starts, not with this module: the engine that imports
+ * the loader is ready sooner, and they load while the sandbox is probed and the evaluation process starts.
+ */
+const esbuildApi = () => import('esbuild');
+const globApi = () => import('tinyglobby');
 
 // ───────────────────────────── locating our own files ─────────────────────────────
 
@@ -110,7 +115,7 @@ async function childSource(): Promise<string> {
   }
   const entry = firstExisting([path.join(here, 'child.ts'), path.resolve(here, '../../runtime/load/child.ts')]);
   if (!entry) throw new Error(`wafflemaker: cannot find the loader's child script near ${here}; reinstall wafflemaker`);
-  const r = await esbuild.build({
+  const r = await (await esbuildApi()).build({
     entryPoints: [entry],
     bundle: true,
     write: false,
@@ -232,9 +237,10 @@ async function bundle(
   serviceFiles: ReadonlyMap<string, string>,
 ): Promise<BundleResult> {
   const defineAbs = definePath();
+  const { build } = await esbuildApi();
   let result: esbuild.BuildResult<{ metafile: true; write: false }>;
   try {
-    result = await esbuild.build({
+    result = await build({
       absWorkingDir: root,
       ...('file' in entry
         ? { entryPoints: [entry.file] }
@@ -282,6 +288,25 @@ async function bundle(
     );
   }
   return { text, inputs, imports };
+}
+
+/** The service files `globs` select: relative to the root with forward slashes, without the config file, sorted. */
+async function findServiceFiles(root: string, globs: string[], configFile: string): Promise<string[]> {
+  const { glob } = await globApi();
+  const found = await glob(globs, {
+    cwd: root,
+    onlyFiles: true,
+    expandDirectories: false,
+    ignore: ['**/*.d.ts', '**/*.test.ts', '**/node_modules/**', '.waffle/**'],
+  });
+  return [...new Set(found.map((f) => f.split(path.sep).join('/')))]
+    .filter((f) => f !== configFile)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The services bundle's entry: one loader per file, so the child evaluates them one at a time, in order. */
+function servicesEntry(root: string, files: string[]): string {
+  return 'export const loaders = [\n' + files.map((f) => `  () => import(${JSON.stringify(path.join(root, f))}),`).join('\n') + '\n];\n';
 }
 
 /**
@@ -641,7 +666,9 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
   const timeoutMs = opts.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : DEFAULT_TIMEOUT_MS);
   removeStaleTempFiles(root);
 
-  const [code, conf] = await Promise.all([childSource(), confinement(process.getuid?.())]);
+  const prepared = Promise.all([childSource(), confinement(process.getuid?.())]);
+  void esbuildApi().catch(() => undefined); // loads while the sandbox is probed (a failure shows at the first build)
+  const [code, conf] = await prepared;
   for (const w of conf.warnings) opts.onWarning?.(w);
   const start = (childEnvVars: Record<string, string>, memoryMb: number) =>
     new ChildSession({ root, code, env: childEnvVars, memoryMb, confinement: conf, ...(opts.signal ? { signal: opts.signal } : {}) });
@@ -668,6 +695,13 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
     // 1. the config, with an empty environment: bundle while the child starts
     session = start({}, DEFAULT_MEMORY_MB);
     const first = session;
+    // Meanwhile, the service files the default globs select are found and bundled too (most configurations
+    // set no `services`); that work is used only when the config's globs turn out to be the default ones.
+    // On any failure it is dropped, and done again below with the config's naming, so problems read the same.
+    const early = (async () => {
+      const files = await findServiceFiles(root, DEFAULT_SERVICE_GLOBS, configFile);
+      return { files, bundle: files.length > 0 ? await bundle(root, 'services', { contents: servicesEntry(root, files) }, new Map()) : undefined };
+    })().catch(() => undefined);
     const [configBundle] = await Promise.all([bundle(root, 'config', { file: configAbs }, serviceFiles), evaluate(first, undefined, ['ready'])]);
     let config = await evalConfig(first, configBundle.text);
     const settings = settingsProblems(config, configFile, allowEnv);
@@ -684,16 +718,13 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
         },
       ]);
     }
-    const found = await glob(globs as string[], {
-      cwd: root,
-      onlyFiles: true,
-      expandDirectories: false,
-      ignore: ['**/*.d.ts', '**/*.test.ts', '**/node_modules/**', '.waffle/**'],
-    });
-    const files = [...new Set(found.map((f) => f.split(path.sep).join('/')))]
-      .filter((f) => f !== configFile)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const speculated = JSON.stringify(globs) === JSON.stringify(DEFAULT_SERVICE_GLOBS) ? await early : undefined;
+    const files = speculated?.files ?? (await findServiceFiles(root, globs as string[], configFile));
     serviceFiles = new Map(files.map((f) => [f, defaultServiceName(f, config.naming, globs as string[])]));
+    // Bundled while a fresh process starts (step 3), if one does.
+    const svcBundleP =
+      files.length === 0 ? undefined : speculated?.bundle ? Promise.resolve(speculated.bundle) : bundle(root, 'services', { contents: servicesEntry(root, files) }, serviceFiles);
+    svcBundleP?.catch(() => undefined); // awaited below, after step 3 (whose failure comes first)
 
     // 3. the allow-listed environment or another memory cap: a fresh process with exactly those
     const passed = childEnv(env, settings.env);
@@ -721,12 +752,8 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
 
     let services: LoadedService[] = [];
     let inputs = configBundle.inputs;
-    if (files.length > 0) {
-      const entry =
-        'export const loaders = [\n' +
-        files.map((f) => `  () => import(${JSON.stringify(path.join(root, f))}),`).join('\n') +
-        '\n];\n';
-      const svcBundle = await bundle(root, 'services', { contents: entry }, serviceFiles);
+    if (svcBundleP) {
+      const svcBundle = await svcBundleP;
       inputs = [...new Set([...inputs, ...svcBundle.inputs])];
       const cycle = findImportCycle(svcBundle.imports, new Set(serviceFiles.keys()));
       if (cycle) {

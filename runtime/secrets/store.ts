@@ -14,7 +14,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { armor, Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+
+/** age-encryption, imported when a secret is first read or written (a run without secrets never loads it). */
+const age = () => import('age-encryption');
 import { assertOutsideRepo, writeFileAtomic } from './state.ts';
 
 type Env = Record<string, string | undefined>;
@@ -86,8 +88,9 @@ export async function ensureIdentityFile(file: string): Promise<{ recipient: str
   if (fs.existsSync(file)) {
     const ids = parseIdentities(fs.readFileSync(file, 'utf8'));
     if (ids.length === 0) throw new Error(`${file} exists but holds no age identity; move it away or fix it`);
-    return { recipient: await identityToRecipient(ids[0]!), created: false };
+    return { recipient: await (await age()).identityToRecipient(ids[0]!), created: false };
   }
+  const { generateX25519Identity, identityToRecipient } = await age();
   const id = await generateX25519Identity();
   const recipient = await identityToRecipient(id);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -103,6 +106,7 @@ export async function ensureIdentityFile(file: string): Promise<{ recipient: str
 
 /** Public keys of identities. */
 export async function recipientsOf(identities: string[]): Promise<string[]> {
+  const { identityToRecipient } = await age();
   return Promise.all(identities.map((i) => identityToRecipient(i)));
 }
 
@@ -210,6 +214,7 @@ export class SecretStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
+    const { armor, Decrypter } = await age();
     const d = new Decrypter();
     for (const id of this.ids()) d.addIdentity(id);
     let plain: string;
@@ -240,6 +245,7 @@ export class SecretStore {
   /** Encrypts `values` to the current recipients into `secrets/<name>.age` (atomically). */
   async write(name: string, values: Record<string, string>): Promise<void> {
     const file = this.fileOf(name);
+    const { armor, Encrypter } = await age();
     const e = new Encrypter();
     for (const r of this.recipients()) e.addRecipient(r);
     const sorted: Record<string, string> = {};
