@@ -358,10 +358,13 @@ export class Engine {
   }
 
   async #graphAndCommit(source: Source, ctx: RunContext, signal?: AbortSignal): Promise<{ graph: ServiceGraph; commit: string }> {
-    // While the configuration evaluates in its child process: read the commit.
+    // While the configuration evaluates in its child process: read the commit, and load the Docker
+    // client's module (the plan needs it next; imported after the load started, so it does not delay it).
     const commitP = 'graph' in source ? Promise.resolve(source.commit ?? 'none') : currentCommit(source.dir);
-    const graph = await this.#graph(source, ctx, signal).catch(async (e) => {
-      await Promise.allSettled([commitP]);
+    const graphP = this.#graph(source, ctx, signal);
+    const warm = 'graph' in source ? undefined : import('dockerode').catch(() => undefined);
+    const graph = await graphP.catch(async (e) => {
+      await Promise.allSettled([commitP, warm]);
       throw e;
     });
     return { graph, commit: await commitP };
