@@ -95,6 +95,8 @@ export function cliOf(cmd: Command, app: App): Cli {
             ...(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}),
             ...(opts.stateDir ? { stateDir: path.resolve(app.cwd, opts.stateDir) } : {}),
             ...(opts.loadTimeout ? { loadTimeoutMs: Number(opts.loadTimeout) } : {}),
+            // The Ctrl-C rule's closing message names what an interruption rolled back.
+            onEvent: (e) => app.interrupt.hear(e),
           });
       })),
     columns: () => (app.stderr.isTTY ? app.stderr.columns || 80 : undefined),

@@ -1,7 +1,9 @@
 /**
  * The one Ctrl-C rule of the command line. The first press stops cleanly: no new operation starts, the
- * engine aborts its Docker calls in flight through the signal, the project lock is released on the
- * way out, and the command exits 130 with a message. A second press exits at once.
+ * engine cancels waits and Docker calls in flight through the signal, each operation that was in flight
+ * rolls back as its plan says (the old version keeps or resumes serving), the project lock is released
+ * on the way out, and the command exits 130 with a message naming what was rolled back and what is left
+ * for the next apply. A second press exits at once.
  *
  * A SIGINT and a Ctrl-C key read in raw mode (Ink, prompts) both call `press()`. Only the CLI installs
  * signal handlers; the engine just sees the AbortSignal.
@@ -18,6 +20,10 @@ export interface Interrupt {
   beforeExit(fn: () => void): () => void;
   /** While muted, the first press prints nothing (an Ink view shows its own message); returns unmute. */
   mute(): () => void;
+  /** Hears the run's events (every listener of the engine may pass them): keeps what the interruption did to each operation. */
+  hear(e: { type: string; service?: string; op?: string; failure?: { message: string } }): void;
+  /** The closing message after an interrupted run: INTERRUPTED, then one line per operation it stopped. */
+  outcome(): string;
   /** Removes the process signal handlers. */
   dispose(): void;
 }
@@ -31,7 +37,8 @@ export interface InterruptOptions {
   process?: Pick<NodeJS.Process, 'on' | 'off'>;
 }
 
-export const STOPPING = 'stopping: no new operations start and Docker calls in flight are aborted (press Ctrl-C again to exit at once)';
+export const STOPPING =
+  'stopping: no new operations start, waits and Docker calls in flight are cancelled and what was in flight rolls back (press Ctrl-C again to exit at once)';
 export const ABORTED = 'aborted: exited at once; run `waffle status`, then `waffle apply` again';
 export const INTERRUPTED = 'interrupted: stopped cleanly, the project lock was released; run `waffle status` to see where things stand';
 
@@ -41,6 +48,8 @@ export function createInterrupt(opts: InterruptOptions): Interrupt {
   let muted = 0;
   const listeners = new Set<(n: number) => void>();
   const exits = new Set<() => void>();
+  /** What each operation failed with after the first press (it was stopped by it): service or op → message. */
+  const stopped = new Map<string, string>();
   const press = () => {
     presses++;
     for (const l of listeners) l(presses);
@@ -76,6 +85,16 @@ export function createInterrupt(opts: InterruptOptions): Interrupt {
       exits.add(fn);
       return () => exits.delete(fn);
     },
+    hear(e) {
+      if (presses === 0 || e.type !== 'op-failed' || !e.failure) return;
+      const who = e.service ?? e.op ?? 'an operation';
+      // One line each: a Docker error text can hold line breaks or control characters.
+      const message = e.failure.message.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+      stopped.set(who, message.replace(new RegExp(`^service ${escapeRe(who)}:\\s*`), ''));
+    },
+    outcome() {
+      return [INTERRUPTED, ...[...stopped].map(([who, what]) => `  ${who}: ${what}`)].join('\n');
+    },
     mute() {
       muted++;
       let done = false;
@@ -89,4 +108,8 @@ export function createInterrupt(opts: InterruptOptions): Interrupt {
       opts.process?.off('SIGTERM', onSignal);
     },
   };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

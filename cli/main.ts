@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Exit, type App } from './context.ts';
-import { createInterrupt, INTERRUPTED } from './interrupt.ts';
+import { createInterrupt } from './interrupt.ts';
 import { colorEnabledFor } from './render/color.ts';
 import { register as registerApply } from './commands/apply.ts';
 import { register as registerCheck } from './commands/check.ts';
@@ -78,7 +78,7 @@ export async function main(argv: string[], app: App): Promise<number> {
   try {
     await program.parseAsync(argv);
     if (app.interrupt.presses > 0) {
-      say(kleur.yellow(INTERRUPTED));
+      say(kleur.yellow(app.interrupt.outcome()));
       return 130;
     }
     return 0;
@@ -87,7 +87,7 @@ export async function main(argv: string[], app: App): Promise<number> {
     if (e instanceof Exit) {
       if (e.text) say(e.text);
       if (app.interrupt.presses > 0) {
-        say(kleur.yellow(INTERRUPTED));
+        say(kleur.yellow(app.interrupt.outcome()));
         return 130;
       }
       return e.code;
@@ -97,7 +97,7 @@ export async function main(argv: string[], app: App): Promise<number> {
     }
     if (app.interrupt.presses > 0) {
       // Whatever the interrupted run threw on its way out (an aborted Docker call), the outcome is the same.
-      say(kleur.yellow(INTERRUPTED));
+      say(kleur.yellow(app.interrupt.outcome()));
       return 130;
     }
     if (error?.name === 'CancelledError') {

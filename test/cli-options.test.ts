@@ -2,7 +2,8 @@
  * Global options are accepted by every command, before or after its name: `--plain` on each command
  * (init, check, plan, apply, status, logs, secrets, destroy) runs it with plain output; `-C` after the
  * command points at the repository; an unknown option is still refused. And the one Ctrl-C rule: the
- * first press aborts the signal with a message, the second exits 130 at once.
+ * first press aborts the signal with a message, the second exits 130 at once; the closing message names
+ * what the interruption did to each operation it stopped.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { createInterrupt, STOPPING, ABORTED } from '../cli/interrupt.ts';
+import { createInterrupt, STOPPING, ABORTED, INTERRUPTED } from '../cli/interrupt.ts';
 import { cleanupProject, dockerClient, makeRepo, snapshot, uniqueProject, waffle } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
 
@@ -112,6 +113,13 @@ test('Ctrl-C rule: the first press aborts the signal and says so; the second exi
   assert.equal(i.presses, 1);
   assert.deepEqual(said, [STOPPING]);
   assert.deepEqual(exits, []);
+  // The closing message names what the interruption did to each operation it stopped (op-failed after the press).
+  i.hear({ type: 'op-failed', service: 'web', failure: { message: 'service web: interrupted while waiting-health; rolled back: removed the new container p-web-next-2, p-web kept running' } });
+  i.hear({ type: 'op-done', service: 'api' });
+  assert.equal(
+    i.outcome(),
+    `${INTERRUPTED}\n  web: interrupted while waiting-health; rolled back: removed the new container p-web-next-2, p-web kept running`,
+  );
   i.press(); // a Ctrl-C key read in raw mode counts the same
   assert.deepEqual(exits, [130]);
   assert.equal(unmounted, 1);
@@ -121,10 +129,13 @@ test('Ctrl-C rule: the first press aborts the signal and says so; the second exi
   // Muted (an Ink view shows its own line), the first press prints nothing.
   const quiet: string[] = [];
   const j = createInterrupt({ say: (l) => quiet.push(l), exit: () => undefined });
+  // A failure before any press is not the interruption's doing.
+  j.hear({ type: 'op-failed', service: 'web', failure: { message: 'service web: did not become healthy' } });
   j.mute();
   j.press();
   assert.equal(j.signal.aborted, true);
   assert.deepEqual(quiet, []);
+  assert.equal(j.outcome(), INTERRUPTED);
 });
 
 test('plan --from-graph replays a stored graph (check --json) exactly like the repository it came from', async () => {

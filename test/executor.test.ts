@@ -514,28 +514,70 @@ test('an aborted apply starts nothing new', async () => {
   assert.equal((await docker.listNetworks({ filters: { label: [`${LABEL.project}=${p}`] } })).length, 0);
 });
 
-test('aborting mid-apply lets the running op finish and starts nothing after it', async () => {
+test('aborting mid-apply cancels the running op\'s health wait, removes its new container and starts nothing after it', async () => {
   const p = newProject();
   const ctl = new AbortController();
   const net = networkOp(p, names.defaultNetwork(p), 'default');
-  const first = createOp(p, 'first', body(p, 'first'), [net.id], true);
+  // Its first health probe runs only after a minute: the gate waits until the abort cancels it.
+  const slow = { Test: ['CMD', 'true'], Interval: 60_000 * MS, Timeout: 1000 * MS, Retries: 1, StartPeriod: 0 };
+  const first = createOp(p, 'first', { ...body(p, 'first'), Healthcheck: slow }, [net.id], true);
   const second = createOp(p, 'second', body(p, 'second'), [first.id]);
   const events: ApplyEvent[] = [];
+  let abortedAt = 0;
   const r = await execute(
     docker,
     plan(p, [net, first, second]),
     (e) => {
       events.push(e);
-      if (e.type === 'op-start' && e.op === first.id) ctl.abort();
+      if (e.type === 'health-wait' && e.op === first.id && !abortedAt) {
+        abortedAt = Date.now();
+        ctl.abort();
+      }
     },
     { signal: ctl.signal },
   );
   assert.equal(r.ok, false);
-  assert.ok(events.some((e) => e.type === 'op-done' && e.op === first.id), 'the running op finished');
+  assert.ok(abortedAt > 0, 'the gate was reached');
+  assert.ok(Date.now() - abortedAt < 5000, `returned ${Date.now() - abortedAt} ms after the abort`);
+  const failed = events.find((e) => e.type === 'op-failed');
+  assert.ok(failed?.type === 'op-failed' && failed.op === first.id, JSON.stringify(events));
+  assert.equal(failed.failure.message, `service first: interrupted while waiting-health; rolled back: removed the new container ${names.container(p, 'first')}`);
   const skipped = events.find((e) => e.type === 'op-skipped');
   assert.ok(skipped?.type === 'op-skipped' && skipped.op === second.id && /aborted/.test(skipped.reason));
+  assert.deepEqual(await projectContainers(p), [], 'the service had no container before, and has none now');
+});
+
+test('aborting a start-first replace after its switch rolls nothing back: the new container serves and is left for the next apply', async () => {
+  const p = newProject();
+  const oldId = await deployWeb(p);
+  const hc = ['CMD', 'wget', '-q', '-O-', 'http://127.0.0.1:8080/'];
+  const op = replaceOp(p, oldId, 'start-first', body(p, 'web', { image: TEST_IMAGES.appV2, healthcheck: hc, generation: 2 }));
+  const ctl = new AbortController();
+  const events: ApplyEvent[] = [];
+  const r = await execute(
+    docker,
+    plan(p, [op]),
+    (e) => {
+      events.push(e);
+      if (e.type === 'step' && e.step === 'draining') ctl.abort();
+    },
+    { signal: ctl.signal },
+  );
+  assert.equal(r.ok, false);
+  const steps = events.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.step : ''));
+  assert.deepEqual(steps, ['creating', 'starting', 'waiting-health', 'switching', 'unaliasing-old', 'draining'], 'the drain was cut short and nothing after it ran');
+  const failed = events.find((e) => e.type === 'op-failed');
+  assert.ok(failed?.type === 'op-failed', JSON.stringify(events));
+  assert.equal(
+    failed.failure.message,
+    `service web: interrupted before stopping-old, after the switch: the new container ${names.tempContainer(p, 'web', 2)} serves, so nothing was rolled back; ` +
+      `left for the next apply, which finishes the replacement (renames it to ${names.container(p, 'web')})`,
+  );
+  // Both still run; the new one holds the service alias.
   const list = await projectContainers(p);
-  assert.deepEqual(list.map((c) => [c.Labels[LABEL.service], c.State]), [['first', 'running']]);
+  assert.deepEqual(list.map((c) => [c.Names[0], c.State]).sort(), [[`/${names.container(p, 'web')}`, 'running'], [`/${names.tempContainer(p, 'web', 2)}`, 'running']]);
+  const fresh = await docker.getContainer(names.tempContainer(p, 'web', 2)).inspect();
+  assert.ok(fresh.NetworkSettings.Networks[names.defaultNetwork(p)]?.Aliases?.includes('web'), JSON.stringify(fresh.NetworkSettings.Networks));
 });
 
 test('create-network reuses our own existing network; remove-service and remove-network clean up', async () => {

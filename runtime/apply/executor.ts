@@ -3,12 +3,21 @@
  * in which order (`after`, a DAG) and how (strategy, health gate). Independent operations run in
  * parallel up to `parallelism`. A failed operation skips everything that (transitively) comes after
  * it; independent ones continue. Image pulls run first: if any fails, nothing else runs, so a missing
- * image leaves Docker untouched. When the signal aborts, no new operation starts and running ones
- * finish, so every service is old or new, never none.
+ * image leaves Docker untouched.
+ *
+ * When the signal aborts (Ctrl-C, an agent shutting down), no new operation or step starts, waits
+ * (health gates, drains, pulls) and Docker calls in flight are cancelled, and every operation that was
+ * in flight undoes what it did as its plan says (a replace: remove the new container, then its
+ * `rollback`, e.g. start the old container again; a create: remove the new container), so every
+ * service is old or new, never none. That clean-up runs outside the run's signal (a detached call
+ * scope) with short time limits of its own and one budget for all of it, so a hung engine cannot hold
+ * the process. A replace already past its switch (the new container serves) is left as it is for the
+ * next apply, which finishes it with a rename-service.
  */
 import type Dockerode from 'dockerode';
 import { LABEL } from '../labels.ts';
 import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, ServiceStep, Step, StepTarget } from '../model.ts';
+import { dockerErrorMessage, dockerStatus, withCallLimits } from '../docker/client.ts';
 import {
   createContainer,
   failureEvidence,
@@ -28,11 +37,21 @@ export { waitHealthy, healthDeadlineMs };
 export interface ExecuteOptions {
   /** Operations running at once (default 4). */
   parallelism?: number;
-  /** Abort: start no new operation; running ones finish. */
+  /** Abort: no new operation starts; operations in flight are cancelled and roll back (see the file's comment). */
   signal?: AbortSignal;
   /** Health gate timeout; default derived from each body's healthcheck. */
   healthTimeoutMs?: number;
+  /**
+   * After the signal aborted, how long all clean-up together may take, ms (default 15 000): a stop of
+   * an old container in flight may use the first half, the rollbacks have the rest.
+   */
+  cleanupMs?: number;
+  /** Time limit of one clean-up Docker call, ms (default 4000). */
+  cleanupCallMs?: number;
 }
+
+const CLEANUP_MS = 15_000;
+const CLEANUP_CALL_MS = 4_000;
 
 type Emit = (e: ApplyEvent) => void;
 
@@ -47,6 +66,53 @@ interface OpContext {
   docker: Dockerode;
   emit: Emit;
   opts: ExecuteOptions;
+  /** Aborts clean-up calls once the clean-up budget after an abort has run out; never before the run's signal. */
+  cleanupSignal: AbortSignal;
+  /** Aborts a stop in flight halfway through the clean-up budget, leaving the rest to the rollback. */
+  stopSignal: AbortSignal;
+}
+
+const aborted = (ctx: OpContext): boolean => !!ctx.opts.signal?.aborted;
+
+/**
+ * Runs clean-up Docker calls outside the run's signal (a rollback must still reach the engine after
+ * Ctrl-C), each call limited to `cleanupCallMs`, all of them stopped when the clean-up budget runs out.
+ */
+function cleanup<T>(ctx: OpContext, fn: () => Promise<T>): Promise<T> {
+  return withCallLimits({ detached: true, timeoutMs: ctx.opts.cleanupCallMs ?? CLEANUP_CALL_MS, signal: ctx.cleanupSignal }, fn);
+}
+
+/** A signal that aborts `ms` after `signal` aborts (the clean-up budget); `dispose` when done. */
+function budgetAfter(signal: AbortSignal | undefined, ms: number): { signal: AbortSignal; dispose(): void } {
+  const ctl = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    timer = setTimeout(() => ctl.abort(new Error(`clean-up ran out of its ${ms} ms`)), ms);
+    timer.unref?.();
+  };
+  if (signal?.aborted) start();
+  else signal?.addEventListener('abort', start, { once: true });
+  return {
+    signal: ctl.signal,
+    dispose() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', start);
+    },
+  };
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 type OpState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
@@ -57,7 +123,9 @@ export async function execute(docker: Dockerode, plan: Plan, emit: Emit, opts: E
   const ops = plan.operations;
   const state = new Map<string, OpState>(ops.map((o) => [o.id, 'pending']));
   const summary = { created: 0, replaced: 0, updated: 0, removed: 0, failed: 0, skipped: 0 };
-  const ctx: OpContext = { docker, emit, opts };
+  const budget = budgetAfter(opts.signal, opts.cleanupMs ?? CLEANUP_MS);
+  const stopBudget = budgetAfter(opts.signal, (opts.cleanupMs ?? CLEANUP_MS) / 2);
+  const ctx: OpContext = { docker, emit, opts, cleanupSignal: budget.signal, stopSignal: stopBudget.signal };
 
   emit({ type: 'apply-start', project: plan.project, operations: ops.length, at: Date.now() });
 
@@ -72,7 +140,8 @@ export async function execute(docker: Dockerode, plan: Plan, emit: Emit, opts: E
     const t0 = Date.now();
     emit({ type: 'op-start', op: op.id, kind: op.kind, service: serviceOf(op), at: t0 });
     try {
-      const containerId = await runOperation(ctx, op);
+      // The run's signal also cancels this operation's Docker calls in flight (whatever client made them).
+      const containerId = opts.signal ? await withCallLimits({ signal: opts.signal }, () => runOperation(ctx, op)) : await runOperation(ctx, op);
       state.set(op.id, 'done');
       count(summary, op);
       const done: ApplyEvent = { type: 'op-done', op: op.id, kind: op.kind, service: serviceOf(op), ms: Date.now() - t0, at: Date.now() };
@@ -81,7 +150,9 @@ export async function execute(docker: Dockerode, plan: Plan, emit: Emit, opts: E
     } catch (err) {
       state.set(op.id, 'failed');
       summary.failed++;
-      const failure: FailureDetail = err instanceof OpFailure ? err.detail : { message: (err as Error)?.message ?? String(err) };
+      const message = (err as Error)?.message ?? String(err);
+      const failure: FailureDetail =
+        err instanceof OpFailure ? err.detail : { message: aborted(ctx) && !/^interrupted\b/.test(message) ? `interrupted: ${message}` : message };
       emit({ type: 'op-failed', op: op.id, kind: op.kind, service: serviceOf(op), failure, ms: Date.now() - t0, at: Date.now() });
     }
   };
@@ -89,16 +160,21 @@ export async function execute(docker: Dockerode, plan: Plan, emit: Emit, opts: E
   const pulls = ops.filter((o) => o.kind === 'pull-image');
   const rest = ops.filter((o) => o.kind !== 'pull-image');
 
-  await runDag(pulls, state, parallelism, runOne, skip, opts.signal);
-  const failedPulls = pulls.filter((o) => state.get(o.id) !== 'done');
-  if (failedPulls.length > 0) {
-    const images = failedPulls.map((o) => (o.kind === 'pull-image' ? o.image : o.id)).join(', ');
-    const reason = opts.signal?.aborted
-      ? 'apply aborted before it started'
-      : `image ${images} could not be pulled; nothing was changed`;
-    for (const op of rest) skip(op, reason);
-  } else {
-    await runDag(rest, state, parallelism, runOne, skip, opts.signal);
+  try {
+    await runDag(pulls, state, parallelism, runOne, skip, opts.signal);
+    const failedPulls = pulls.filter((o) => state.get(o.id) !== 'done');
+    if (failedPulls.length > 0) {
+      const images = failedPulls.map((o) => (o.kind === 'pull-image' ? o.image : o.id)).join(', ');
+      const reason = opts.signal?.aborted
+        ? 'apply aborted before it started'
+        : `image ${images} could not be pulled; nothing was changed`;
+      for (const op of rest) skip(op, reason);
+    } else {
+      await runDag(rest, state, parallelism, runOne, skip, opts.signal);
+    }
+  } finally {
+    budget.dispose();
+    stopBudget.dispose();
   }
 
   const ok = summary.failed === 0 && summary.skipped === 0;
@@ -220,6 +296,9 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
         const info = await docker.getContainer(op.containerId).inspect();
         const body = { Healthcheck: info.Config?.Healthcheck as ContainerCreateBody['Healthcheck'] };
         const health = await gate(ctx, op, op.service, op.containerId, body);
+        if (!health.ok && aborted(ctx)) {
+          throw new OpFailure({ message: `service ${op.service}: interrupted while waiting-health; its container was started and stays (the next apply checks it)` });
+        }
         if (!health.ok) {
           throw new OpFailure(
             await failureEvidence(docker, op.containerId, `service ${op.service} did not become healthy: ${health.reason}`),
@@ -267,32 +346,74 @@ async function gate(
 async function startNew(ctx: OpContext, op: Extract<Operation, { kind: 'create-service' }>, name: string): Promise<string> {
   const { docker } = ctx;
   const definedAt = op.body.Labels[LABEL.definedAt];
+  // Interrupted: the new container goes (the service had none before), outside the run's signal.
+  const interrupted = async (at: Step, id: string | undefined): Promise<never> => {
+    const removed = await removeNew(ctx, id, name, op.body);
+    step(ctx, op, 'rolling-back', removed);
+    throw new OpFailure({ message: `service ${op.service}: interrupted while ${at}; rolled back: ${removed}` });
+  };
   step(ctx, op, 'creating', name);
   let container: Dockerode.Container;
   try {
     container = await createContainer(docker, name, op.body);
   } catch (err) {
+    if (aborted(ctx)) return interrupted('creating', undefined);
     throw new OpFailure(withDefinedAt({ message: `service ${op.service}: ${(err as Error).message}` }, definedAt));
   }
   const id = container.id;
+  if (aborted(ctx)) return interrupted('creating', id);
   try {
     step(ctx, op, 'starting', name);
     await startContainer(docker, id);
   } catch (err) {
+    if (aborted(ctx)) return interrupted('starting', id);
     const message = `service ${op.service}: ${(err as Error).message}${startFix((err as Error).message)}`;
     const detail = await failureEvidence(docker, id, message, definedAt);
-    await removeContainerQuiet(docker, id);
+    await cleanup(ctx, () => removeContainerQuiet(docker, id));
     throw new OpFailure(detail);
   }
   if (op.waitHealthy) {
+    if (aborted(ctx)) return interrupted('starting', id);
     const health = await gate(ctx, op, op.service, id, op.body);
     if (!health.ok) {
+      if (aborted(ctx)) return interrupted('waiting-health', id);
       const detail = await failureEvidence(docker, id, `service ${op.service} did not become healthy: ${health.reason}`, definedAt);
-      await removeContainerQuiet(docker, id);
+      await cleanup(ctx, () => removeContainerQuiet(docker, id));
       throw new OpFailure(detail);
     }
   }
   return id;
+}
+
+/**
+ * Removes the container an operation made, outside the run's signal: by id, or, when the create call
+ * was cut off (Docker may have made it anyway), by its name if it carries the operation's project and
+ * service labels and is not `keepId`. Returns what was done, for the message; never throws.
+ */
+async function removeNew(ctx: OpContext, id: string | undefined, name: string, body: ContainerCreateBody, keepId?: string): Promise<string> {
+  const { docker } = ctx;
+  try {
+    return await cleanup(ctx, async () => {
+      let target = id;
+      if (!target) {
+        let info: Dockerode.ContainerInspectInfo;
+        try {
+          info = await docker.getContainer(name).inspect();
+        } catch (err) {
+          if (dockerStatus(err) === 404) return 'no new container was made';
+          throw err;
+        }
+        const labels = info.Config?.Labels ?? {};
+        const ours = labels[LABEL.project] === body.Labels[LABEL.project] && labels[LABEL.service] === body.Labels[LABEL.service];
+        if (!ours || info.Id === keepId) return 'no new container was made';
+        target = info.Id;
+      }
+      await removeContainer(docker, target, { force: true, v: false });
+      return `removed the new container ${name}`;
+    });
+  } catch (err) {
+    return `could not remove the new container ${name} (${dockerErrorMessage(err)}); the next apply removes it`;
+  }
 }
 
 /** The fix for a start failure Docker explains only in its own terms: a host port already in use. */
@@ -330,30 +451,57 @@ function pointOfNoReturn(steps: ServiceStep[]): number {
 }
 
 /**
- * A replace: runs the plan's steps in order. A step that fails before the old container is let go
- * removes the new container (its evidence taken first) and runs the plan's rollback; later failures
- * leave both containers for the next apply, which finishes the job with a rename-service.
+ * A replace: runs the plan's steps in order. A step that fails (or is interrupted) before the old
+ * container is let go removes the new container (its evidence taken first) and runs the plan's
+ * rollback, outside the run's signal; later failures and interruptions leave both containers for the
+ * next apply, which finishes the job with a rename-service.
  */
 async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
   const run: StepRun = { newId: undefined };
   const limit = pointOfNoReturn(op.steps);
   for (let i = 0; i < op.steps.length; i++) {
-    try {
-      await runStep(ctx, op, op.steps[i]!, run);
-    } catch (err) {
-      if (i >= limit) throw err;
-      if (run.newId) await removeContainerQuiet(ctx.docker, run.newId);
-      const undo = op.rollback.map((s) => (s.step === 'starting' && s.target !== 'new' ? `starting ${s.target.name} again` : s.step)).join(', ');
-      step(ctx, op, 'rolling-back', run.newId ? `removed the new container; ${undo || `${op.oldContainerName} keeps running`}` : undo || 'nothing was changed');
-      for (const s of op.rollback) {
-        try {
-          await runStep(ctx, op, s, run);
-        } catch (undoErr) {
-          if (err instanceof OpFailure) err.detail.message += `; rolling back also failed: ${(undoErr as Error).message}`;
-        }
+    const s = op.steps[i]!;
+    // Interrupted between steps: the next one does not start (`err` stays undefined).
+    let err: unknown;
+    if (!aborted(ctx)) {
+      try {
+        await runStep(ctx, op, s, run);
+        continue;
+      } catch (e) {
+        err = e;
       }
-      throw err;
     }
+    const interrupted = aborted(ctx);
+    const where = err === undefined ? `before ${s.step}` : `while ${s.step}`;
+    if (i >= limit) {
+      if (!interrupted) throw err;
+      throw new OpFailure({
+        message:
+          `service ${op.service}: interrupted ${where}, after the switch: the new container ${op.tempName} serves, so nothing was rolled back; ` +
+          `left for the next apply, which finishes the replacement (renames it to ${op.containerName})`,
+      });
+    }
+    const undone: string[] = [];
+    // A create cut off by the interruption may still have made the container: removeNew finds it by name.
+    if (run.newId || (interrupted && s.step === 'creating')) undone.push(await removeNew(ctx, run.newId, op.tempName, op.body, op.oldContainerId));
+    const planned = op.rollback.map((r) => (r.step === 'starting' && r.target !== 'new' ? `starting ${r.target.name} again` : r.step)).join(', ');
+    step(ctx, op, 'rolling-back', [...undone, planned || `${op.oldContainerName} keeps running`].join('; '));
+    const failedUndo: string[] = [];
+    for (const r of op.rollback) {
+      try {
+        await cleanup(ctx, () => runStep(ctx, op, r, run));
+        if (r.step === 'starting' && r.target !== 'new') undone.push(`started ${r.target.name} again`);
+      } catch (undoErr) {
+        failedUndo.push((undoErr as Error).message);
+      }
+    }
+    if (op.rollback.length === 0) undone.push(`${op.oldContainerName} kept running`);
+    const undoFailed = failedUndo.length ? `; rolling back ${undone.length ? 'also ' : ''}failed: ${failedUndo.join('; ')}` : '';
+    if (interrupted) {
+      throw new OpFailure({ message: `service ${op.service}: interrupted ${where}${undone.length ? `; rolled back: ${undone.join(', ')}` : ''}${undoFailed}` });
+    }
+    if (err instanceof OpFailure) err.detail.message += undoFailed;
+    throw err;
   }
   return run.newId ?? op.oldContainerId;
 }
@@ -417,6 +565,7 @@ async function runStep(
         hc = { Healthcheck: info.Config?.Healthcheck as ContainerCreateBody['Healthcheck'] };
       }
       const health = await gate(ctx, op, op.service, id, hc);
+      if (!health.ok && aborted(ctx)) throw new Error(`service ${op.service}: the health gate was cancelled`);
       if (!health.ok) {
         throw new OpFailure(await failureEvidence(docker, id, `service ${op.service} did not become healthy: ${health.reason}`, definedAt));
       }
@@ -434,13 +583,16 @@ async function runStep(
       return;
     case 'draining':
       step(ctx, op, 'draining', `${s.seconds} s`);
-      await new Promise((r) => setTimeout(r, s.seconds * 1000));
+      await sleep(s.seconds * 1000, ctx.opts.signal);
       return;
     case 'stopping-old': {
       const why = op.kind === 'replace-service' && op.strategy === 'stop-first' ? ` (${op.strategyReason})` : '';
       step(ctx, op, 'stopping-old', `${s.target.name}${why}`);
       // The old container drains with its own stop grace period (its StopTimeout), not the new spec's.
-      await stopContainer(docker, s.target.id, undefined);
+      // A stop Docker has received goes on in the engine even if our call is cancelled, so it is not
+      // cancelled by the run's signal (only halfway through the clean-up budget): a rollback then starts
+      // the old container after it stopped, not while it is stopping (Docker would answer "already started").
+      await withCallLimits({ detached: true, signal: ctx.stopSignal }, () => stopContainer(docker, s.target.id, undefined));
       return;
     }
     case 'removing-old':

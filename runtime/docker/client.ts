@@ -8,8 +8,10 @@
  *   limit; long operations raise theirs with `withCallLimits`). A call that runs out is failed with an
  *   error naming the call and the engine, and its request is destroyed, so no dangling socket keeps
  *   the process alive and callers' `finally` paths (the project lock) run.
- * - abort signals: the client's own (`settings.signal`, e.g. a second Ctrl-C or an agent shutting
- *   down) and a scope's (`withCallLimits({ signal })`) abort calls in flight and refuse new ones.
+ * - abort signals: the client's own (`settings.signal`: the run's, e.g. Ctrl-C or an agent shutting
+ *   down) and a scope's (`withCallLimits({ signal })`) abort calls in flight and refuse new ones. A
+ *   detached scope (`withCallLimits({ detached: true })`) ignores both: the clean-up after an aborted
+ *   run (a rollback) still reaches the engine, under its own short limits and its own signal only.
  * - configuration only in the request body: dockerode hands the create options to docker-modem, which
  *   would put them in the query string as well (`POST /containers/create?Env=…`), where a socket proxy
  *   or a dockerd in debug mode logs them. Create calls send `name` (and `platform`) in the query, the
@@ -156,12 +158,21 @@ export interface CallLimits {
   streamTimeoutMs?: number;
   /** Aborts the scope's calls in flight and refuses new ones. */
   signal?: AbortSignal;
+  /**
+   * The scope's calls ignore the client's signal and every outer scope's: only this scope's `signal`
+   * (and the signals of scopes nested in it) and the time limits apply. For clean-up that must run
+   * after the run was aborted (removing a half-made container, starting the old one again); give it
+   * short limits, since nothing else will stop it.
+   */
+  detached?: boolean;
 }
 
 interface Scope {
   timeoutMs?: number;
   streamTimeoutMs?: number;
   signals: AbortSignal[];
+  /** The client's own signal does not apply (a detached scope, or one nested in it). */
+  detached: boolean;
 }
 
 // Carries a scope's limits from `withCallLimits` to the guard around `dial` (dockerode calls `dial`
@@ -170,14 +181,18 @@ const scopes = new AsyncLocalStorage<Scope>();
 
 /**
  * Runs `fn` with other limits (and an extra abort signal) for the Docker calls it makes on guarded
- * clients. Nested scopes keep the outer signals and override the limits they set.
+ * clients. Nested scopes keep the outer signals and override the limits they set; a detached scope
+ * drops the outer signals and the client's (see `CallLimits.detached`).
  */
 export function withCallLimits<T>(limits: CallLimits, fn: () => Promise<T>): Promise<T> {
   const outer = scopes.getStore();
+  const own = limits.signal ? [limits.signal] : [];
   const scope: Scope = {
     timeoutMs: limits.timeoutMs ?? outer?.timeoutMs,
     streamTimeoutMs: limits.streamTimeoutMs ?? outer?.streamTimeoutMs,
-    signals: [...(outer?.signals ?? []), ...(limits.signal ? [limits.signal] : [])],
+    // Each signal once: every call adds one abort listener per signal (Node warns past 10 on one signal).
+    signals: limits.detached ? own : [...new Set([...(outer?.signals ?? []), ...own])],
+    detached: !!limits.detached || !!outer?.detached,
   };
   return scopes.run(scope, fn);
 }
@@ -288,7 +303,7 @@ export function guardDocker(docker: Dockerode, host: string, settings: DockerSet
     bodyOnly(options);
     const timeoutMs = scope?.timeoutMs ?? s.timeoutMs;
     const streamTimeoutMs = options.hijack || options.openStdin ? 0 : (scope?.streamTimeoutMs ?? s.timeoutMs);
-    const signals = [s.signal, ...(scope?.signals ?? []), options.abortSignal].filter((x): x is AbortSignal => !!x);
+    const signals = [...new Set([scope?.detached ? undefined : s.signal, ...(scope?.signals ?? []), options.abortSignal])].filter((x): x is AbortSignal => !!x);
 
     const controller = new AbortController();
     let answered = false;
