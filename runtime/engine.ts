@@ -67,7 +67,11 @@ export type Source = { dir: string; configFile?: string } | { graph: ServiceGrap
 
 export interface RunOptions {
   onEvent?: Listener;
-  /** Stops the run: no new operation starts; in-flight Docker calls are aborted where they can be. */
+  /**
+   * Stops the run: no new operation starts; waits and Docker calls in flight are cancelled; an apply's
+   * operations in flight then roll back as their plan says (with Docker calls outside this signal,
+   * under short time limits) before the call returns and the project lock is released.
+   */
   signal?: AbortSignal;
 }
 
@@ -299,7 +303,8 @@ export class Engine {
     if (ctx.docker) return ctx.docker;
     ctx.stage = 'docker';
     try {
-      // The run's signal aborts its Docker calls in flight (Ctrl-C, an agent shutting down).
+      // The run's signal aborts its Docker calls in flight (Ctrl-C, an agent shutting down); the
+      // executor's rollbacks run in a detached call scope, which this signal does not reach.
       const { host: _host, ...settings } = dockerSettingsFromEnv(this.env);
       ctx.docker = await connectDocker(this.dockerHostFor(graph), { ...settings, ...(signal ? { signal } : {}) });
     } catch (e) {
@@ -547,7 +552,8 @@ export class Engine {
     }
     ctx.stage = 'apply';
     try {
-      // The apply's own signal also aborts the Docker calls it makes.
+      // The apply's own signal also aborts the Docker calls it makes; execute returns only after the
+      // operations it interrupted rolled back (bounded in time), so the lock is released after that.
       const run = () => execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
       const result = opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run();
       return { ok: result.ok, planned };
