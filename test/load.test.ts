@@ -375,7 +375,7 @@ test('installed packages stay external and load from the repo node_modules', asy
   assert.deepEqual(loaded.inputs, ['services/a.ts', 'waffle.config.ts']);
 });
 
-test('500 service files load fast', async () => {
+test('500 service files that import each other load with their references and call sites', async () => {
   const files: Record<string, string> = {};
   for (let i = 0; i < 500; i++) {
     const n = String(i).padStart(3, '0');
@@ -385,15 +385,11 @@ test('500 service files load fast', async () => {
       `env: { N: '${n}'${i > 0 ? ', PREV: prev.url()' : ''} }${i > 0 ? ', dependsOn: [prev]' : ''} });\n`;
   }
   const root = repo(files);
-  await loadRepo(root); // warm (esbuild service, tsx caches)
-  const t0 = performance.now();
+  // How long this takes is measured by bench/noop.ts against a peer, not here.
   const loaded = await loadRepo(root);
-  const ms = Math.round(performance.now() - t0);
-  console.log(`# 500 service files loaded in ${ms} ms`);
   assert.equal(loaded.services.length, 500);
   assert.deepEqual(loaded.services[499]!.data.dependsOn, [{ $ref: 'service', service: 's498', definedAt: 'services/s498.ts:3:16' }]);
   assert.equal(loaded.services[123]!.definedAt, 'services/s123.ts:3:16');
-  assert.ok(ms < 3000, `took ${ms} ms`);
   assertNoLeftovers(root);
 });
 
