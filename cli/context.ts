@@ -30,6 +30,8 @@ export interface GlobalOptions {
   dockerHost?: string;
   loadTimeout?: string;
   stateDir?: string;
+  /** Credential-like names the configuration's `evaluation.env` may list (`--allow-env A,B`). */
+  allowEnv?: string;
 }
 
 /** The process as the commands see it (main.ts makes it; tests can make their own). */
@@ -95,6 +97,7 @@ export function cliOf(cmd: Command, app: App): Cli {
             ...(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}),
             ...(opts.stateDir ? { stateDir: path.resolve(app.cwd, opts.stateDir) } : {}),
             ...(opts.loadTimeout ? { loadTimeoutMs: Number(opts.loadTimeout) } : {}),
+            ...(opts.allowEnv ? { allowEnv: opts.allowEnv.split(',').map((n) => n.trim()).filter(Boolean) } : {}),
             // The Ctrl-C rule's closing message names what an interruption rolled back.
             onEvent: (e) => app.interrupt.hear(e),
           });

@@ -48,6 +48,7 @@ export function buildProgram(app: App): Command {
     .option('--plain', 'plain lines on stderr even in a terminal (no live UI)')
     .option('--docker-host <url>', 'Docker engine (overrides DOCKER_HOST and docker.host)')
     .option('--load-timeout <ms>', 'time limit for evaluating the configuration')
+    .option('--allow-env <names>', "let the configuration's evaluation.env list these credential-like variables (comma-separated): the operator's decision, never the repository's")
     .addOption(new Option('--state-dir <path>', "the deployer's state directory (overrides WAFFLE_STATE_DIR)").hideHelp())
     .showHelpAfterError()
     .exitOverride((e) => {

@@ -305,7 +305,7 @@ test('(4b) allow-listing a credential is refused with a message naming the confi
     ],
   );
   assert.match(problems[0]!.message, /VAULT_TOKEN .*Vault/);
-  assert.match(problems[0]!.fix!, /allowEnv option: \['VAULT_TOKEN'\]/);
+  assert.match(problems[0]!.fix!, /waffle --allow-env VAULT_TOKEN/);
   assert.match(problems[1]!.message, /DEPLOY_KEY looks like a credential/);
   assert.ok(!JSON.stringify(problems).includes('hvs.forced-canary'));
 
@@ -318,6 +318,25 @@ test('(4b) allow-listing a credential is refused with a message naming the confi
   assert.equal(q!.file, 'waffle.config.ts');
   assert.match(q!.message, /NODE_OPTIONS changes how the evaluation process starts/);
   assert.doesNotMatch(q!.fix!, /allowEnv/);
+});
+
+test('the operator allows a credential-like name with --allow-env on the command line, never the repository', () => {
+  const root = repo({
+    'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'demo', evaluation: { env: ['DEPLOY_KEY'] } });\n`,
+    'services/a.ts': SVC('', `{ image: 'a', labels: { seen: String(process.env.DEPLOY_KEY !== undefined) } }`),
+  });
+  const bin = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'bin', 'waffle.js');
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [bin, 'check', '--no-types', '--no-secrets', '--json', '-C', root, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, DEPLOY_KEY: 'k-canary' },
+    });
+  const refused = run();
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.match(refused.stdout + refused.stderr, /--allow-env DEPLOY_KEY/);
+  const allowed = run('--allow-env', 'DEPLOY_KEY');
+  assert.equal(allowed.status, 0, allowed.stderr);
+  assert.equal(JSON.parse(allowed.stdout).services.a.labels.seen, 'true');
 });
 
 test('an allow-listed variable reaches the config and the service files; nothing else does', async () => {

@@ -103,7 +103,7 @@ export function evaluationSettings(config: Record<string, unknown>, forced: read
             where,
             message: `${name} ${risk.reason}; the configuration must not read it while it is evaluated`,
             fix: risk.forceable
-              ? `remove '${name}' from evaluation.env and pass what the configuration needs in a variable of its own; if it really must be visible, whoever runs waffle can allow it (the loader's allowEnv option: ['${name}']), never the repository`
+              ? `remove '${name}' from evaluation.env and pass what the configuration needs in a variable of its own; if it really must be visible, whoever runs waffle can allow it (\`waffle --allow-env ${name}\`; the loader's allowEnv option), never the repository`
               : `remove '${name}' from evaluation.env`,
           });
           return;
