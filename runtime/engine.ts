@@ -26,6 +26,7 @@ import { currentCommit } from './source/git.ts';
 import { LockManager, type LockNotice } from './lock.ts';
 import { stateDir } from './secrets/state.ts';
 import { ProblemsError } from './problems.ts';
+import { locateProblems } from './locate.ts';
 import type { PullPolicy } from '../define/index.ts';
 import type {
   DestroyRunEvent,
@@ -200,6 +201,18 @@ class RunContext {
     Object.defineProperty(error, 'reported', { value: true, enumerable: false, configurable: true });
     return error;
   }
+}
+
+/**
+ * Problems found after the graph was built (a secret value missing or too long for `env.X`) get the
+ * line of the field in its file, as validation problems do. Other errors pass through unchanged.
+ */
+function locatedIn(graph: ServiceGraph, error: unknown): unknown {
+  if (error instanceof ProblemsError) {
+    const definedAt = new Map(Object.values(graph.services).map((s) => [s.file, s.definedAt] as const));
+    locateProblems(error.problems, { root: graph.root, configFile: graph.configFile, definedAt });
+  }
+  return error;
 }
 
 /** An error as problems: a ProblemsError's own, else one problem whose fix is the message's `Fix:` part. */
@@ -390,7 +403,7 @@ export class Engine {
       // Offline: only the local (embedded) store is read; services that use Vault are left unchecked.
       secrets = await SecretsSession.open(opts.offline ? withoutServices(graph, notChecked) : graph, { env: this.env });
     } catch (e) {
-      throw ctx.fail(e, 'secrets');
+      throw ctx.fail(locatedIn(graph, e), 'secrets');
     }
     if (secrets) ctx.secrets = secrets;
     const providers = [...new Set(Object.values(graph.services).flatMap((s) => [...secretsUsedBy(s).keys()].map((n) => graph.secrets?.[n]?.provider ?? 'unknown')))].sort();
@@ -548,7 +561,7 @@ export class Engine {
     try {
       bound = await bindSecrets(graph, plan, planned.observed, ctx.secrets, { env: this.env });
     } catch (e) {
-      throw ctx.fail(e, 'secrets');
+      throw ctx.fail(locatedIn(graph, e), 'secrets');
     }
     ctx.stage = 'apply';
     try {
@@ -634,7 +647,7 @@ export class Engine {
     const { checkSecretValues } = await import('./secrets/values-check.ts');
     const report = await checkSecretValues(graph, { env: this.env });
     // Keys without a value fail the check as they would fail a plan (a run-failed event, then the error).
-    if (report.problems.length) throw ctx.fail(new ProblemsError(report.problems), 'secrets');
+    if (report.problems.length) throw ctx.fail(locatedIn(graph, new ProblemsError(report.problems)), 'secrets');
     return report;
   }
 

@@ -67,6 +67,19 @@ test('embedded store: not checked without an identity; with one, a missing value
     assert.equal(JSON.parse(okJson.stdout).project, 'chksec', 'stdout still holds only the graph');
     assert.ok(!fs.existsSync(path.join(repo, 'secrets/session.age')), 'check stores no generated value');
 
+    // A stored value too long for one environment variable fails the plan at the line of its variable.
+    const long = 'x'.repeat(140 * 1024);
+    assert.equal((await waffle(['secrets', 'set', 'db.password'], { cwd: repo, env, input: long })).code, 0);
+    const tooLong = await waffle(['plan', '--json'], { cwd: repo, env });
+    assert.equal(tooLong.code, 1, tooLong.stderr);
+    const tooLongFailed = parseNdjson(tooLong.stdout).find((e) => e.type === 'run-failed') as { problems: Array<{ file: string; where?: string; loc?: string; message: string }> } | undefined;
+    const p = tooLongFailed?.problems.find((x) => x.where === 'env.DB_PASSWORD');
+    assert.ok(p, JSON.stringify(tooLongFailed?.problems));
+    assert.equal(p.file, 'services/api.ts');
+    assert.equal(p.loc, `3:${api.split('\n')[2]!.indexOf('DB_PASSWORD') + 1}`, 'the line and column of the variable');
+    assert.ok(!tooLong.stdout.includes(long.slice(0, 64)) && !tooLong.stderr.includes(long.slice(0, 64)), 'no value printed');
+    assert.equal((await waffle(['secrets', 'set', 'db.password'], { cwd: repo, env, input: VALUE })).code, 0);
+
     // An identity that cannot decrypt the file: not checked, saying why, and not a failure.
     const other = path.join(tmp, 'other.key');
     const init2 = await waffle(['secrets', 'init'], { cwd: makeRepo({}), env: { ...env, WAFFLE_AGE_IDENTITY_FILE: other } });
