@@ -219,7 +219,7 @@ export function register(program: Command, app: App): void {
       cli.err(n ? `${n} value${n === 1 ? '' : 's'} generated: commit secrets/` : 'nothing to generate (every generated key has a value; --force makes new ones)');
     });
 
-  // [vault, part B] Dynamic credentials (Vault database/aws): renew the leases that are due now.
+  // Dynamic credentials (Vault database/aws): renew the leases that are due now.
   secrets
     .command('renew')
     .description('renew the Vault leases of dynamic credentials that are due (the agent does this on a timer)')

@@ -16,7 +16,7 @@ export interface HashExtra {
   /** Keyed hash (HMAC) of the secret values the service uses, computed elsewhere. Never a value. */
   secretsDigest?: string;
   /**
-   * [vault, part B] Keyed hash of the lease markers of the service's dynamic credentials (Vault database/aws,
+   * Keyed hash of the lease markers of the service's dynamic credentials (Vault database/aws,
    * see secrets/leases.ts): changes only when a lease can no longer be renewed. Absent (and then not
    * in the hash at all) for services without dynamic credentials.
    */
@@ -136,7 +136,7 @@ export function configParts(graph: ServiceGraph, svc: ServiceSpec, extra: HashEx
     stopGrace: svc.stopGraceSeconds,
     networks: { networks: serviceNetworks(graph, svc), aliases: [svc.name] },
     secrets: extra.secretsDigest ?? null,
-    // [vault, part B] undefined → dropped by canonicalJson: hashes of services without dynamic credentials are unchanged.
+    // undefined → dropped by canonicalJson: hashes of services without dynamic credentials are unchanged.
     credentials: extra.credentialsDigest,
   };
 }
@@ -157,7 +157,7 @@ export function configPartHashes(graph: ServiceGraph, svc: ServiceSpec, extra: H
   const out: Record<string, string> = {};
   const env = hashedEnv(svc);
   for (const name of CONFIG_PARTS) {
-    if (parts[name] === undefined) continue; // [vault, part B] `credentials` only when used
+    if (parts[name] === undefined) continue; // `credentials` only when used
     out[name] = short(parts[name]);
     if (name === 'env') {
       for (const key of Object.keys(env).sort()) out[`env.${encodeURIComponent(key)}`] = envPart(svc, env, key, extra);

@@ -27,7 +27,7 @@ export interface ReconcileOptions {
   commit: string;
   /** Per service: keyed hash of its secret values (never the values). */
   secretsDigests?: Record<string, string>;
-  /** [vault, part B] Per service: keyed hash of its dynamic-credential lease markers (secrets/leases.ts). */
+  /** Per service: keyed hash of its dynamic-credential lease markers (secrets/leases.ts). */
   credentialsDigests?: Record<string, string>;
   /** Per service, per `secretString` variable: keyed hash of its parts' values (container.ts `envDigests`). */
   secretEnvDigests?: Record<string, Record<string, string>>;
@@ -589,7 +589,7 @@ function describePart(part: string, svc: ServiceSpec, extra: HashExtra, c: Obser
     }
     case 'secrets':
       return extra.secretsDigest === undefined ? 'no longer used' : old.secrets === undefined || old.secrets === NO_SECRETS ? 'now used' : `a secret value changed${inVars(svc, old, now)}`;
-    case 'credentials': // [vault, part B]
+    case 'credentials':
       return extra.credentialsDigest === undefined
         ? 'dynamic credentials no longer used'
         : old.credentials === undefined

@@ -80,7 +80,7 @@ export class SecretsSession {
   /** Per service that uses secrets: its keyed digest (hex). Never a value. */
   readonly digests: Record<string, string>;
   /**
-   * [vault, part B] Per service with dynamic credentials: keyed digest of its lease markers, a config part
+   * Per service with dynamic credentials: keyed digest of its lease markers, a config part
    * of its own (`credentials`) so an expiring lease shows as that cause, not as a changed value.
    */
   readonly credentialsDigests: Record<string, string>;
