@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { loadRepo, type LoadOptions } from './load/load.ts';
+import { confinement, type Confinement } from './load/sandbox.ts';
 import { buildGraph } from './graph/graph.ts';
 import { reconcile } from './plan/reconcile.ts';
 import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
@@ -244,6 +245,8 @@ export class Engine {
   readonly #opts: EngineOptions;
   /** One change at a time per project: in this process in arrival order, across processes by the lock file. */
   readonly #locks = new LockManager();
+  /** How this machine confines evaluation (user, namespaces): probed at the first load, then reused. */
+  #confinement: Promise<Confinement> | undefined;
 
   constructor(opts: EngineOptions) {
     this.#opts = opts;
@@ -284,6 +287,7 @@ export class Engine {
       ...(this.#opts.allowEnv ? { allowEnv: this.#opts.allowEnv } : {}),
       ...(signal ? { signal } : {}),
       onWarning: (message) => ctx.emit({ type: 'notice', message, at: Date.now() }),
+      confinement: (this.#confinement ??= confinement(process.getuid?.())),
     };
     const timeoutMs = this.#loadTimeout();
     if (timeoutMs !== undefined) loadOpts.timeoutMs = timeoutMs;

@@ -66,6 +66,11 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Told what part of the sandbox is unavailable on this machine (e.g. not root: no switch to nobody). */
   onWarning?: (message: string) => void;
+  /**
+   * How the evaluation process is confined on this machine, when the caller already knows (a
+   * long-lived caller asks `confinement()` once); otherwise it is worked out for this load.
+   */
+  confinement?: Promise<Confinement>;
 }
 
 const DEFAULT_SERVICE_GLOBS = ['services/*.ts'];
@@ -666,7 +671,7 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
   const timeoutMs = opts.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : DEFAULT_TIMEOUT_MS);
   removeStaleTempFiles(root);
 
-  const prepared = Promise.all([childSource(), confinement(process.getuid?.())]);
+  const prepared = Promise.all([childSource(), opts.confinement ?? confinement(process.getuid?.())]);
   void esbuildApi().catch(() => undefined); // loads while the sandbox is probed (a failure shows at the first build)
   const [code, conf] = await prepared;
   for (const w of conf.warnings) opts.onWarning?.(w);
