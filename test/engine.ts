@@ -99,21 +99,63 @@ export async function ensureEngine(): Promise<string> {
 
   fs.mkdirSync(ENGINE_DIR, { recursive: true });
   const pidFile = path.join(ENGINE_DIR, 'docker.pid');
-  // A stale pid file from a killed engine stops dockerd from starting.
-  if (fs.existsSync(pidFile)) {
-    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-    let alive = false;
-    try {
-      if (pid > 0) {
-        process.kill(pid, 0);
-        alive = true;
-      }
-    } catch {
-      alive = false;
-    }
-    if (!alive) fs.rmSync(pidFile, { force: true });
+  const host = `unix://${PRIVATE_SOCKET}`;
+  // A private dockerd that is still alive but not answering yet is starting up (it may be cleaning up
+  // after a crash): wait for it rather than start a second one on the same directories.
+  const running = livePid(pidFile);
+  if (running !== undefined) {
+    if (await waitForPing(host, 180_000, () => livePid(pidFile) !== undefined)) return host;
+    if (livePid(pidFile) !== undefined) throw new Error(`private dockerd (pid ${running}) is running but did not answer on ${PRIVATE_SOCKET} within 180 s; see ${path.join(ENGINE_DIR, 'dockerd.log')}`);
   }
+  fs.rmSync(pidFile, { force: true });
+  clearStaleRuntimeState();
   fs.rmSync(PRIVATE_SOCKET, { force: true });
+
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const child = startDockerd(pidFile);
+    if (await waitForPing(host, 120_000, () => child.exitCode === null)) return host;
+    const tail = fs.readFileSync(path.join(ENGINE_DIR, 'dockerd.log'), 'utf8').split('\n').slice(-15).join('\n');
+    // containerd gives up when it spends too long reaping what a killed engine left; the reaping it
+    // finished stays done, so one more start gets further.
+    if (attempt === 1 && child.exitCode !== null && /timeout waiting for containerd/.test(tail)) {
+      process.stderr.write('engine: containerd timed out cleaning up after a killed engine; starting it once more\n');
+      clearStaleRuntimeState();
+      continue;
+    }
+    if (child.exitCode === null) child.kill('SIGTERM');
+    throw new Error(`private dockerd did not answer on ${PRIVATE_SOCKET} within 120 s. Last log lines:\n${tail}`);
+  }
+  throw new Error('unreachable');
+}
+
+function livePid(pidFile: string): number | undefined {
+  if (!fs.existsSync(pidFile)) return undefined;
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  if (!(pid > 0)) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined;
+  }
+  // A recycled pid that is not a dockerd does not count.
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dockerd') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitForPing(host: string, ms: number, stillWorthWaiting: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await ping(host)) return true;
+    if (!stillWorthWaiting()) return await ping(host);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+function startDockerd(pidFile: string) {
   const log = fs.openSync(path.join(ENGINE_DIR, 'dockerd.log'), 'a');
   const child = spawn(
     'dockerd',
@@ -132,16 +174,55 @@ export async function ensureEngine(): Promise<string> {
     ],
     { detached: true, stdio: ['ignore', log, log] },
   );
+  fs.closeSync(log);
   child.unref();
-  const host = `unix://${PRIVATE_SOCKET}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (await ping(host)) return host;
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 250));
+  return child;
+}
+
+/**
+ * Removes what a killed private engine leaves behind, so the next one starts in seconds: orphaned
+ * containerd and shim processes of our directories, their mounts, the exec root (runtime state, like
+ * /run/docker) and containerd's task bundles. Without it, containerd reaps every dead shim one by one
+ * on start (thousands after a large bench) and dockerd gives up waiting for it. Only called when no
+ * dockerd of ours is alive; containers themselves (data/containers) are kept.
+ */
+function clearStaleRuntimeState(): void {
+  const execRoot = path.join(ENGINE_DIR, 'exec');
+  const tasks = path.join(ENGINE_DIR, 'data', 'containerd', 'daemon', 'io.containerd.runtime.v2.task');
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let cmdline = '';
+    try {
+      cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (/containerd/.test(cmdline) && (cmdline.includes(execRoot) || cmdline.includes(tasks) || cmdline.includes(ENGINE_DIR))) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }
-  const tail = fs.readFileSync(path.join(ENGINE_DIR, 'dockerd.log'), 'utf8').split('\n').slice(-15).join('\n');
-  throw new Error(`private dockerd did not answer on ${PRIVATE_SOCKET} within 60 s. Last log lines:\n${tail}`);
+  // Unmount deepest first; a recursive delete must never walk into a container's mounted root.
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && (m.startsWith(execRoot + '/') || m.startsWith(tasks + '/')))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+  const stillMounted = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => {
+      const m = l.split(' ')[4];
+      return !!m && (m.startsWith(execRoot + '/') || m.startsWith(tasks + '/'));
+    });
+  if (stillMounted) return;
+  fs.rmSync(execRoot, { recursive: true, force: true });
+  fs.rmSync(tasks, { recursive: true, force: true });
 }
 
 function dockerCli(host: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
