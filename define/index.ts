@@ -228,6 +228,55 @@ export interface ServiceDefinition {
    * Default: the project's `pull`, else `'missing'`.
    */
   pull?: PullPolicy;
+  /**
+   * How many tasks of the service run (`target: 'swarm'`). Default 1. On the single-engine target
+   * (`target: 'engine'`) a service runs one container, and a value above 1 is rejected.
+   */
+  replicas?: number;
+  /** Which Swarm nodes may run the service's tasks (`target: 'swarm'` only). */
+  placement?: Placement;
+  /** How Swarm rolls out a change of the service (`target: 'swarm'` only). */
+  rollout?: Rollout;
+}
+
+/**
+ * Where the tasks of a Swarm service may run (`target: 'swarm'` only).
+ *
+ * @example
+ * placement: { constraints: ['node.labels.disk == ssd', 'node.role == worker'], preferences: ['node.labels.zone'] }
+ */
+export interface Placement {
+  /**
+   * Swarm placement constraints, each `<attribute> == <value>` or `<attribute> != <value>`:
+   * `node.role`, `node.hostname`, `node.id`, `node.platform.os`, `node.labels.<name>`, `engine.labels.<name>`.
+   */
+  constraints?: string[];
+  /** Spread the tasks evenly over the values of these node attributes (for example `'node.labels.zone'`). */
+  preferences?: string[];
+}
+
+/**
+ * How Swarm replaces the tasks of a service when its definition changes (`target: 'swarm'` only).
+ * Swarm itself runs the rolling update; waffle follows it and reports each task.
+ */
+export interface Rollout {
+  /** Tasks replaced at once. Default 1. */
+  parallelism?: number;
+  /** Pause between two batches. Default `'0s'`. */
+  delay?: Duration;
+  /**
+   * `'start-first'` (default): the new task starts and must be healthy before the old one stops.
+   * `'stop-first'`: the old task stops first (needed when a fixed host port cannot be shared).
+   */
+  order?: 'start-first' | 'stop-first';
+  /**
+   * What Swarm does when a new task fails (exits or turns unhealthy) within `monitor`:
+   * `'rollback'` (default) returns to the previous definition, `'pause'` stops the update there,
+   * `'continue'` carries on. Waffle reports a rolled back or paused update as failed.
+   */
+  failureAction?: 'rollback' | 'pause' | 'continue';
+  /** How long each new task is watched for a failure after it started. Default `'10s'`. */
+  monitor?: Duration;
 }
 
 /** A service as returned by {@link defineService}: a value other services can reference. */
@@ -243,6 +292,9 @@ export interface Service {
    */
   url(path?: `/${string}` | '', options?: { scheme?: string; port?: number }): ServiceUrl;
 }
+
+/** What a project deploys to: one Docker engine, or a Docker Swarm through one of its managers. */
+export type Target = 'engine' | 'swarm';
 
 /** Which Docker engine to talk to. */
 export interface DockerTarget {
@@ -265,6 +317,13 @@ export interface ProjectConfig {
   project: string;
   /** Which Docker engine to deploy to. */
   docker?: DockerTarget;
+  /**
+   * What the services run on.
+   * - `'engine'` (default): one Docker engine; each service is one container.
+   * - `'swarm'`: a Docker Swarm (the `docker` host is a manager); each service is a Swarm service with
+   *   `replicas`, `placement` and `rollout`, links become overlay networks and secret files Swarm secrets.
+   */
+  target?: Target;
   /** Defaults for every service. */
   defaults?: ServiceDefaults;
   /** Glob patterns, relative to the repository root, of the files that hold services. Default `['services/*.ts']`. */

@@ -137,6 +137,23 @@ export interface DependencySpec {
   condition: 'started' | 'healthy';
 }
 
+/** Where a Swarm service's tasks may run. */
+export interface PlacementSpec {
+  /** `node.labels.disk == ssd`, as written (spaces normalised). */
+  constraints: string[];
+  /** Node attributes to spread the tasks over (`node.labels.zone`). */
+  preferences: string[];
+}
+
+/** How Swarm rolls out a change of a service (Docker's `UpdateConfig`), in Docker's units. */
+export interface RolloutSpec {
+  parallelism: number;
+  delayNs: number;
+  order: 'start-first' | 'stop-first';
+  failureAction: 'rollback' | 'pause' | 'continue';
+  monitorNs: number;
+}
+
 /** A service after validation and normalisation: every default filled, every reference a name. */
 export interface ServiceSpec {
   name: string;
@@ -173,6 +190,12 @@ export interface ServiceSpec {
    * project's, else `'missing'`.
    */
   pull: 'missing' | 'always';
+  /** Swarm target only (absent on the engine target, where a service is one container): tasks to run. */
+  replicas?: number;
+  /** Swarm target only: placement constraints and preferences. */
+  placement?: PlacementSpec;
+  /** Swarm target only: how a change rolls out. */
+  rollout?: RolloutSpec;
 }
 
 /** One key of one declared secret. */
@@ -207,6 +230,8 @@ export interface ServiceGraph {
   configFile: string;
   /** Docker host from the config, if set. */
   dockerHost?: string;
+  /** What the services run on; absent means the single engine (`'engine'`). */
+  target?: 'engine' | 'swarm';
   parallelism: number;
   /** Services by name. */
   services: Record<string, ServiceSpec>;
@@ -285,6 +310,59 @@ export interface ObservedState {
   images: string[];
   /** Each of `images` → the image ID it names now; the plan compares it with a container's `imageId`. */
   imageIds?: Record<string, string>;
+  /** Swarm target only: the project's services, tasks and secrets as the Swarm managers report them. */
+  swarm?: ObservedSwarm;
+}
+
+/** A Swarm service of the project (from the service list: its spec version, labels and update status). */
+export interface ObservedSwarmService {
+  id: string;
+  /** Swarm's name, `<project>_<service>`. */
+  name: string;
+  service: string;
+  /** The spec's `Version.Index`: an update must name it (Swarm refuses an update of a newer spec). */
+  version: number;
+  configHash: string;
+  labels: Record<string, string>;
+  replicas: number;
+  image: string;
+  /** Swarm secrets the tasks get, by name. */
+  secrets: string[];
+  /** `updating`, `paused`, `completed`, `rollback_started`, `rollback_paused`, `rollback_completed`, when an update ran. */
+  updateState?: string;
+  updateMessage?: string;
+}
+
+/** One task (a replica's container on some node). */
+export interface ObservedSwarmTask {
+  id: string;
+  serviceId: string;
+  service: string;
+  slot?: number;
+  node?: string;
+  /** Swarm's task state: new, pending, assigned, preparing, starting, running, complete, failed, shutdown, rejected… */
+  state: string;
+  desiredState: string;
+  /** Swarm's error text for a failed task (`task: non-zero exit (1)`, `unhealthy container`). */
+  error?: string;
+  message?: string;
+  containerId?: string;
+  image?: string;
+  /** The service spec version the task was made from. */
+  version?: number;
+  createdAt: number;
+}
+
+export interface ObservedSwarmSecret {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ObservedSwarm {
+  services: ObservedSwarmService[];
+  tasks: ObservedSwarmTask[];
+  secrets: ObservedSwarmSecret[];
 }
 
 // ───────────────────────────── plan ─────────────────────────────
@@ -314,7 +392,8 @@ export interface ContainerCreateBody {
 
 export interface NetworkCreateBody {
   Name: string;
-  Driver: 'bridge';
+  /** `bridge` on the engine target, `overlay` on Swarm. */
+  Driver: 'bridge' | 'overlay';
   Internal: boolean;
   Labels: Record<string, string>;
   Options: Record<string, string>;
@@ -391,9 +470,69 @@ export type Operation =
       update: { RestartPolicy?: { Name: string; MaximumRetryCount: number }; Memory?: number; MemorySwap?: number; NanoCpus?: number };
     })
   | (OpBase & { kind: 'start-service'; service: string; containerId: string; waitHealthy: boolean })
+  /** Swarm target: a new Swarm service (`spec` is Docker's ServiceSpec; secret values are bound at apply). */
+  | (OpBase & { kind: 'create-swarm-service'; service: string; name: string; spec: SwarmServiceSpec; replicas: number })
+  /**
+   * Swarm target: a new spec for an existing service, sent with the version it was planned against.
+   * `rolls`: the task template changed, so Swarm replaces the tasks (a rolling update); otherwise only
+   * the replica count or service settings change.
+   */
+  | (OpBase & {
+      kind: 'update-swarm-service';
+      service: string;
+      name: string;
+      serviceId: string;
+      version: number;
+      spec: SwarmServiceSpec;
+      replicas: number;
+      rolls: boolean;
+    })
+  | (OpBase & { kind: 'remove-swarm-service'; service: string; name: string; serviceId: string })
+  /** Swarm target: one version of a secret file's content (its value is bound at apply, never in the plan). */
+  | (OpBase & { kind: 'create-swarm-secret'; secret: string; labels: Record<string, string>; source: { service: string; target: string } })
+  | (OpBase & { kind: 'remove-swarm-secret'; secret: string; secretId: string })
   | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number });
 
 export type OperationKind = Operation['kind'];
+
+/**
+ * Docker's ServiceSpec (`POST /services/create`), as the Swarm planner computes it. Secrets are named
+ * (their IDs are looked up at apply); environment values from secrets are added at apply.
+ */
+export interface SwarmServiceSpec {
+  Name: string;
+  Labels: Record<string, string>;
+  TaskTemplate: {
+    ContainerSpec: {
+      Image: string;
+      Labels: Record<string, string>;
+      Command?: string[];
+      Args?: string[];
+      Env: string[];
+      User?: string;
+      Dir?: string;
+      Mounts: Array<{
+        Type: 'volume' | 'bind';
+        Source: string;
+        Target: string;
+        ReadOnly: boolean;
+        VolumeOptions?: { Labels: Record<string, string> };
+      }>;
+      Healthcheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
+      StopGracePeriod: number;
+      Secrets: Array<{ SecretName: string; SecretID?: string; File: { Name: string; UID: string; GID: string; Mode: number } }>;
+    };
+    Resources: { Limits: { NanoCPUs: number; MemoryBytes: number } };
+    RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; MaxAttempts: number };
+    Placement: { Constraints: string[]; Preferences: Array<{ Spread: { SpreadDescriptor: string } }> };
+    Networks: Array<{ Target: string; Aliases: string[] }>;
+    ForceUpdate: number;
+  };
+  Mode: { Replicated: { Replicas: number } };
+  UpdateConfig: { Parallelism: number; Delay: number; FailureAction: string; Monitor: number; MaxFailureRatio: number; Order: string };
+  RollbackConfig: { Parallelism: number; Delay: number; FailureAction: string; Monitor: number; MaxFailureRatio: number; Order: string };
+  EndpointSpec: { Mode: 'dnsrr'; Ports: Array<{ Protocol: 'tcp' | 'udp'; TargetPort: number; PublishedPort: number; PublishMode: 'host' }> };
+}
 
 /** A container a step acts on: an existing one (id and name), or `new`, the one the operation creates. */
 export type StepTarget = 'new' | { id: string; name: string };
@@ -466,6 +605,26 @@ export type ApplyEvent =
   | { type: 'step'; op: string; service?: string; step: Step; detail?: string; at: number }
   | { type: 'pull-progress'; op: string; image: string; layers: number; layersDone: number; current: number; total: number; at: number }
   | { type: 'health-wait'; op: string; service: string; status: string; deadline: number; at: number }
+  /**
+   * Swarm target: one task of a service changed state while an operation waits for it (a rolling
+   * update, a scale, a create). `slot` is the replica number; `error` is Swarm's text for a failed task.
+   */
+  | {
+      type: 'task-progress';
+      op: string;
+      service: string;
+      task: string;
+      slot?: number;
+      node?: string;
+      state: string;
+      desiredState: string;
+      /** Whether the task runs the spec this operation sent (false: an old task, or one of a rollback). */
+      current: boolean;
+      error?: string;
+      /** Swarm's update state of the service, when an update runs (`updating`, `rollback_started`…). */
+      update?: string;
+      at: number;
+    }
   | { type: 'op-done'; op: string; kind: OperationKind; service?: string; containerId?: string; ms: number; at: number }
   | { type: 'op-failed'; op: string; kind: OperationKind; service?: string; failure: FailureDetail; ms: number; at: number }
   | { type: 'op-skipped'; op: string; kind: OperationKind; service?: string; reason: string; at: number }

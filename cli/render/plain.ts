@@ -5,7 +5,7 @@
  */
 import kleur from 'kleur';
 import type { EngineEvent, FailureDetail } from '../../runtime/model.ts';
-import { finishedText, labelOf, summaryText } from './progress.ts';
+import { finishedText, labelOf, summaryText, taskText } from './progress.ts';
 import { formatBytes, printable } from './text.ts';
 
 export interface LineSink {
@@ -32,6 +32,7 @@ export function failureLines(failure: FailureDetail, indent = '    '): string[] 
 export function createPlainRenderer(out: LineSink): (e: EngineEvent) => void {
   const label = (e: { op: string; service?: string }) => labelOf(e.op, e.service);
   const lastHealth = new Map<string, string>();
+  const lastTask = new Map<string, string>();
   const lastPull = new Map<string, string>();
   const failures: Array<{ label: string; failure: FailureDetail }> = [];
   return (e) => {
@@ -66,6 +67,15 @@ export function createPlainRenderer(out: LineSink): (e: EngineEvent) => void {
           lastHealth.set(e.op, e.status);
           const left = Math.max(0, Math.ceil((e.deadline - e.at) / 1000));
           out.write(`${label(e)}: health ${e.status} (${left}s left)`);
+        }
+        break;
+      }
+      case 'task-progress': {
+        // One line per change of a task's state (Swarm polls repeat the same state).
+        const key = `${e.state}/${e.error ?? ''}/${e.update ?? ''}`;
+        if (lastTask.get(`${e.op}/${e.task}`) !== key) {
+          lastTask.set(`${e.op}/${e.task}`, key);
+          out.write(`${label(e)}: ${printable(taskText(e))}`);
         }
         break;
       }

@@ -36,7 +36,7 @@ export interface ServiceChange {
 export interface InfraChange {
   op: string;
   symbol: '↓' | '+' | '-';
-  what: 'image' | 'network' | 'volume';
+  what: 'image' | 'network' | 'volume' | 'secret';
   name: string;
 }
 
@@ -184,6 +184,28 @@ export function planModel(plan: Plan): PlanModel {
         break;
       case 'create-volume':
         infra.push({ op: op.id, symbol: '+', what: 'volume', name: op.volume });
+        break;
+      case 'create-swarm-service':
+        services.push({ op: op.id, kind: 'create', symbol: '+', service: op.service, note: `${op.replicas} replica${op.replicas === 1 ? '' : 's'}`, fields: deps(op) });
+        break;
+      case 'update-swarm-service':
+        services.push({
+          op: op.id,
+          kind: op.rolls ? 'replace' : 'update',
+          symbol: op.rolls ? '-/+' : '~',
+          service: op.service,
+          note: op.rolls ? `rolling update, ${op.spec.UpdateConfig.Order}` : 'tasks kept',
+          fields: causeFields(op),
+        });
+        break;
+      case 'remove-swarm-service':
+        services.push({ op: op.id, kind: 'remove', symbol: '-', service: op.service, note: op.causes.map((c) => c.detail).join('; '), fields: [] });
+        break;
+      case 'create-swarm-secret':
+        infra.push({ op: op.id, symbol: '+', what: 'secret', name: op.secret });
+        break;
+      case 'remove-swarm-secret':
+        infra.push({ op: op.id, symbol: '-', what: 'secret', name: op.secret });
         break;
       default: {
         // A service kept under its canonical name (a replace interrupted after its create finishes).

@@ -73,6 +73,9 @@ export function reduceProgress(s: ProgressState, e: ApplyEvent): ProgressState {
       return update(s, e.op, { pull: { image: e.image, layers: e.layers, layersDone: e.layersDone, current: e.current, total: e.total } });
     case 'health-wait':
       return update(s, e.op, { health: { status: e.status, deadline: e.deadline } });
+    case 'task-progress':
+      // A Swarm task of the operation changed state: the row shows the latest one.
+      return update(s, e.op, { step: 'updating', stepDetail: taskText(e) });
     case 'op-done':
       return { ...update(s, e.op, { status: 'done', ms: e.ms }), finished: [...s.finished, e.op] };
     case 'op-failed':
@@ -115,7 +118,21 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'create-network': ['create network', 'network created'],
   'remove-network': ['remove network', 'network removed'],
   'create-volume': ['create volume', 'volume created'],
+  'create-swarm-service': ['create', 'created'],
+  'update-swarm-service': ['update', 'updated'],
+  'remove-swarm-service': ['remove', 'removed'],
+  'create-swarm-secret': ['create secret', 'secret created'],
+  'remove-swarm-secret': ['remove secret', 'secret removed'],
 };
+
+/** One Swarm task's news as text: `task 2 running on node-1`, `task 3 failed: unhealthy container (rollback_started)`. */
+export function taskText(e: Extract<ApplyEvent, { type: 'task-progress' }>): string {
+  const which = `task ${e.slot ?? e.task.slice(0, 12)}${e.current ? '' : ' (previous)'}`;
+  const where = e.node ? ` on ${e.node}` : '';
+  const why = e.error ? `: ${e.error}` : '';
+  const upd = e.update && e.update !== 'updating' && e.update !== 'completed' ? ` [${e.update}]` : '';
+  return `${which} ${e.state}${where}${why}${upd}`;
+}
 
 export const verbOf = (kind: OperationKind) => VERB[kind]?.[0] ?? kind;
 export const pastOf = (kind: OperationKind) => VERB[kind]?.[1] ?? `${kind} done`;

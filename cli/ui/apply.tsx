@@ -26,7 +26,7 @@ export interface ApplyUiOptions {
 const settle = () => new Promise((r) => setTimeout(r, 60));
 
 const isApplyEvent = (e: RunEvent): e is RunEvent & ApplyEvent =>
-  ['apply-start', 'op-start', 'step', 'pull-progress', 'health-wait', 'op-done', 'op-failed', 'op-skipped', 'apply-done'].includes(e.type);
+  ['apply-start', 'op-start', 'step', 'pull-progress', 'health-wait', 'task-progress', 'op-done', 'op-failed', 'op-skipped', 'apply-done'].includes(e.type);
 
 /** Returns the exit code: 0 applied (or cancelled), 1 something failed, 130 stopped by Ctrl-C. */
 export async function runApplyUi(planned: Planned, opts: ApplyUiOptions): Promise<number> {

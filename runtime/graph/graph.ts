@@ -24,6 +24,7 @@ import { checkConnects, checkDependsOn, checkServiceName, indexServices, referen
 import { checkPort, checkPorts, hostPortConflicts, type HostBinding } from './validate/ports.ts';
 import { checkCommand, checkUser, checkWorkdir } from './validate/process.ts';
 import { checkSecretFiles } from './validate/secrets.ts';
+import { checkSwarmFields } from './validate/swarm.ts';
 import { checkVolumes } from './validate/volumes.ts';
 
 export { CONFIG_KEYS } from './validate/config.ts';
@@ -31,6 +32,8 @@ export { CONFIG_KEYS } from './validate/config.ts';
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
   'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull',
+  // Swarm: tasks, where they run, how a change rolls out (validate/swarm.ts).
+  'replicas', 'placement', 'rollout',
 ];
 
 /** Validates and normalises the loaded repository into a ServiceGraph; throws ProblemsError with every problem. */
@@ -84,6 +87,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     const labels = checkLabels(d.labels, report);
     const user = checkUser(d.user, report);
     const workdir = checkWorkdir(d.workdir, report);
+    const swarm = checkSwarmFields(d, cfg.target, repo.configFile, report);
     const secretFiles = checkSecretFiles(
       d.files,
       { decls: cfg.secrets, declared: cfg.secretsDeclared, configFile: repo.configFile, user: d.user, mountTargets: mounts.map((m) => m.target) },
@@ -118,6 +122,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}),
       ...(secretFiles.length > 0 ? { secretFiles } : {}),
       pull,
+      ...swarm,
     };
   }
 
@@ -146,6 +151,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     root: repo.root,
     configFile: repo.configFile,
     ...(cfg.dockerHost !== undefined ? { dockerHost: cfg.dockerHost } : {}),
+    ...(cfg.target === 'swarm' ? { target: cfg.target } : {}),
     parallelism: cfg.parallelism,
     services: sortedServices,
     order,

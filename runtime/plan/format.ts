@@ -16,10 +16,10 @@ export interface PlanCounts {
 export function planCounts(plan: Plan): PlanCounts {
   const counts: PlanCounts = { create: 0, update: 0, replace: 0, remove: 0, start: 0, unchanged: plan.unchanged.length };
   for (const op of plan.operations) {
-    if (op.kind === 'create-service') counts.create++;
-    else if (op.kind === 'update-service' || op.kind === 'rename-service') counts.update++;
+    if (op.kind === 'create-service' || op.kind === 'create-swarm-service') counts.create++;
+    else if (op.kind === 'update-service' || op.kind === 'rename-service' || op.kind === 'update-swarm-service') counts.update++;
     else if (op.kind === 'replace-service') counts.replace++;
-    else if (op.kind === 'remove-service') counts.remove++;
+    else if (op.kind === 'remove-service' || op.kind === 'remove-swarm-service') counts.remove++;
     else if (op.kind === 'start-service') counts.start++;
   }
   return counts;
@@ -61,6 +61,16 @@ export function formatOperation(op: Operation): string {
       return line('-', 'network', op.network);
     case 'create-volume':
       return line('+', 'volume', op.volume);
+    case 'create-swarm-service':
+      return line('+', 'create', op.service, `${causeDetails(op)} ×${op.replicas}`);
+    case 'update-swarm-service':
+      return line('~', 'update', op.service, `${causeList(op)} (${op.rolls ? `rolling ${op.spec.UpdateConfig.Order}` : 'tasks kept'})`);
+    case 'remove-swarm-service':
+      return line('-', 'remove', op.service, causeDetails(op));
+    case 'create-swarm-secret':
+      return line('+', 'secret', op.secret);
+    case 'remove-swarm-secret':
+      return line('-', 'secret', op.secret);
   }
 }
 
@@ -122,7 +132,10 @@ const isService = (op: Operation) =>
   op.kind === 'replace-service' ||
   op.kind === 'rename-service' ||
   op.kind === 'start-service' ||
-  op.kind === 'remove-service';
+  op.kind === 'remove-service' ||
+  op.kind === 'create-swarm-service' ||
+  op.kind === 'update-swarm-service' ||
+  op.kind === 'remove-swarm-service';
 
 /**
  * The plan as text: service operations first (in plan order), then images, networks and volumes,

@@ -374,7 +374,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       case 'remove-network':
         return [5, 0, o.id];
       default:
-        return [3, orderIndex.get(o.service)!, `${o.kind === 'start-service' ? 1 : 0}${o.id}`];
+        // Only this planner's own service operations reach here (the Swarm target plans its own kinds).
+        return [3, orderIndex.get((o as { service: string }).service)!, `${o.kind === 'start-service' ? 1 : 0}${o.id}`];
     }
   };
   ops.sort((a, b) => {

@@ -11,8 +11,9 @@ import { DEFAULT_TIMING, parseTiming, TIMING_KEYS, type Timing } from './healthc
 import { checkPull, DEFAULT_PULL, type PullPolicy } from './images.ts';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_NS, parseResources, parseRestart, type LifecycleDefaults } from './lifecycle.ts';
 import { checkSecretDecls, checkVaultConfigured, checkVaultSettings } from './secrets.ts';
+import { checkTarget, type TargetName } from './swarm.ts';
 
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'target'];
 export const NAMINGS = ['file', 'path'] as const;
 export type Naming = (typeof NAMINGS)[number];
 export const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
@@ -30,6 +31,8 @@ export interface Defaults extends LifecycleDefaults {
 export interface ConfigResult {
   project: string;
   dockerHost?: string;
+  /** What the services run on: one engine (default) or a Swarm. */
+  target: TargetName;
   parallelism: number;
   defaults: Defaults;
   globs: string[];
@@ -75,6 +78,8 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
       }
     }
   }
+
+  const target = checkTarget(c.target, report);
 
   let parallelism = DEFAULT_PARALLELISM;
   if (has(c, 'parallelism')) {
@@ -146,6 +151,7 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
   return {
     project,
     ...(dockerHost !== undefined ? { dockerHost } : {}),
+    target,
     parallelism,
     defaults,
     globs,
