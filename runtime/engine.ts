@@ -13,15 +13,12 @@ import type Dockerode from 'dockerode';
 import { loadRepo, type LoadOptions } from './load/load.ts';
 import { confinement, type Confinement } from './load/sandbox.ts';
 import { buildGraph } from './graph/graph.ts';
-import { reconcile } from './plan/reconcile.ts';
 import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
-import { observe } from './docker/observe.ts';
-import { execute } from './apply/executor.ts';
-import { bindSecrets } from './apply/bind.ts';
+// What observes, plans, executes and destroys: the single engine or a Swarm, by `graph.target`.
+import { targetFor } from './targets/select.ts';
 import { SecretsSession, secretsUsedBy } from './secrets/session.ts';
 import { renewProjectLeases, revokeProjectLeases, type RenewReport } from './secrets/renewer.ts';
 import { removeSecretFiles } from './secrets/files.ts';
-import { destroyProject } from './docker/destroy.ts';
 import { streamLogs } from './docker/logs.ts';
 import { currentCommit } from './source/git.ts';
 import { LockManager, type LockNotice } from './lock.ts';
@@ -114,7 +111,8 @@ export interface Planned {
 }
 
 export interface DestroyReport {
-  removed: { containers: string[]; networks: string[]; volumes: string[] };
+  /** `services` and `secrets`: the Swarm target's. */
+  removed: { containers: string[]; networks: string[]; volumes: string[]; services?: string[]; secrets?: string[] };
   errors: string[];
   revokedLeases: number;
   leaseErrors: string[];
@@ -228,11 +226,11 @@ export function problemsOf(error: Error, file: string): Problem[] {
 function counts(plan: Plan): PlanOpCounts {
   const c: PlanOpCounts = { create: 0, replace: 0, update: 0, start: 0, remove: 0, unchanged: plan.unchanged.length, infra: 0 };
   for (const op of plan.operations) {
-    if (op.kind === 'create-service') c.create++;
-    else if (op.kind === 'replace-service') c.replace++;
-    else if (op.kind === 'update-service') c.update++;
+    if (op.kind === 'create-service' || op.kind === 'create-swarm-service') c.create++;
+    else if (op.kind === 'replace-service' || (op.kind === 'update-swarm-service' && op.rolls)) c.replace++;
+    else if (op.kind === 'update-service' || op.kind === 'update-swarm-service') c.update++;
     else if (op.kind === 'start-service') c.start++;
-    else if (op.kind === 'remove-service') c.remove++;
+    else if (op.kind === 'remove-service' || op.kind === 'remove-swarm-service') c.remove++;
     else c.infra++;
   }
   return c;
@@ -336,7 +334,7 @@ export class Engine {
     ctx.stage = 'docker';
     let observed: ObservedState;
     try {
-      observed = await observe(docker, graph.project, {
+      observed = await targetFor(graph).observe(docker, graph, {
         // With the desired graph, observe inspects only what labels cannot answer and pulls what policy says.
         ...(opts.desired ? { desired: graph, stateDir: stateDir(graph.project, this.env) } : {}),
         // Offline never asks a registry.
@@ -415,7 +413,8 @@ export class Engine {
     this.#checkSignal(ctx, opts.signal, 'nothing was changed');
 
     const observed = await this.#observe(docker, graph, ctx, { ...opts, desired: true });
-    let plan = reconcile(graph, observed, { commit, ...(secrets ? secrets.hashInputs() : {}) });
+    const target = targetFor(graph);
+    let plan = target.plan(graph, observed, await target.planInputs(graph, secrets, commit, { env: this.env }));
     if (notChecked.length) plan = dropUncheckedSecretChanges(plan, new Set(notChecked));
     const planned = { run: ctx.id, graph, observed, plan, commit, offline: !!opts.offline, notChecked } as Planned;
     // The run's context (Docker client, secrets session) travels with the plan but is not its data: not enumerable, never serialised.
@@ -551,11 +550,9 @@ export class Engine {
     const docker = await this.#docker(graph, ctx, opts.signal);
     if (opts.checkStale) {
       ctx.stage = 'stale';
-      const now = await observe(docker, graph.project);
-      const again = reconcile(graph, now, {
-        commit: planned.commit,
-        ...(ctx.secrets ? ctx.secrets.hashInputs() : {}),
-      });
+      const target = targetFor(graph);
+      const now = await target.status(docker, graph);
+      const again = target.plan(graph, now, await target.planInputs(graph, ctx.secrets, planned.commit, { env: this.env }));
       if (again.observedFingerprint !== plan.observedFingerprint) throw ctx.fail(new StalePlanError(graph.project), 'stale');
     }
     this.#checkSignal(ctx, opts.signal, 'nothing was changed');
@@ -563,7 +560,7 @@ export class Engine {
     ctx.stage = 'secrets';
     let bound;
     try {
-      bound = await bindSecrets(graph, plan, planned.observed, ctx.secrets, { env: this.env });
+      bound = await targetFor(graph).bind(graph, plan, planned.observed, ctx.secrets, { env: this.env });
     } catch (e) {
       throw ctx.fail(locatedIn(graph, e), 'secrets');
     }
@@ -571,7 +568,7 @@ export class Engine {
     try {
       // The apply's own signal also aborts the Docker calls it makes; execute returns only after the
       // operations it interrupted rolled back (bounded in time), so the lock is released after that.
-      const run = () => execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const run = () => targetFor(graph).execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
       const result = opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run();
       return { ok: result.ok, planned };
     } catch (e) {
@@ -599,13 +596,18 @@ export class Engine {
         const started = Date.now();
         ctx.stage = 'destroy';
         ctx.emit({ type: 'destroy-start', volumes: !!opts.volumes, at: started });
-        const removed = await destroyProject(docker, graph.project, { volumes: !!opts.volumes }, (e) =>
+        const removed = await targetFor(graph).destroy(docker, graph.project, { volumes: !!opts.volumes }, (e) =>
           ctx.emit({ type: 'destroy-item', state: e.type, what: e.what, name: e.name, ...('message' in e ? { message: e.message } : {}), at: e.at } as DestroyRunEvent),
         );
         removeSecretFiles(graph.project, this.env);
         const revoked = await revokeProjectLeases(graph, 'all', { env: this.env }).catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
         const report: DestroyReport = {
-          removed: { containers: removed.containers, networks: removed.networks, volumes: removed.volumes },
+          removed: {
+            containers: removed.containers,
+            networks: removed.networks,
+            volumes: removed.volumes,
+            ...(removed.services ? { services: removed.services, secrets: removed.secrets ?? [] } : {}),
+          },
           errors: removed.errors,
           revokedLeases: revoked?.revoked.length ?? 0,
           leaseErrors: (revoked?.failed ?? []).map((f) => (f as { error: string }).error),
@@ -663,7 +665,7 @@ export class Engine {
     const docker = await this.#docker(graph, ctx, opts.signal);
     const observed = await this.#observe(docker, graph, ctx, { offline: true });
     // Refreshes for `status --watch`, without new events.
-    const again = () => observe(docker, graph.project);
+    const again = () => targetFor(graph).status(docker, graph);
     return { graph, observed, observe: again };
   }
 

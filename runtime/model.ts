@@ -348,7 +348,7 @@ export interface ObservedSwarmTask {
   message?: string;
   containerId?: string;
   image?: string;
-  /** The service spec version the task was made from. */
+  /** The task object's own version (Swarm's `Version.Index` of the task). */
   version?: number;
   createdAt: number;
 }
@@ -688,11 +688,19 @@ export type PlanningEvent =
 
 export type DestroyRunEvent =
   | { type: 'destroy-start'; volumes: boolean; at: number }
-  | { type: 'destroy-item'; state: 'removing' | 'removed' | 'failed'; what: 'container' | 'network' | 'volume'; name: string; message?: string; at: number }
+  | {
+      type: 'destroy-item';
+      state: 'removing' | 'removed' | 'failed';
+      /** `service` and `secret`: Swarm services and secrets (the Swarm target). */
+      what: 'container' | 'network' | 'volume' | 'service' | 'secret';
+      name: string;
+      message?: string;
+      at: number;
+    }
   | {
       type: 'destroy-done';
       ok: boolean;
-      removed: { containers: string[]; networks: string[]; volumes: string[] };
+      removed: { containers: string[]; networks: string[]; volumes: string[]; services?: string[]; secrets?: string[] };
       errors: string[];
       revokedLeases: number;
       leaseErrors: string[];

@@ -25,7 +25,9 @@ export function register(program: Command, app: App): void {
         return;
       }
       const r = report.removed;
-      cli.err(`${kleur.green('destroyed')}: ${r.containers.length} containers, ${r.networks.length} networks, ${r.volumes.length} volumes`);
+      // A Swarm project reports its services and secret versions instead of containers.
+      const what = r.services ? `${r.services.length} services, ${r.secrets?.length ?? 0} secrets` : `${r.containers.length} containers`;
+      cli.err(`${kleur.green('destroyed')}: ${what}, ${r.networks.length} networks, ${r.volumes.length} volumes`);
       for (const e of report.errors) cli.err(kleur.red(`could not remove: ${e}`));
       if (report.revokedLeases) cli.err(`revoked ${report.revokedLeases} Vault lease${report.revokedLeases > 1 ? 's' : ''}`);
       if (report.leaseErrors.length) {

@@ -1,0 +1,136 @@
+/**
+ * Observed state on Swarm: the project's services, tasks, secrets and networks, as the managers report
+ * them, found by the project label. Four list calls whatever the number of services (the task list's
+ * label filter matches the labels of the task's service).
+ *
+ * From each service: its spec version (an update must name it), our hash labels, the replica count and
+ * Swarm's update status (a rolled back update shows there). From each task: its slot, node, state,
+ * desired state and error. Environment values are never kept (a secret variable's value is in the spec).
+ *
+ * For `status` and the UI, every task Swarm wants running is also listed as a container
+ * (`<project>_<service>.<slot>`), with its state and health as Swarm sees them.
+ */
+import type Dockerode from 'dockerode';
+import { LABEL } from '../../labels.ts';
+import type { ObservedContainer, ObservedState, ObservedSwarmService, ObservedSwarmTask } from '../../model.ts';
+
+/** The parts of Docker's answers this file reads. */
+interface ServiceInfo {
+  ID: string;
+  Version?: { Index?: number };
+  Spec?: {
+    Name?: string;
+    Labels?: Record<string, string>;
+    Mode?: { Replicated?: { Replicas?: number } };
+    TaskTemplate?: { ContainerSpec?: { Image?: string; Secrets?: Array<{ SecretName?: string }> } };
+  };
+  UpdateStatus?: { State?: string; Message?: string };
+}
+
+interface TaskInfo {
+  ID: string;
+  ServiceID: string;
+  Slot?: number;
+  NodeID?: string;
+  CreatedAt?: string;
+  Version?: { Index?: number };
+  Spec?: { ContainerSpec?: { Image?: string } };
+  Status?: { State?: string; Message?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
+  DesiredState?: string;
+}
+
+export function swarmFilter(project: string): { label: string[] } {
+  return { label: [`${LABEL.project}=${project}`] };
+}
+
+/** Tasks Swarm keeps as part of the service now (not the history of replaced ones). */
+export const isLiveTask = (t: ObservedSwarmTask) => t.desiredState === 'running' || t.desiredState === 'ready';
+
+export async function observeSwarm(docker: Dockerode, project: string): Promise<ObservedState> {
+  const filters = swarmFilter(project);
+  const [services, tasks, secrets, networks] = await Promise.all([
+    docker.listServices({ filters }) as unknown as Promise<ServiceInfo[]>,
+    docker.listTasks({ filters }) as Promise<TaskInfo[]>,
+    docker.listSecrets({ filters }) as unknown as Promise<Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }>>,
+    docker.listNetworks({ filters }),
+  ]);
+  const observedServices: ObservedSwarmService[] = services
+    .filter((s) => s.Spec?.Labels?.[LABEL.project] === project && s.Spec?.Labels?.[LABEL.service])
+    .map((s) => {
+      const labels = { ...(s.Spec?.Labels ?? {}) };
+      const out: ObservedSwarmService = {
+        id: s.ID,
+        name: s.Spec?.Name ?? s.ID,
+        service: labels[LABEL.service]!,
+        version: s.Version?.Index ?? 0,
+        configHash: labels[LABEL.configHash] ?? '',
+        labels,
+        replicas: s.Spec?.Mode?.Replicated?.Replicas ?? 0,
+        image: s.Spec?.TaskTemplate?.ContainerSpec?.Image ?? '',
+        secrets: (s.Spec?.TaskTemplate?.ContainerSpec?.Secrets ?? []).map((x) => x.SecretName ?? '').filter(Boolean).sort(),
+      };
+      if (s.UpdateStatus?.State) out.updateState = s.UpdateStatus.State;
+      if (s.UpdateStatus?.Message) out.updateMessage = s.UpdateStatus.Message;
+      return out;
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const serviceOf = new Map(observedServices.map((s) => [s.id, s] as const));
+  const observedTasks = tasks.filter((t) => serviceOf.has(t.ServiceID)).map((t) => taskOf(t, serviceOf.get(t.ServiceID)!.service));
+  observedTasks.sort((a, b) => (a.service !== b.service ? (a.service < b.service ? -1 : 1) : (a.slot ?? 0) - (b.slot ?? 0) || a.createdAt - b.createdAt));
+
+  const containers: ObservedContainer[] = observedTasks.filter(isLiveTask).map((t) => {
+    const svc = serviceOf.get(t.serviceId)!;
+    return {
+      id: t.containerId ?? t.id,
+      name: `${svc.name}.${t.slot ?? t.id.slice(0, 12)}`,
+      service: t.service,
+      configHash: svc.configHash,
+      commit: svc.labels[LABEL.commit] ?? '',
+      generation: t.version ?? 0,
+      image: t.image ?? svc.image,
+      imageId: '',
+      state: t.state,
+      // A Swarm task with a healthcheck stays `starting` until it is healthy.
+      health: t.state === 'running' ? 'healthy' : t.state === 'starting' ? 'starting' : t.state === 'failed' ? 'unhealthy' : 'none',
+      labels: { [LABEL.project]: project, [LABEL.service]: t.service },
+      restart: { name: 'always', maximumRetryCount: 0 },
+      resources: { memory: 0, nanoCpus: 0 },
+      createdAt: t.createdAt,
+      ports: [],
+    };
+  });
+
+  return {
+    project,
+    containers,
+    networks: networks.map((n) => ({ id: n.Id, name: n.Name, labels: n.Labels ?? {} })),
+    volumes: [],
+    images: [],
+    swarm: {
+      services: observedServices,
+      tasks: observedTasks,
+      secrets: secrets.map((s) => ({ id: s.ID, name: s.Spec?.Name ?? s.ID, labels: s.Spec?.Labels ?? {} })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+    },
+  };
+}
+
+export function taskOf(t: TaskInfo, service: string): ObservedSwarmTask {
+  const out: ObservedSwarmTask = {
+    id: t.ID,
+    serviceId: t.ServiceID,
+    service,
+    state: t.Status?.State ?? 'unknown',
+    desiredState: t.DesiredState ?? 'unknown',
+    createdAt: t.CreatedAt ? Date.parse(t.CreatedAt) : 0,
+  };
+  if (t.Slot !== undefined) out.slot = t.Slot;
+  if (t.NodeID) out.node = t.NodeID;
+  if (t.Status?.Err) out.error = t.Status.Err;
+  if (t.Status?.Message) out.message = t.Status.Message;
+  if (t.Status?.ContainerStatus?.ContainerID) out.containerId = t.Status.ContainerStatus.ContainerID;
+  if (t.Spec?.ContainerSpec?.Image) out.image = t.Spec.ContainerSpec.Image;
+  if (t.Version?.Index !== undefined) out.version = t.Version.Index;
+  return out;
+}
+
+export type { TaskInfo };

@@ -1,0 +1,193 @@
+/**
+ * The Swarm planner: desired (ServiceGraph) × observed (Swarm's services, tasks, secrets, networks) →
+ * Plan. PURE: no I/O, no clock; the same input gives the same plan.
+ *
+ * A service is updated when the config-hash label of its Swarm service differs from the hash of the
+ * spec planned now; the per-part label names what changed and whether the tasks are replaced (a rolling
+ * update run by Swarm) or kept (only the replica count or the rollout settings changed). The update
+ * carries the spec version it was planned against (Swarm refuses an update of a newer spec).
+ */
+import { LABEL } from '../../labels.ts';
+import type { Cause, ObservedState, ObservedSwarm, Operation, Plan, ServiceGraph } from '../../model.ts';
+import { canonicalJson, sha256Hex } from '../../plan/canonical.ts';
+import { parsePartsLabel } from '../../plan/container.ts';
+import type { PlanInputs } from '../target.ts';
+import { KEPT_TASK_PARTS, labelledSpec, secretSource, secretVersionName, SWARM_LABEL, swarmHashes, swarmNames, swarmServiceBody } from './spec.ts';
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const EMPTY: ObservedSwarm = { services: [], tasks: [], secrets: [] };
+
+/** What part names mean in a plan line. */
+const PART_TEXT: Record<string, string> = {
+  image: 'image',
+  command: 'command',
+  env: 'environment',
+  secrets: 'secret values',
+  mounts: 'volumes',
+  healthcheck: 'healthcheck',
+  labels: 'labels',
+  user: 'user or workdir',
+  stopGrace: 'stop grace period',
+  resources: 'resources',
+  restart: 'restart policy',
+  placement: 'placement',
+  networks: 'links',
+  ports: 'ports',
+  replicas: 'replicas',
+  rollout: 'rollout settings',
+};
+
+/** Hash of what the plan was made from: Swarm's spec versions, the secrets and networks. */
+export function swarmFingerprint(observed: ObservedState): string {
+  const s = observed.swarm ?? EMPTY;
+  return sha256Hex(
+    canonicalJson({
+      services: s.services.map((x) => [x.id, x.version, x.configHash, x.replicas]).sort(),
+      secrets: s.secrets.map((x) => x.name).sort(),
+      networks: observed.networks.map((n) => n.name).sort(),
+    }),
+  );
+}
+
+export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inputs: PlanInputs): Plan {
+  const project = graph.project;
+  const swarm = observed.swarm ?? EMPTY;
+  const ours = (labels: Record<string, string> | undefined) => labels?.[LABEL.project] === project;
+  const ops: Operation[] = [];
+  const unchanged: string[] = [];
+
+  // ── networks: one overlay network per linked pair ──
+  const observedNetworks = new Map(observed.networks.filter((n) => ours(n.labels)).map((n) => [n.name, n] as const));
+  const wantedNetworks = graph.links.map(([a, b]) => swarmNames.link(project, a, b));
+  const networkOp = new Map<string, string>();
+  for (const name of wantedNetworks) {
+    if (observedNetworks.has(name)) continue;
+    const id = `network:${name}`;
+    networkOp.set(name, id);
+    ops.push({
+      kind: 'create-network',
+      id,
+      after: [],
+      causes: [{ kind: 'missing', detail: 'missing' }],
+      network: name,
+      body: { Name: name, Driver: 'overlay', Internal: false, Labels: { [LABEL.project]: project, [LABEL.role]: 'link' }, Options: {} },
+    });
+  }
+
+  // ── secret versions ──
+  const observedSecrets = new Map(swarm.secrets.filter((s) => ours(s.labels)).map((s) => [s.name, s] as const));
+  const secretOp = new Map<string, string>();
+  const wantedSecrets = new Set<string>();
+
+  // ── services ──
+  const byService = new Map(swarm.services.filter((s) => ours(s.labels)).map((s) => [s.service, s] as const));
+  const serviceOp = new Map<string, string>();
+  const specs = new Map<string, ReturnType<typeof labelledSpec>>();
+  for (const name of graph.order) {
+    const svc = graph.services[name]!;
+    const digests = inputs.secretFileDigests?.[name] ?? {};
+    for (const f of svc.secretFiles ?? []) {
+      const secretName = secretVersionName(project, svc, f.target, digests[f.target] ?? 'unbound');
+      wantedSecrets.add(secretName);
+      if (observedSecrets.has(secretName) || secretOp.has(secretName)) continue;
+      const id = `secret:${secretName}`;
+      secretOp.set(secretName, id);
+      const replaces = [...observedSecrets.values()].some((s) => s.labels[SWARM_LABEL.secretSource] === secretSource(svc, f.target));
+      ops.push({
+        kind: 'create-swarm-secret',
+        id,
+        after: [],
+        causes: [replaces ? { kind: 'secret-rotated', detail: 'a new version (the value changed)' } : { kind: 'new', detail: 'new' }],
+        secret: secretName,
+        labels: { [LABEL.project]: project, [LABEL.role]: 'secret', [SWARM_LABEL.secretSource]: secretSource(svc, f.target) },
+        source: { service: name, target: f.target },
+      });
+    }
+    specs.set(name, labelledSpec(swarmServiceBody(graph, svc, digests), inputs.secretsDigests?.[name], inputs.commit));
+  }
+
+  for (const name of graph.order) {
+    const svc = graph.services[name]!;
+    const spec = specs.get(name)!;
+    const existing = byService.get(name);
+    const needs = [
+      ...spec.TaskTemplate.Networks.map((n) => networkOp.get(n.Target)),
+      ...spec.TaskTemplate.ContainerSpec.Secrets.map((s) => secretOp.get(s.SecretName)),
+      ...svc.dependsOn.map((d) => serviceOp.get(d.service)),
+    ].filter((x): x is string => x !== undefined);
+    const after = [...new Set(needs)].sort(cmp);
+    const replicas = spec.Mode.Replicated.Replicas;
+    if (!existing) {
+      const id = `create:${name}`;
+      serviceOp.set(name, id);
+      ops.push({ kind: 'create-swarm-service', id, after, causes: [{ kind: 'new', detail: 'new' }], service: name, name: spec.Name, spec, replicas });
+      continue;
+    }
+    const { hash } = swarmHashes(spec, inputs.secretsDigests?.[name]);
+    if (existing.configHash === hash) {
+      unchanged.push(name);
+      continue;
+    }
+    const was = parsePartsLabel(existing.labels[LABEL.configParts]);
+    const now = parsePartsLabel(spec.Labels[LABEL.configParts])!;
+    const changed = was ? Object.keys(now).filter((k) => was[k] !== now[k]).sort(cmp) : Object.keys(now).sort(cmp);
+    const causes: Cause[] = changed.map((k) =>
+      k === 'replicas'
+        ? { kind: 'replicas', detail: `replicas ${existing.replicas} → ${replicas}` }
+        : k === 'image'
+          ? { kind: 'image', detail: `image ${existing.image} → ${svc.image}` }
+          : { kind: k, detail: `${PART_TEXT[k] ?? k} changed` },
+    );
+    if (causes.length === 0) causes.push({ kind: 'config', detail: 'configuration changed' });
+    if (existing.updateState === 'rollback_completed' || existing.updateState === 'rollback_paused') {
+      causes.push({ kind: 'rolled-back', detail: `Swarm rolled the last update back${existing.updateMessage ? `: ${existing.updateMessage}` : ''}` });
+    }
+    const rolls = !was || changed.some((k) => !KEPT_TASK_PARTS.has(k));
+    const id = `update:${name}`;
+    serviceOp.set(name, id);
+    ops.push({
+      kind: 'update-swarm-service',
+      id,
+      after,
+      causes,
+      service: name,
+      name: spec.Name,
+      serviceId: existing.id,
+      version: existing.version,
+      spec,
+      replicas,
+      rolls,
+    });
+  }
+
+  // ── removals: services no longer defined, then what nothing uses any more ──
+  const removals: string[] = [];
+  for (const s of [...byService.values()].sort((a, b) => cmp(a.service, b.service))) {
+    if (graph.services[s.service]) continue;
+    const id = `remove:${s.name}`;
+    removals.push(id);
+    ops.push({ kind: 'remove-swarm-service', id, after: [], causes: [{ kind: 'removed', detail: 'no longer defined' }], service: s.service, name: s.name, serviceId: s.id });
+  }
+  const serviceChanges = [...serviceOp.values(), ...removals].sort(cmp);
+  for (const s of [...observedSecrets.values()].sort((a, b) => cmp(a.name, b.name))) {
+    if (wantedSecrets.has(s.name)) continue;
+    // After every service that used it has moved to another version (or is gone).
+    const users = swarm.services.filter((x) => x.secrets.includes(s.name)).map((x) => (graph.services[x.service] ? serviceOp.get(x.service) : `remove:${x.name}`));
+    ops.push({
+      kind: 'remove-swarm-secret',
+      id: `remove-secret:${s.name}`,
+      after: users.filter((x): x is string => x !== undefined).sort(cmp),
+      causes: [{ kind: 'unused', detail: 'an old version, no longer used' }],
+      secret: s.name,
+      secretId: s.id,
+    });
+  }
+  const wanted = new Set(wantedNetworks);
+  for (const n of [...observedNetworks.values()].sort((a, b) => cmp(a.name, b.name))) {
+    if (wanted.has(n.name)) continue;
+    ops.push({ kind: 'remove-network', id: `remove-network:${n.name}`, after: serviceChanges, causes: [{ kind: 'unused', detail: 'no longer linked' }], network: n.name });
+  }
+
+  return { project, observedFingerprint: swarmFingerprint(observed), operations: ops, unchanged: unchanged.sort(cmp) };
+}
