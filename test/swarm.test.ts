@@ -197,12 +197,17 @@ test('a service on Swarm: 3 replicas, scaled to 1, updated start-first, a failin
   assert.equal(cli.code, 0, cli.stdout + cli.stderr);
   const printed = cli.stdout + cli.stderr;
   assert.match(printed, /web: task 1 running/, 'the plain renderer prints the new task running');
-  assert.match(printed, /web: task 1 \(previous\) shutdown/, 'and the old one shut down');
+  assert.match(printed, /web: task 1 \(previous\) running → shutdown/, 'and the old one being stopped');
   const svc = await inspectService(project, 'web');
   assert.equal(svc.Spec.UpdateConfig.Order, 'start-first');
   assert.equal(svc.Spec.TaskTemplate.ContainerSpec.Image, TEST_IMAGES.appV2);
   assert.equal(svc.UpdateStatus?.State, 'completed');
-  const all = await tasks(project, 'web');
+  // Swarm says `completed` once the new task runs; the old one is stopped right after.
+  let all = await tasks(project, 'web');
+  for (let i = 0; i < 60 && all.find((t) => t.ID === oldTask)?.Status?.State !== 'shutdown'; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    all = await tasks(project, 'web');
+  }
   const old = all.find((t) => t.ID === oldTask)!;
   const fresh = running(all)[0]!;
   assert.notEqual(fresh.ID, oldTask);

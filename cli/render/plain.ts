@@ -72,7 +72,7 @@ export function createPlainRenderer(out: LineSink): (e: EngineEvent) => void {
       }
       case 'task-progress': {
         // One line per change of a task's state (Swarm polls repeat the same state).
-        const key = `${e.state}/${e.error ?? ''}/${e.update ?? ''}`;
+        const key = taskText(e);
         if (lastTask.get(`${e.op}/${e.task}`) !== key) {
           lastTask.set(`${e.op}/${e.task}`, key);
           out.write(`${label(e)}: ${printable(taskText(e))}`);

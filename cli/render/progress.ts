@@ -125,13 +125,17 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'remove-swarm-secret': ['remove secret', 'secret removed'],
 };
 
-/** One Swarm task's news as text: `task 2 running on node-1`, `task 3 failed: unhealthy container (rollback_started)`. */
+/**
+ * One Swarm task's news as text: `task 2 running`, `task 1 (previous) running → shutdown` (Swarm is
+ * stopping it), `task 3 failed: unhealthy container [rollback_started]`. The node is in the event (JSON
+ * output), not in the line.
+ */
 export function taskText(e: Extract<ApplyEvent, { type: 'task-progress' }>): string {
   const which = `task ${e.slot ?? e.task.slice(0, 12)}${e.current ? '' : ' (previous)'}`;
-  const where = e.node ? ` on ${e.node}` : '';
+  const going = e.desiredState !== e.state && (e.desiredState === 'shutdown' || e.desiredState === 'remove') ? ` → ${e.desiredState}` : '';
   const why = e.error ? `: ${e.error}` : '';
-  const upd = e.update && e.update !== 'updating' && e.update !== 'completed' ? ` [${e.update}]` : '';
-  return `${which} ${e.state}${where}${why}${upd}`;
+  const upd = e.update?.startsWith('rollback') || e.update === 'paused' ? ` [${e.update}]` : '';
+  return `${which} ${e.state}${going}${why}${upd}`;
 }
 
 export const verbOf = (kind: OperationKind) => VERB[kind]?.[0] ?? kind;
