@@ -8,7 +8,7 @@
  * (env keys, image old → new, ports). Values are never shown: env is listed by key, secrets as `(secret)`.
  */
 import kleur from 'kleur';
-import type { ContainerCreateBody, Operation, Plan } from '../../runtime/model.ts';
+import type { ContainerCreateBody, Operation, Plan, SwarmServiceSpec } from '../../runtime/model.ts';
 import { truncate } from './text.ts';
 
 export type ServiceChangeKind = 'create' | 'replace' | 'update' | 'rename' | 'start' | 'remove';
@@ -107,6 +107,24 @@ function bodyFields(body: ContainerCreateBody, project: string, skip: Set<string
   return f;
 }
 
+/** What a new Swarm service will be: image, published ports, then (full diff) rollout, placement, secrets, networks. */
+function swarmFields(spec: SwarmServiceSpec): FieldChange[] {
+  const f: FieldChange[] = [];
+  const add = (field: string, text: string, fullOnly: boolean) => {
+    if (text) f.push({ field, text, ...(fullOnly ? { fullOnly: true } : {}) });
+  };
+  const c = spec.TaskTemplate.ContainerSpec;
+  add('image', c.Image, false);
+  add('ports', spec.EndpointSpec.Ports.map((p) => `${p.PublishedPort} → ${p.TargetPort}/${p.Protocol} (each node running a task)`).join(', '), false);
+  const u = spec.UpdateConfig;
+  add('rollout', `${u.Order}, ${u.Parallelism} at a time, on failure ${u.FailureAction}`, true);
+  add('placement', [...spec.TaskTemplate.Placement.Constraints, ...spec.TaskTemplate.Placement.Preferences.map((p) => `spread ${p.Spread.SpreadDescriptor}`)].join(', '), true);
+  add('volumes', c.Mounts.map((m) => `${m.Source} → ${m.Target}${m.Type === 'volume' ? ' (created by the node that runs the task)' : ''}`).join(', '), true);
+  add('secrets', c.Secrets.map((s) => `${s.File.Name} (${s.SecretName})`).join(', '), true);
+  add('networks', spec.TaskTemplate.Networks.map((n) => n.Target).join(', '), true);
+  return f;
+}
+
 function causeFields(op: Operation): FieldChange[] {
   return op.causes.map((c) =>
     isSecretCause(c.kind)
@@ -186,7 +204,14 @@ export function planModel(plan: Plan): PlanModel {
         infra.push({ op: op.id, symbol: '+', what: 'volume', name: op.volume });
         break;
       case 'create-swarm-service':
-        services.push({ op: op.id, kind: 'create', symbol: '+', service: op.service, note: `${op.replicas} replica${op.replicas === 1 ? '' : 's'}`, fields: deps(op) });
+        services.push({
+          op: op.id,
+          kind: 'create',
+          symbol: '+',
+          service: op.service,
+          note: `${op.replicas} replica${op.replicas === 1 ? '' : 's'}`,
+          fields: [...swarmFields(op.spec), ...deps(op)],
+        });
         break;
       case 'update-swarm-service':
         services.push({

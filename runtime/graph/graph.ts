@@ -87,7 +87,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     const labels = checkLabels(d.labels, report);
     const user = checkUser(d.user, report);
     const workdir = checkWorkdir(d.workdir, report);
-    const swarm = checkSwarmFields(d, cfg.target, repo.configFile, report);
+    const swarm = checkSwarmFields(d, cfg.target, repo.configFile, report, ports);
     const secretFiles = checkSecretFiles(
       d.files,
       { decls: cfg.secrets, declared: cfg.secretsDeclared, configFile: repo.configFile, user: d.user, mountTargets: mounts.map((m) => m.target) },

@@ -4,7 +4,7 @@
  * `replicas` above 1 is a problem there; `placement` and `rollout` are accepted and have no effect (the
  * same files then deploy to either target).
  */
-import type { PlacementSpec, RolloutSpec } from '../../model.ts';
+import type { PlacementSpec, PortBinding, RolloutSpec } from '../../model.ts';
 import { isObject, show } from '../parse.ts';
 import { durationField, has, unknownKeys, type Report } from '../report.ts';
 import { suggest } from '../suggest.ts';
@@ -70,8 +70,8 @@ function checkPlacement(v: unknown, report: Report): PlacementSpec {
   return out;
 }
 
-function checkRollout(v: unknown, report: Report): RolloutSpec {
-  const out: RolloutSpec = { ...DEFAULT_ROLLOUT };
+function checkRollout(v: unknown, report: Report, defaults: RolloutSpec): RolloutSpec {
+  const out: RolloutSpec = { ...defaults };
   if (!isObject(v)) {
     report('rollout', `rollout must be an object, got ${show(v)}`, "for example rollout: { parallelism: 1, order: 'start-first' }");
     return out;
@@ -105,6 +105,7 @@ export function checkSwarmFields(
   target: TargetName,
   configFile: string,
   report: Report,
+  ports: Array<{ where: string; binding: PortBinding }> = [],
 ): { replicas?: number; placement?: PlacementSpec; rollout?: RolloutSpec } {
   let replicas = 1;
   if (d.replicas !== undefined) {
@@ -114,7 +115,11 @@ export function checkSwarmFields(
     } else replicas = r;
   }
   const placement = d.placement === undefined ? { constraints: [], preferences: [] } : checkPlacement(d.placement, report);
-  const rollout = d.rollout === undefined ? { ...DEFAULT_ROLLOUT } : checkRollout(d.rollout, report);
+  // A fixed host port cannot be held by the old and the new task at once on one node: such a service
+  // rolls out stop-first unless its rollout says otherwise (the engine target decides the same way).
+  const fixedHostPort = ports.some((p) => p.binding.host !== undefined);
+  const defaults: RolloutSpec = { ...DEFAULT_ROLLOUT, ...(fixedHostPort ? { order: 'stop-first' as const } : {}) };
+  const rollout = d.rollout === undefined ? defaults : checkRollout(d.rollout, report, defaults);
   if (target === 'engine') {
     if (replicas > 1) {
       report(
@@ -125,6 +130,20 @@ export function checkSwarmFields(
     }
     if (replicas === 0) report('replicas', 'replicas: 0 is not supported on the single-engine target', `remove the service's file to stop it, or set target: 'swarm' in ${configFile}`);
     return {};
+  }
+  for (const p of ports) {
+    // Swarm publishes a port on every address of the node: an address written here cannot be kept, and
+    // silently widening `127.0.0.1:8088:8080` to all addresses would expose what was meant to be local.
+    if (p.binding.host !== undefined && p.binding.hostIp !== '0.0.0.0' && p.binding.hostIp !== '::') {
+      report(
+        p.where,
+        `Swarm publishes ports on every address of the node, so the address ${p.binding.hostIp} of this port cannot be kept`,
+        `publish on all addresses ('${p.binding.host}:${p.binding.container}') behind the node's firewall, or leave the port unpublished and reach the service through a linked service`,
+      );
+    }
+    if (p.binding.host === undefined) {
+      report(p.where, 'Swarm cannot publish a port on a random host port with DNS round-robin endpoints', `give the host port, for example '${p.binding.container}:${p.binding.container}'`);
+    }
   }
   return { replicas, placement, rollout };
 }

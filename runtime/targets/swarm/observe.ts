@@ -22,7 +22,7 @@ interface ServiceInfo {
     Name?: string;
     Labels?: Record<string, string>;
     Mode?: { Replicated?: { Replicas?: number } };
-    TaskTemplate?: { ContainerSpec?: { Image?: string; Secrets?: Array<{ SecretName?: string }> } };
+    TaskTemplate?: { ContainerSpec?: { Image?: string; Secrets?: Array<{ SecretName?: string }>; Healthcheck?: { Test?: string[] } } };
   };
   UpdateStatus?: { State?: string; Message?: string };
 }
@@ -78,8 +78,10 @@ export async function observeSwarm(docker: Dockerode, project: string): Promise<
   const observedTasks = tasks.filter((t) => serviceOf.has(t.ServiceID)).map((t) => taskOf(t, serviceOf.get(t.ServiceID)!.service));
   observedTasks.sort((a, b) => (a.service !== b.service ? (a.service < b.service ? -1 : 1) : (a.slot ?? 0) - (b.slot ?? 0) || a.createdAt - b.createdAt));
 
+  const checked = new Set(services.filter((s) => (s.Spec?.TaskTemplate?.ContainerSpec?.Healthcheck?.Test?.[0] ?? 'NONE') !== 'NONE').map((s) => s.ID));
   const containers: ObservedContainer[] = observedTasks.filter(isLiveTask).map((t) => {
     const svc = serviceOf.get(t.serviceId)!;
+    const health = !checked.has(t.serviceId) ? 'none' : t.state === 'running' ? 'healthy' : t.state === 'starting' ? 'starting' : 'unhealthy';
     return {
       id: t.containerId ?? t.id,
       name: `${svc.name}.${t.slot ?? t.id.slice(0, 12)}`,
@@ -91,7 +93,7 @@ export async function observeSwarm(docker: Dockerode, project: string): Promise<
       imageId: '',
       state: t.state,
       // A Swarm task with a healthcheck stays `starting` until it is healthy.
-      health: t.state === 'running' ? 'healthy' : t.state === 'starting' ? 'starting' : t.state === 'failed' ? 'unhealthy' : 'none',
+      health,
       labels: { [LABEL.project]: project, [LABEL.service]: t.service },
       restart: { name: 'always', maximumRetryCount: 0 },
       resources: { memory: 0, nanoCpus: 0 },
