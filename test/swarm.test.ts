@@ -20,7 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from './engine.ts';
-import { dockerClient, execIn, gitCommitAll, makeRepo, uniqueProject, waffle, writeFiles } from './helpers.ts';
+import { copyDemoRepo, dockerClient, execIn, gitCommitAll, makeRepo, uniqueProject, waffle, writeFiles } from './helpers.ts';
+import { foldEvents, stepText } from '../cli/render/progress.ts';
 import { startSocketProxy, type SocketProxy } from './doubles/socket-proxy.ts';
 import { Engine } from '../runtime/engine.ts';
 import type { Operation, RunEvent } from '../runtime/model.ts';
@@ -418,4 +419,70 @@ test('on the engine target, replicas above 1 is refused with the file, the servi
   assert.match(p.fix ?? '', /target: 'swarm' in waffle\.config\.ts/);
   // Nothing was created.
   assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [`dev.wafflemaker.project=${project}`] } }), []);
+});
+
+test('the demo repository planned against both targets: the differences docs/swarm.md shows', { timeout: 300_000 }, async () => {
+  const project = uniqueProject('swdemo');
+  const onEngine = copyDemoRepo(project);
+  repos.push(onEngine);
+  const engineOps = (await engine().plan({ dir: onEngine })).plan.operations;
+  const kinds = (ops: Operation[]) => ops.map((o) => o.kind).sort();
+  assert.deepEqual(kinds(engineOps), ['create-network', 'create-network', 'create-network', 'create-network', 'create-service', 'create-service', 'create-service', 'create-service', 'create-volume']);
+
+  // As it is, web's port bound to 127.0.0.1 is refused on Swarm (it would be published on every address).
+  const asIs = copyDemoRepo(project, [["project: 'waffle-demo',", "project: 'waffle-demo',\n  target: 'swarm',"]]);
+  repos.push(asIs);
+  const events: RunEvent[] = [];
+  await assert.rejects(engine().plan({ dir: asIs }, { onEvent: (e) => events.push(e) }));
+  const failed = events.find((e) => e.type === 'run-failed');
+  assert.ok(failed && failed.type === 'run-failed');
+  assert.deepEqual(
+    failed.problems.map((p) => [p.file, p.service, p.where]),
+    [['services/web.ts', 'web', 'ports[0]']],
+  );
+  assert.match(failed.problems[0]!.fix ?? '', /'8088:8080'/);
+
+  // With the port on all addresses: four Swarm services, the three link networks only, no volume operation.
+  const onSwarm = copyDemoRepo(project, [
+    ["project: 'waffle-demo',", "project: 'waffle-demo',\n  target: 'swarm',"],
+    ["'127.0.0.1:8088:8080'", "'8088:8080'"],
+  ]);
+  repos.push(onSwarm);
+  const swarmOps = (await engine().plan({ dir: onSwarm })).plan.operations;
+  assert.deepEqual(kinds(swarmOps), ['create-network', 'create-network', 'create-network', 'create-swarm-service', 'create-swarm-service', 'create-swarm-service', 'create-swarm-service']);
+  assert.deepEqual(
+    swarmOps.filter((o) => o.kind === 'create-network').map((o) => o.kind === 'create-network' && o.network),
+    engineOps.filter((o) => o.kind === 'create-network' && !o.network.endsWith('_default')).map((o) => o.kind === 'create-network' && o.network),
+    'the same link networks, without the project-wide one',
+  );
+  const spec = (name: string) => {
+    const op = swarmOps.find((o) => o.kind === 'create-swarm-service' && o.service === name);
+    assert.ok(op && op.kind === 'create-swarm-service');
+    return op.spec;
+  };
+  assert.equal(spec('web').UpdateConfig.Order, 'stop-first', 'a fixed host port rolls out stop-first');
+  assert.equal(spec('api').UpdateConfig.Order, 'start-first');
+  assert.deepEqual(spec('web').EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8080, PublishedPort: 8088, PublishMode: 'host' }]);
+  assert.deepEqual(spec('cache').TaskTemplate.ContainerSpec.Mounts.map((m) => [m.Type, m.Source, m.Target, m.VolumeOptions?.Labels['dev.wafflemaker.project']]), [
+    ['volume', `${project}_cache-data`, '/data', project],
+  ]);
+  // web waits for api (dependsOn healthy): its create comes after api's.
+  const web = swarmOps.find((o) => o.kind === 'create-swarm-service' && o.service === 'web')!;
+  assert.ok(web.after.includes('create:api'));
+});
+
+test('the progress view shows the latest task of a rolling update', () => {
+  const base = { op: 'update:web', service: 'web', desiredState: 'running', at: 1 } as const;
+  const s = foldEvents([
+    { type: 'apply-start', project: 'p', operations: 1, at: 0 },
+    { type: 'op-start', op: 'update:web', kind: 'update-swarm-service', service: 'web', at: 0 },
+    { ...base, type: 'task-progress', task: 'a', slot: 1, state: 'running', current: true },
+    { ...base, type: 'task-progress', task: 'b', slot: 1, state: 'running', desiredState: 'shutdown', current: false },
+  ]);
+  assert.equal(stepText(s.rows['update:web']!, 1), 'updating task 1 (previous) running → shutdown');
+  const failed = foldEvents([
+    { type: 'op-start', op: 'update:web', kind: 'update-swarm-service', service: 'web', at: 0 },
+    { ...base, type: 'task-progress', task: 'c', slot: 1, state: 'failed', desiredState: 'shutdown', current: true, error: 'unhealthy container', update: 'rollback_started' },
+  ]);
+  assert.equal(stepText(failed.rows['update:web']!, 1), 'updating task 1 failed → shutdown: unhealthy container [rollback_started]');
 });

@@ -108,7 +108,7 @@ function bodyFields(body: ContainerCreateBody, project: string, skip: Set<string
 }
 
 /** What a new Swarm service will be: image, published ports, then (full diff) rollout, placement, secrets, networks. */
-function swarmFields(spec: SwarmServiceSpec): FieldChange[] {
+function swarmFields(spec: SwarmServiceSpec, project: string): FieldChange[] {
   const f: FieldChange[] = [];
   const add = (field: string, text: string, fullOnly: boolean) => {
     if (text) f.push({ field, text, ...(fullOnly ? { fullOnly: true } : {}) });
@@ -116,12 +116,14 @@ function swarmFields(spec: SwarmServiceSpec): FieldChange[] {
   const c = spec.TaskTemplate.ContainerSpec;
   add('image', c.Image, false);
   add('ports', spec.EndpointSpec.Ports.map((p) => `${p.PublishedPort} → ${p.TargetPort}/${p.Protocol} (each node running a task)`).join(', '), false);
+  add('env keys', c.Env.map((e) => e.slice(0, e.indexOf('=') === -1 ? e.length : e.indexOf('='))).sort().join(', '), true);
   const u = spec.UpdateConfig;
   add('rollout', `${u.Order}, ${u.Parallelism} at a time, on failure ${u.FailureAction}`, true);
   add('placement', [...spec.TaskTemplate.Placement.Constraints, ...spec.TaskTemplate.Placement.Preferences.map((p) => `spread ${p.Spread.SpreadDescriptor}`)].join(', '), true);
   add('volumes', c.Mounts.map((m) => `${m.Source} → ${m.Target}${m.Type === 'volume' ? ' (created by the node that runs the task)' : ''}`).join(', '), true);
   add('secrets', c.Secrets.map((s) => `${s.File.Name} (${s.SecretName})`).join(', '), true);
-  add('networks', spec.TaskTemplate.Networks.map((n) => n.Target).join(', '), true);
+  add('networks', spec.TaskTemplate.Networks.map((n) => (n.Target.startsWith(`${project}_`) ? n.Target.slice(project.length + 1) : n.Target)).join(', '), true);
+  if (c.Healthcheck?.Test?.length) add('health', describeHealth(c.Healthcheck.Test), true);
   return f;
 }
 
@@ -210,7 +212,7 @@ export function planModel(plan: Plan): PlanModel {
           symbol: '+',
           service: op.service,
           note: `${op.replicas} replica${op.replicas === 1 ? '' : 's'}`,
-          fields: [...swarmFields(op.spec), ...deps(op)],
+          fields: [...swarmFields(op.spec, plan.project), ...deps(op)],
         });
         break;
       case 'update-swarm-service':
