@@ -185,7 +185,7 @@ test('a service on Swarm: 3 replicas, scaled to 1, updated start-first, a failin
   const scaleOp = scaled.ops.find((o) => o.kind === 'update-swarm-service');
   assert.ok(scaleOp && scaleOp.kind === 'update-swarm-service');
   assert.equal(scaleOp.rolls, false);
-  assert.deepEqual(scaleOp.causes, [{ kind: 'replicas', detail: 'replicas 3 → 1' }]);
+  assert.deepEqual(scaleOp.causes, [{ kind: 'replicas', detail: '3 → 1' }]);
   assert.equal(scaled.ops.length, 1, 'only web changes');
   const after1 = running(await tasks(project, 'web'));
   assert.equal(after1.length, 1);

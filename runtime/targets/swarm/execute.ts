@@ -248,7 +248,8 @@ async function follow(ctx: Ctx, op: Operation & { service: string; spec: SwarmSe
     for (const t of tasks) {
       // Tasks that ended before this operation are history: not news.
       if (t.createdAt < since - 2000 && t.desiredState !== 'running' && !seen.has(t.id)) continue;
-      const key = `${t.state}/${t.desiredState}/${t.error ?? ''}/${update ?? ''}`;
+      // News is a task's own change; Swarm's update state rides along with it.
+      const key = `${t.state}/${t.desiredState}/${t.error ?? ''}`;
       if (seen.get(t.id) === key) continue;
       seen.set(t.id, key);
       ctx.emit({
@@ -270,7 +271,7 @@ async function follow(ctx: Ctx, op: Operation & { service: string; spec: SwarmSe
     const errors = () => [...new Set(failedTasks.map((t) => `task ${t.slot ?? t.id.slice(0, 12)}: ${t.error ?? t.state}`))];
     const fail = (message: string): never => {
       const errs = errors();
-      throw new OpFailure({ message: errs.length ? `${message}; ${errs.join('; ')}` : message, ...(errs.length ? { logTail: errs } : {}), ...(definedAt ? { definedAt } : {}) });
+      throw new OpFailure({ message: errs.length ? `${message}; ${errs.join('; ')}` : message, ...(definedAt ? { definedAt } : {}) });
     };
     if (mode === 'update') {
       if (update === 'completed') return;

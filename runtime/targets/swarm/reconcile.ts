@@ -18,25 +18,27 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const EMPTY: ObservedSwarm = { services: [], tasks: [], secrets: [] };
 
-/** What part names mean in a plan line. */
-const PART_TEXT: Record<string, string> = {
-  image: 'image',
-  command: 'command',
-  env: 'environment',
-  secrets: 'secret values',
-  mounts: 'volumes',
-  healthcheck: 'healthcheck',
-  labels: 'labels',
-  user: 'user or workdir',
-  stopGrace: 'stop grace period',
-  resources: 'resources',
-  restart: 'restart policy',
-  placement: 'placement',
-  networks: 'links',
-  ports: 'ports',
-  replicas: 'replicas',
-  rollout: 'rollout settings',
-};
+/** What a changed part is now, as a plan line says it (never a value: secrets only say they changed). */
+function describePart(part: string, svc: ServiceGraph['services'][string]): string {
+  switch (part) {
+    case 'healthcheck':
+      return svc.healthcheck ? `now ${svc.healthcheck.describe}` : 'removed';
+    case 'placement': {
+      const p = [...(svc.placement?.constraints ?? []), ...(svc.placement?.preferences ?? []).map((x) => `spread ${x}`)];
+      return `now ${p.length ? p.join(', ') : 'anywhere'}`;
+    }
+    case 'rollout':
+      return `now ${svc.rollout!.order}, ${svc.rollout!.parallelism} at a time, on failure ${svc.rollout!.failureAction}`;
+    case 'secrets':
+      return 'a secret value or file changed';
+    case 'networks':
+      return `now linked with ${svc.links.length ? svc.links.join(', ') : 'nothing'}`;
+    case 'stopGrace':
+      return `now ${svc.stopGraceSeconds}s`;
+    default:
+      return 'changed';
+  }
+}
 
 /** Hash of what the plan was made from: Swarm's spec versions, the secrets and networks. */
 export function swarmFingerprint(observed: ObservedState): string {
@@ -134,10 +136,10 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
     const changed = was ? Object.keys(now).filter((k) => was[k] !== now[k]).sort(cmp) : Object.keys(now).sort(cmp);
     const causes: Cause[] = changed.map((k) =>
       k === 'replicas'
-        ? { kind: 'replicas', detail: `replicas ${existing.replicas} → ${replicas}` }
+        ? { kind: 'replicas', detail: `${existing.replicas} → ${replicas}` }
         : k === 'image'
-          ? { kind: 'image', detail: `image ${existing.image} → ${svc.image}` }
-          : { kind: k, detail: `${PART_TEXT[k] ?? k} changed` },
+          ? { kind: 'image', detail: `${existing.image} → ${svc.image}` }
+          : { kind: k, detail: describePart(k, svc) },
     );
     if (causes.length === 0) causes.push({ kind: 'config', detail: 'configuration changed' });
     if (existing.updateState === 'rollback_completed' || existing.updateState === 'rollback_paused') {
