@@ -244,7 +244,11 @@ async function follow(ctx: Ctx, op: Operation & { service: string; spec: SwarmSe
       ctx.docker.listTasks({ filters: { service: [serviceId] } }) as Promise<TaskInfo[]>,
     ]);
     const update = info.UpdateStatus?.State;
-    const tasks = list.map((t) => taskOf(t, op.service)).sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0) || a.createdAt - b.createdAt);
+    // Within one reading, this operation's tasks come first: a new task found running and its
+    // predecessor found stopping read in the order Swarm did them (start-first).
+    const tasks = list
+      .map((t) => taskOf(t, op.service))
+      .sort((a, b) => Number(current(b)) - Number(current(a)) || (a.slot ?? 0) - (b.slot ?? 0) || a.createdAt - b.createdAt);
     for (const t of tasks) {
       // Tasks that ended before this operation are history: not news.
       if (t.createdAt < since - 2000 && t.desiredState !== 'running' && !seen.has(t.id)) continue;
