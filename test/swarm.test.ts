@@ -55,7 +55,11 @@ after(async () => {
   for (const p of projects) await removeSwarmProject(p);
   for (const r of repos) fs.rmSync(r, { recursive: true, force: true });
   fs.rmSync(home, { recursive: true, force: true });
-  if (initialised) run(['swarm', 'leave', '--force']);
+  if (initialised) {
+    run(['swarm', 'leave', '--force']);
+    // The bridge swarm mode made for the tasks' way out (kept by Docker after leaving).
+    run(['network', 'rm', 'docker_gwbridge']);
+  }
 });
 
 /** Removes what a test left (independently of the code under test): services, then networks and secrets. */
