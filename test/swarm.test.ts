@@ -55,11 +55,8 @@ after(async () => {
   for (const p of projects) await removeSwarmProject(p);
   for (const r of repos) fs.rmSync(r, { recursive: true, force: true });
   fs.rmSync(home, { recursive: true, force: true });
-  if (initialised) {
-    run(['swarm', 'leave', '--force']);
-    // The bridge swarm mode made for the tasks' way out (kept by Docker after leaving).
-    run(['network', 'rm', 'docker_gwbridge']);
-  }
+  // Docker keeps its `docker_gwbridge` (no label of ours); the next `swarm init` uses it again.
+  if (initialised) run(['swarm', 'leave', '--force']);
 });
 
 /** Removes what a test left (independently of the code under test): services, then networks and secrets. */
