@@ -89,8 +89,17 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
   for (const name of graph.order) {
     const svc = graph.services[name]!;
     const digests = inputs.secretFileDigests?.[name] ?? {};
+    const inUse = new Set(byService.get(name)?.secrets ?? []);
+    const versionOf = (target: string) => {
+      const digest = digests[target];
+      if (digest !== undefined) return secretVersionName(project, svc, target, digest);
+      // A value that was not read (an offline plan leaves Vault unread): the version in use stays.
+      const source = secretSource(svc, target);
+      const kept = [...observedSecrets.values()].find((s) => s.labels[SWARM_LABEL.secretSource] === source && inUse.has(s.name));
+      return kept?.name ?? secretVersionName(project, svc, target, 'unread');
+    };
     for (const f of svc.secretFiles ?? []) {
-      const secretName = secretVersionName(project, svc, f.target, digests[f.target] ?? 'unbound');
+      const secretName = versionOf(f.target);
       wantedSecrets.add(secretName);
       if (observedSecrets.has(secretName) || secretOp.has(secretName)) continue;
       const id = `secret:${secretName}`;
@@ -106,7 +115,8 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
         source: { service: name, target: f.target },
       });
     }
-    specs.set(name, labelledSpec(swarmServiceBody(graph, svc, digests), inputs.secretsDigests?.[name], inputs.commit));
+    const names = Object.fromEntries((svc.secretFiles ?? []).map((f) => [f.target, versionOf(f.target)]));
+    specs.set(name, labelledSpec(swarmServiceBody(graph, svc, names), inputs.secretsDigests?.[name], inputs.commit));
   }
 
   for (const name of graph.order) {

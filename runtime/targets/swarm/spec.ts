@@ -75,7 +75,8 @@ export const KEPT_TASK_PARTS = new Set(['replicas', 'rollout']);
 export function swarmServiceBody(
   graph: ServiceGraph,
   svc: ServiceSpec,
-  secretFileDigests: Record<string, string> = {},
+  /** Secret file target → the Swarm secret (version) that holds its content. */
+  secretVersions: Record<string, string> = {},
 ): SwarmServiceSpec {
   const project = graph.project;
   const rollout = svc.rollout!;
@@ -91,7 +92,7 @@ export function swarmServiceBody(
   const gid = /^\d+:(\d+)$/.exec(svc.user ?? '')?.[1] ?? uid;
   const secrets = (svc.secretFiles ?? [])
     .map((f) => ({
-      SecretName: secretVersionName(project, svc, f.target, secretFileDigests[f.target] ?? 'unbound'),
+      SecretName: secretVersions[f.target] ?? secretVersionName(project, svc, f.target, 'unread'),
       File: { Name: f.target, UID: uid, GID: gid, Mode: 0o400 },
     }))
     .sort((a, b) => (a.File.Name < b.File.Name ? -1 : 1));
