@@ -303,7 +303,18 @@ export default defineService({
 
   const r = await cli(['secrets', 'set', 'db.password'], second);
   assert.equal(r.code, 0, r.stderr);
-  const rotated = await apply(root);
+  // The rotation goes through a recording proxy: the value travels in a request body, never in a request line.
+  const proxy = await startSocketProxy(host);
+  let rotated: Awaited<ReturnType<typeof apply>>;
+  try {
+    rotated = await apply(root, proxy.host);
+    const create = proxy.requests.filter((q) => q.method === 'POST' && /\/secrets\/create/.test(q.url));
+    assert.equal(create.length, 1);
+    assert.equal(JSON.parse(create[0]!.body).Data, Buffer.from(second).toString('base64'), 'the new version holds the value');
+    assert.ok(!proxy.requests.some((q) => q.url.includes(second) || q.url.includes(Buffer.from(second).toString('base64'))), 'no request line holds the value');
+  } finally {
+    await proxy.close();
+  }
   assert.equal(rotated.ok, true, JSON.stringify(rotated.events.filter((e) => e.type === 'op-failed')));
   assert.deepEqual(rotated.ops.map((o) => o.kind), ['create-swarm-secret', 'update-swarm-service', 'remove-swarm-secret']);
   const update = rotated.ops[1]!;
