@@ -92,7 +92,8 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
         marks.push('temporary');
         why.push('temporary name left by an interrupted replacement');
       }
-      if (c !== first) {
+      // On Swarm each row is a task of the service: several are its replicas, not duplicates.
+      if (c !== first && graph.target !== 'swarm') {
         marks.push('duplicate');
         why.push(`another container of "${name}" besides ${first.name}`);
       }

@@ -155,6 +155,11 @@ test('a service on Swarm: 3 replicas, scaled to 1, updated start-first, a failin
   assert.deepEqual(created.ops.filter((o) => o.kind === 'create-swarm-service').map((o) => 'service' in o && o.service).sort(), ['client', 'outsider', 'web']);
   assert.ok(created.ops.some((o) => o.kind === 'create-network' && o.network === `${project}_link_client_web` && o.body.Driver === 'overlay'));
   assert.equal(running(await tasks(project, 'web')).length, 3);
+  // `waffle status`: one row per task, the replicas not taken for duplicates.
+  const status = await waffle(['status', '--json'], { cwd: root, env: { ...cliEnv, DOCKER_HOST: host } });
+  assert.equal(status.code, 0, status.stderr);
+  const rows = (JSON.parse(status.stdout) as { services: Array<{ service: string; container: string; state: string; marks: string[] }> }).services.filter((r) => r.service === 'web');
+  assert.deepEqual(rows.map((r) => [r.container, r.state, r.marks]).sort(), [1, 2, 3].map((i) => [`${project}_web.${i}`, 'running', []]));
   const webProgress = created.events.filter((e) => e.type === 'task-progress' && e.op === 'create:web');
   assert.deepEqual(
     [...new Set(webProgress.filter((e) => e.type === 'task-progress' && e.state === 'running').map((e) => e.type === 'task-progress' && e.slot))].sort(),
