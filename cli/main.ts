@@ -18,6 +18,7 @@ import { register as registerCheck } from './commands/check.ts';
 import { register as registerDestroy } from './commands/destroy.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
+import { register as registerMaintenance } from './commands/maintenance.ts';
 import { register as registerPlan } from './commands/plan.ts';
 import { register as registerSecrets } from './commands/secrets.ts';
 import { register as registerStatus } from './commands/status.ts';
@@ -63,6 +64,7 @@ export function buildProgram(app: App): Command {
   registerDestroy(program, app);
   registerSecrets(program, app);
   registerLogs(program, app);
+  registerMaintenance(program, app);
   program.hook('preAction', (_root, action) => {
     const g = action.optsWithGlobals() as { loadTimeout?: string };
     if (g.loadTimeout !== undefined && !(Number(g.loadTimeout) > 0)) {

@@ -63,6 +63,7 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
     ports: (c?.ports ?? [])
       .filter((p) => p.host)
       .map((p) => `${p.hostIp && p.hostIp !== '0.0.0.0' ? p.hostIp + ':' : ''}${p.host}->${p.container}/${p.protocol}`),
+    ...(domainsOf(graph, service) ? { domains: domainsOf(graph, service)! } : {}),
     desired,
     marks,
     ...(note ? { note } : {}),
@@ -115,6 +116,12 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
     );
   }
   return rows;
+}
+
+/** The service's routes as `domain` or `domain/path`, when it has any. */
+function domainsOf(graph: ServiceGraph, service: string | null): string[] | undefined {
+  const routes = service !== null ? graph.services[service]?.routes : undefined;
+  return routes?.length ? routes.map((r) => (r.path === '/' ? r.domain : `${r.domain}${r.path}`)) : undefined;
 }
 
 function escapeRegExp(s: string): string {

@@ -26,6 +26,8 @@ import { streamLogs } from './docker/logs.ts';
 import { currentCommit } from './source/git.ts';
 import { LockManager, type LockNotice } from './lock.ts';
 import { stateDir } from './secrets/state.ts';
+import { CaddyAdmin, DEFAULT_MAINTENANCE_PAGE } from './ingress/caddy.ts';
+import { maintenancePages, setMaintenance } from './ingress/maintenance.ts';
 import { ProblemsError } from './problems.ts';
 import { locateProblems } from './locate.ts';
 import type { PullPolicy } from '../define/index.ts';
@@ -356,6 +358,74 @@ export class Engine {
     return observed;
   }
 
+  /**
+   * Reads the project's part of the proxy's configuration into `observed.proxy` (every plan checks it),
+   * and returns the services in maintenance (service → page). Nothing for a project without a Caddy ingress.
+   */
+  async #observeProxy(graph: ServiceGraph, observed: ObservedState, ctx: RunContext, signal?: AbortSignal): Promise<Record<string, string>> {
+    if (graph.ingress?.provider !== 'caddy') return {};
+    ctx.stage = 'proxy';
+    try {
+      observed.proxy = await new CaddyAdmin(graph.ingress.admin, signal ? { signal } : {}).read(graph.project);
+    } catch (e) {
+      throw ctx.fail(e, 'proxy');
+    }
+    return maintenancePages(stateDir(graph.project, this.env));
+  }
+
+  /**
+   * `waffle maintenance on|off <service>`: the proxy answers the service's routes with 503 and a page
+   * (`page`, else the config's `ingress.maintenancePage`, else a built-in one), or routes them to the
+   * container again. The containers keep running; the setting is kept in the state directory, so later
+   * applies keep it. Changes only the proxy.
+   */
+  async maintenance(source: Source, service: string, on: boolean, opts: RunOptions & { page?: string } = {}): Promise<{ graph: ServiceGraph }> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'maintenance', false);
+    try {
+      const { graph, commit } = await this.#graphAndCommit(source, ctx, opts.signal);
+      ctx.stage = 'validate';
+      const svc = graph.services[service];
+      if (!svc) throw new Error(`no service "${service}" in project ${graph.project}. Fix: use one of ${Object.keys(graph.services).join(', ') || '(none)'}`);
+      if (!svc.routes?.length) throw new Error(`service "${service}" (${svc.file}) has no routes, so there is nothing to answer for it. Fix: add routes: [{ domain: '…' }] to ${svc.file}`);
+      if (graph.ingress?.provider !== 'caddy') throw new Error(`maintenance pages need the Caddy ingress; this project uses ${graph.ingress?.provider}. Fix: set ingress.provider: 'caddy' in ${graph.configFile}`);
+      let page = DEFAULT_MAINTENANCE_PAGE;
+      if (on) {
+        const file = opts.page ?? graph.ingress.maintenancePage;
+        if (file !== undefined) {
+          const { default: fs } = await import('node:fs');
+          const { default: path } = await import('node:path');
+          try {
+            page = fs.readFileSync(path.resolve(graph.root, file), 'utf8');
+          } catch (e) {
+            throw new Error(`the maintenance page ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Fix: give a file that exists, relative to ${graph.root}`);
+          }
+        }
+      }
+      const docker = await this.#docker(graph, ctx, opts.signal);
+      return await this.#locked(graph.project, 'maintenance', ctx, async () => {
+        const dir = stateDir(graph.project, this.env);
+        const before = maintenancePages(dir);
+        setMaintenance(dir, service, on ? page : null);
+        try {
+          const observed = await this.#observe(docker, graph, ctx, {});
+          const maintenance = await this.#observeProxy(graph, observed, ctx, opts.signal);
+          const plan = reconcile(graph, observed, { commit, maintenance });
+          ctx.stage = 'proxy';
+          await new CaddyAdmin(graph.ingress!.admin, opts.signal ? { signal: opts.signal } : {}).push(plan.proxy!);
+        } catch (e) {
+          // The proxy did not change: the setting goes back to what it was.
+          setMaintenance(dir, service, before[service] ?? null);
+          throw e;
+        }
+        ctx.emit({ type: 'notice', message: `maintenance ${on ? 'on' : 'off'} for ${service}: ${on ? 'the proxy answers 503 with the page' : 'the proxy routes to its container again'}`, at: Date.now() });
+        return { graph };
+      }, opts.signal);
+    } catch (e) {
+      throw this.#failOnce(ctx, e, ctx.stage === 'proxy' ? 'proxy' : 'validate');
+    }
+  }
+
   /** Desired × observed → operations, with planning events. Makes no change. */
   async plan(source: Source, opts: PlanOptions = {}): Promise<Planned> {
     const ctx = this.#context(opts.onEvent);
@@ -415,7 +485,8 @@ export class Engine {
     this.#checkSignal(ctx, opts.signal, 'nothing was changed');
 
     const observed = await this.#observe(docker, graph, ctx, { ...opts, desired: true });
-    let plan = reconcile(graph, observed, { commit, ...(secrets ? secrets.hashInputs() : {}) });
+    const maintenance = await this.#observeProxy(graph, observed, ctx, opts.signal);
+    let plan = reconcile(graph, observed, { commit, ...(secrets ? secrets.hashInputs() : {}), maintenance });
     if (notChecked.length) plan = dropUncheckedSecretChanges(plan, new Set(notChecked));
     const planned = { run: ctx.id, graph, observed, plan, commit, offline: !!opts.offline, notChecked } as Planned;
     // The run's context (Docker client, secrets session) travels with the plan but is not its data: not enumerable, never serialised.
@@ -571,7 +642,8 @@ export class Engine {
     try {
       // The apply's own signal also aborts the Docker calls it makes; execute returns only after the
       // operations it interrupted rolled back (bounded in time), so the lock is released after that.
-      const run = () => execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const proxy = plan.proxy ? { proxy: new CaddyAdmin(plan.proxy.admin) } : {};
+      const run = () => execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}), ...proxy });
       const result = opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run();
       return { ok: result.ok, planned };
     } catch (e) {

@@ -7,7 +7,7 @@ export const LABEL = {
   configHash: 'dev.wafflemaker.config-hash',
   commit: 'dev.wafflemaker.commit',
   generation: 'dev.wafflemaker.generation',
-  /** On networks: `default` or `link`. On volumes: `volume`. */
+  /** On networks: `default`, `link` or `ingress`. On volumes: `volume`. */
   role: 'dev.wafflemaker.role',
   /** Where the service is defined (`services/api.ts:3:16`), for status and failure reports. */
   definedAt: 'dev.wafflemaker.defined-at',
@@ -32,6 +32,8 @@ export const names = {
   container: (project: string, service: string) => `${project}-${service}`,
   tempContainer: (project: string, service: string, generation: number) => `${project}-${service}-next-${generation}`,
   defaultNetwork: (project: string) => `${project}_default`,
+  /** The network the reverse proxy reaches routed services on (only they join it). */
+  ingressNetwork: (project: string) => `${project}_ingress`,
   linkNetwork: (project: string, a: string, b: string) => `${project}_link_${a < b ? `${a}_${b}` : `${b}_${a}`}`,
   volume: (project: string, name: string) => `${project}_${name}`,
 };

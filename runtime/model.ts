@@ -70,6 +70,7 @@ export interface ServiceData {
   stopGracePeriod?: unknown;
   files?: unknown;
   pull?: unknown;
+  routes?: unknown;
   [key: string]: unknown;
 }
 
@@ -137,6 +138,29 @@ export interface DependencySpec {
   condition: 'started' | 'healthy';
 }
 
+/** One public route of a service, normalised: path always set (`/` for the whole domain), port resolved. */
+export interface RouteSpec {
+  domain: string;
+  /** `/` or a prefix without a trailing slash. */
+  path: string;
+  port: number;
+  stripPrefix: boolean;
+}
+
+/** `defineConfig({ ingress })`, validated, defaults filled. */
+export interface IngressSpec {
+  provider: 'caddy' | 'traefik';
+  /** Caddy's admin API base URL, without a trailing slash. */
+  admin: string;
+  /** The Caddy server the project's routes go into. */
+  server: string;
+  tls: 'internal' | { acme: { email: string; staging: boolean } };
+  drainSeconds: number;
+  /** Maintenance page file, relative to the repository root, when set. */
+  maintenancePage?: string;
+  traefik: { entrypoints: string[]; certResolver?: string };
+}
+
 /** A service after validation and normalisation: every default filled, every reference a name. */
 export interface ServiceSpec {
   name: string;
@@ -173,6 +197,8 @@ export interface ServiceSpec {
    * project's, else `'missing'`.
    */
   pull: 'missing' | 'always';
+  /** Public routes through the project's proxy, sorted by domain and path. Present only when used. */
+  routes?: RouteSpec[];
 }
 
 /** One key of one declared secret. */
@@ -226,6 +252,8 @@ export interface ServiceGraph {
    * Present only when configured.
    */
   evaluation?: { env: string[]; memoryMb?: number };
+  /** Reverse proxy settings: present when the config sets `ingress` or a service has `routes`. */
+  ingress?: IngressSpec;
 }
 
 /** One problem found while loading or validating. */
@@ -263,6 +291,8 @@ export interface ObservedContainer {
   resources: ResourcesSpec;
   createdAt: number;
   ports: Array<{ container: number; host?: number; hostIp?: string; protocol: string }>;
+  /** Its address on each network it is attached to (network name → IPv4), when Docker lists one. */
+  addresses?: Record<string, string>;
 }
 
 export interface ObservedNetwork {
@@ -276,8 +306,21 @@ export interface ObservedVolume {
   labels: Record<string, string>;
 }
 
+/**
+ * The project's part of the reverse proxy's configuration, as read on every plan. `current` is the
+ * provider's own JSON of what it holds for the project (null: nothing, e.g. a proxy restarted empty).
+ */
+export interface ObservedProxy {
+  /** The project's routes object as the proxy returned it; null when absent. */
+  current: unknown;
+  /** The project's TLS policy as the proxy returned it; null when absent. */
+  currentTls: unknown;
+}
+
 export interface ObservedState {
   project: string;
+  /** The proxy's configuration for the project, when the project has an ingress. */
+  proxy?: ObservedProxy;
   containers: ObservedContainer[];
   networks: ObservedNetwork[];
   volumes: ObservedVolume[];
@@ -348,6 +391,8 @@ export type Operation =
       body: ContainerCreateBody;
       /** Wait for this health before the operation counts as done. */
       waitHealthy: boolean;
+      /** A routed service: once healthy, the proxy's routes point at the container's address on this network. */
+      route?: { network: string };
     })
   | (OpBase & {
       kind: 'replace-service';
@@ -390,8 +435,17 @@ export type Operation =
       containerId: string;
       update: { RestartPolicy?: { Name: string; MaximumRetryCount: number }; Memory?: number; MemorySwap?: number; NanoCpus?: number };
     })
-  | (OpBase & { kind: 'start-service'; service: string; containerId: string; waitHealthy: boolean })
-  | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number });
+  | (OpBase & {
+      kind: 'start-service';
+      service: string;
+      containerId: string;
+      waitHealthy: boolean;
+      /** A routed service: once started (and healthy), the proxy's routes point at the container's address on this network. */
+      route?: { network: string };
+    })
+  | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number })
+  /** Puts the project's routes in the proxy back to what the plan's `proxy` table says (drift, removed services, maintenance). */
+  | (OpBase & { kind: 'configure-proxy'; provider: 'caddy' });
 
 export type OperationKind = Operation['kind'];
 
@@ -409,6 +463,9 @@ export type StepTarget = 'new' | { id: string; name: string };
  * - `unaliasing-old`: take the alias away from an old container on one network (disconnect, connect again
  *   without it): clients stop resolving it, and it usually gets its address back, so requests in flight
  *   finish after a retransmit;
+ * - `routing`: point the proxy's routes of the service at `target`'s address on the ingress `network`
+ *   (one atomic change of the proxy's configuration). Comes after the health gate: a route never points
+ *   at a container that has not passed its healthcheck;
  * - `draining`: wait while the old container finishes what it was sent before;
  * - `stopping-old` (its own stop grace period), `removing-old`, `renaming`.
  */
@@ -418,6 +475,7 @@ export type ServiceStep =
   | { step: 'waiting-health'; target: StepTarget }
   | { step: 'switching'; target: StepTarget; network: string; aliases: string[] }
   | { step: 'unaliasing-old'; target: { id: string; name: string }; network: string; aliases: string[] }
+  | { step: 'routing'; target: StepTarget; network: string }
   | { step: 'draining'; seconds: number }
   | { step: 'stopping-old'; target: { id: string; name: string } }
   | { step: 'removing-old'; target: { id: string; name: string } }
@@ -430,6 +488,36 @@ export interface Plan {
   operations: Operation[];
   /** Services that need nothing. */
   unchanged: string[];
+  /** The proxy's desired routes for the project, when it has an ingress: what apply pushes and switches. */
+  proxy?: ProxyTable;
+}
+
+/** One route of the proxy table. */
+export interface ProxyRoute {
+  domain: string;
+  path: string;
+  service: string;
+  port: number;
+  stripPrefix: boolean;
+}
+
+/**
+ * What the project's proxy configuration should be: the routes, which address each service is reached
+ * at (null: no container has passed its healthcheck yet, so its routes are left out), and which services
+ * answer with a maintenance page. Plain data; the provider's adapter renders it.
+ */
+export interface ProxyTable {
+  provider: 'caddy';
+  project: string;
+  admin: string;
+  server: string;
+  tls: IngressSpec['tls'];
+  /** Sorted by domain, then longest path first. */
+  routes: ProxyRoute[];
+  /** Service → the container's address (IPv4) on the ingress network, or null. */
+  upstreams: Record<string, string | null>;
+  /** Service → the page it answers with 503 while in maintenance. */
+  maintenance: Record<string, string>;
 }
 
 // ───────────────────────────── apply events ─────────────────────────────
@@ -440,6 +528,7 @@ export type Step =
   | 'starting'
   | 'waiting-health'
   | 'switching'
+  | 'routing'
   | 'unaliasing-old'
   | 'draining'
   | 'stopping-old'
@@ -480,10 +569,10 @@ export type ApplyEvent =
 // ───────────────────────────── engine events ─────────────────────────────
 
 /** What a run of the engine does. */
-export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check';
+export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'maintenance';
 
 /** Where a run failed before (or instead of) changing anything. */
-export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'lock' | 'stale' | 'apply' | 'destroy' | 'interrupted';
+export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'proxy' | 'lock' | 'stale' | 'apply' | 'destroy' | 'interrupted';
 
 /** Operation counts of a plan, by what happens to services. */
 export interface PlanOpCounts {

@@ -16,7 +16,7 @@
  */
 import type Dockerode from 'dockerode';
 import { LABEL } from '../labels.ts';
-import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, ServiceStep, Step, StepTarget } from '../model.ts';
+import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, ProxyTable, ServiceStep, Step, StepTarget } from '../model.ts';
 import { dockerErrorMessage, dockerStatus, withCallLimits } from '../docker/client.ts';
 import {
   createContainer,
@@ -48,6 +48,44 @@ export interface ExecuteOptions {
   cleanupMs?: number;
   /** Time limit of one clean-up Docker call, ms (default 4000). */
   cleanupCallMs?: number;
+  /** The reverse proxy of a plan with a `proxy` table: what `configure-proxy` and `routing` push the table to. */
+  proxy?: ProxyDriver;
+}
+
+/** A reverse proxy's adapter, as the executor uses it: make the proxy's configuration of the project what `table` says. */
+export interface ProxyDriver {
+  push(table: ProxyTable): Promise<void>;
+}
+
+/**
+ * The run's copy of the plan's proxy table: `routing` steps set a service's address in it, and every
+ * change pushes the whole table, one push at a time (parallel operations never interleave).
+ */
+class ProxyRun {
+  #chain: Promise<void> = Promise.resolve();
+  constructor(
+    private readonly driver: ProxyDriver,
+    private readonly table: ProxyTable,
+  ) {}
+
+  #push(change: () => void): Promise<void> {
+    const next = this.#chain.then(async () => {
+      change();
+      await this.driver.push(this.table);
+    });
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  sync(): Promise<void> {
+    return this.#push(() => undefined);
+  }
+
+  point(service: string, address: string): Promise<void> {
+    return this.#push(() => {
+      this.table.upstreams[service] = address;
+    });
+  }
 }
 
 const CLEANUP_MS = 15_000;
@@ -70,6 +108,8 @@ interface OpContext {
   cleanupSignal: AbortSignal;
   /** Aborts a stop in flight halfway through the clean-up budget, leaving the rest to the rollback. */
   stopSignal: AbortSignal;
+  /** The plan's proxy table and its driver, when the plan has one. */
+  proxy?: ProxyRun;
 }
 
 const aborted = (ctx: OpContext): boolean => !!ctx.opts.signal?.aborted;
@@ -126,6 +166,7 @@ export async function execute(docker: Dockerode, plan: Plan, emit: Emit, opts: E
   const budget = budgetAfter(opts.signal, opts.cleanupMs ?? CLEANUP_MS);
   const stopBudget = budgetAfter(opts.signal, (opts.cleanupMs ?? CLEANUP_MS) / 2);
   const ctx: OpContext = { docker, emit, opts, cleanupSignal: budget.signal, stopSignal: stopBudget.signal };
+  if (plan.proxy && opts.proxy) ctx.proxy = new ProxyRun(opts.proxy, structuredClone(plan.proxy));
 
   emit({ type: 'apply-start', project: plan.project, operations: ops.length, at: Date.now() });
 
@@ -279,6 +320,10 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
       step(ctx, op, 'creating', op.volume);
       await createVolume(docker, op.volume, op.labels);
       return undefined;
+    case 'configure-proxy':
+      step(ctx, op, 'routing', op.causes.map((c) => c.detail).join('; '));
+      await proxyOf(ctx, op).sync();
+      return undefined;
     case 'create-service':
       return createService(ctx, op);
     case 'replace-service':
@@ -305,6 +350,7 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
           );
         }
       }
+      if (op.route) await routeTo(ctx, op, op.containerId, op.route.network);
       return op.containerId;
     }
     case 'remove-service':
@@ -433,7 +479,28 @@ function withDefinedAt(d: FailureDetail, definedAt?: string): FailureDetail {
 }
 
 async function createService(ctx: OpContext, op: Extract<Operation, { kind: 'create-service' }>): Promise<string> {
-  return startNew(ctx, op, op.containerName);
+  const id = await startNew(ctx, op, op.containerName);
+  // The health gate passed: only now does the proxy route to it (its routes were absent until here).
+  if (op.route) await routeTo(ctx, op, id, op.route.network);
+  return id;
+}
+
+function proxyOf(ctx: OpContext, op: Operation): ProxyRun {
+  if (!ctx.proxy) throw new Error(`${op.id}: the plan routes through a proxy, but no proxy was given to apply it`);
+  return ctx.proxy;
+}
+
+/** Points the service's routes at the container's address on the ingress `network` (one push of the proxy's table). */
+async function routeTo(ctx: OpContext, op: Operation & { service: string }, containerId: string, network: string, name?: string): Promise<void> {
+  const info = await ctx.docker.getContainer(containerId).inspect();
+  const address = info.NetworkSettings?.Networks?.[network]?.IPAddress;
+  if (!address) throw new OpFailure({ message: `service ${op.service}: its container has no address on ${network}, so the proxy cannot reach it` });
+  step(ctx, op, 'routing', `${op.service} → ${name ?? info.Name.replace(/^\//, '')} (${address})`);
+  try {
+    await proxyOf(ctx, op).point(op.service, address);
+  } catch (err) {
+    throw new OpFailure({ message: `service ${op.service}: the proxy could not be pointed at the new container: ${(err as Error).message}` });
+  }
 }
 
 /** The steps up to (not including) this index can be rolled back: the old container has not been let go yet. */
@@ -580,6 +647,9 @@ async function runStep(
       await withStep(ctx, op, 'unaliasing-old', `${s.target.name} leaves ${s.aliases.join(', ')} on ${s.network}`, () =>
         dropAliases(docker, s.target.id, s.network, s.aliases),
       );
+      return;
+    case 'routing':
+      await routeTo(ctx, op, idOf(s.target), s.network, nameOf(s.target));
       return;
     case 'draining':
       step(ctx, op, 'draining', `${s.seconds} s`);

@@ -141,6 +141,9 @@ export function healthFromStatus(status: string | undefined): string {
 
 function fromList(c: Dockerode.ContainerInfo): Omit<ObservedContainer, 'restart' | 'resources'> {
   const labels = c.Labels ?? {};
+  // Addresses per network (the proxy reaches a routed container at its address on the ingress network).
+  const addresses: Record<string, string> = {};
+  for (const [net, ep] of Object.entries(c.NetworkSettings?.Networks ?? {})) if (ep?.IPAddress) addresses[net] = ep.IPAddress;
   const generation = Number(labels[LABEL.generation] ?? 0);
   return {
     id: c.Id,
@@ -163,6 +166,7 @@ function fromList(c: Dockerode.ContainerInfo): Omit<ObservedContainer, 'restart'
         return port;
       })
       .sort((a, b) => a.container - b.container || (a.hostIp ?? '').localeCompare(b.hostIp ?? '') || (a.host ?? 0) - (b.host ?? 0)),
+    ...(Object.keys(addresses).length > 0 ? { addresses } : {}),
   };
 }
 

@@ -219,8 +219,10 @@ export function containerBody(
   const endpoints: Record<string, { Aliases: string[] }> = {};
   // The service name is an alias on link networks only. On the default network (no inter-container
   // traffic) an alias would make Docker's DNS answer with an address nobody can reach.
+  // The ingress network has no inter-container traffic either: no alias there.
   const defaultNet = names.defaultNetwork(graph.project);
-  for (const n of networks) endpoints[n] = { Aliases: n === defaultNet ? [] : [svc.name] };
+  const ingressNet = names.ingressNetwork(graph.project);
+  for (const n of networks) endpoints[n] = { Aliases: n === defaultNet || n === ingressNet ? [] : [svc.name] };
 
   const body: ContainerCreateBody = {
     Image: svc.image,

@@ -61,6 +61,8 @@ export function formatOperation(op: Operation): string {
       return line('-', 'network', op.network);
     case 'create-volume':
       return line('+', 'volume', op.volume);
+    case 'configure-proxy':
+      return line('~', 'proxy', op.provider, causeList(op));
   }
 }
 
@@ -69,6 +71,7 @@ const VERB: Record<ServiceStep['step'], string> = {
   starting: 'start',
   'waiting-health': 'health',
   switching: 'switch',
+  routing: 'route',
   'unaliasing-old': 'unalias',
   draining: 'drain',
   'stopping-old': 'stop',
@@ -90,6 +93,8 @@ export function formatStep(s: ServiceStep, newName: string): string {
         return `${nameOf(s.target, newName)} until healthy`;
       case 'switching':
         return `${s.aliases.join(', ')} → ${nameOf(s.target, newName)} on ${s.network}`;
+      case 'routing':
+        return `proxy routes → ${nameOf(s.target, newName)} (its address on ${s.network})`;
       case 'unaliasing-old':
         return `${s.target.name} leaves ${s.aliases.join(', ')} on ${s.network} (stays reachable to finish requests)`;
       case 'draining':

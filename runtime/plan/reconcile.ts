@@ -19,7 +19,8 @@ import type {
 } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { changedSecretStrings, configHash, configPartHashes, containerBody, parsePartsLabel, secretValueLabel, type HashExtra } from './container.ts';
-import { desiredNetworks, serviceNetworks } from './network.ts';
+import { desiredNetworks, isRouted, serviceNetworks } from './network.ts';
+import { proxyCauses, proxyTable } from './proxy.ts';
 import { renameSteps, replaceSteps } from './steps.ts';
 
 export interface ReconcileOptions {
@@ -31,6 +32,8 @@ export interface ReconcileOptions {
   credentialsDigests?: Record<string, string>;
   /** Per service, per `secretString` variable: keyed hash of its parts' values (container.ts `envDigests`). */
   secretEnvDigests?: Record<string, Record<string, string>>;
+  /** Services in maintenance → the page the proxy answers with (503). */
+  maintenance?: Record<string, string>;
 }
 
 /** Default grace for containers whose spec we no longer have (removed services). */
@@ -130,6 +133,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     const canonicalName = names.container(project, name);
     const existing = byService.get(name) ?? [];
     const waitHealthy = svc.healthcheck !== undefined;
+    // A service behind the Caddy proxy: its container is routed to once it passed its health gate.
+    const route = graph.ingress?.provider === 'caddy' && isRouted(svc) ? { network: names.ingressNetwork(project) } : undefined;
 
     if (existing.length === 0) {
       const op = {
@@ -141,6 +146,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         containerName: canonicalName,
         body: containerBody(graph, svc, { commit: opts.commit, generation: 1, ...extra }),
         waitHealthy,
+        ...(route ? { route } : {}),
       };
       ops.push(op);
       startingOps.push({ op, svc });
@@ -199,6 +205,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         containerName: canonicalName,
         body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
         waitHealthy,
+        ...(route ? { route, drainSeconds: graph.ingress!.drainSeconds } : {}),
       });
       const op = {
         kind: 'replace-service' as const,
@@ -243,7 +250,13 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         containerId: keep.id,
         currentName: keep.name,
         containerName: canonicalName,
-        steps: renameSteps({ keep, containerName: canonicalName, body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }), stale }),
+        steps: renameSteps({
+          keep,
+          containerName: canonicalName,
+          body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
+          stale,
+          ...(route ? { route, drainSeconds: graph.ingress!.drainSeconds } : {}),
+        }),
       };
       ops.push(op);
       ids.push(op.id);
@@ -272,6 +285,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         service: name,
         containerId: keep.id,
         waitHealthy,
+        ...(route ? { route } : {}),
       };
       ops.push(op);
       startingOps.push({ op, svc });
@@ -316,6 +330,18 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
   for (const c of [...containers].sort((a, b) => cmp(a.service, b.service) || cmp(a.name, b.name))) {
     if (graph.services[c.service]) continue;
     ops.push(removeOp(c, { kind: 'removed', detail: 'removed' }, DEFAULT_STOP_TIMEOUT));
+  }
+
+  // ── the proxy: the project's routes as the desired state says, checked against what the proxy holds ──
+  const table = proxyTable(graph, observed, ops, opts.maintenance ?? {});
+  if (table) {
+    const causes = proxyCauses(table, observed.proxy);
+    if (causes.length > 0) {
+      const id = `proxy:${project}`;
+      ops.push({ kind: 'configure-proxy', id, after: [], causes, provider: 'caddy' });
+      // Routes of removed services leave the proxy before their containers go.
+      for (const r of removalOps) if (!graph.services[r.container.service]) ops.find((o) => o.id === r.id)?.after.push(id);
+    }
   }
 
   // ── ordering: infrastructure, freed host ports, dependencies ──
@@ -368,6 +394,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         return [0, 0, o.id];
       case 'create-volume':
       case 'create-network':
+      case 'configure-proxy':
         return [1, 0, o.id];
       case 'remove-service':
         return graph.services[o.service] ? [2, orderIndex.get(o.service)!, o.id] : [4, 0, `${o.service}\0${o.id}`];
@@ -389,6 +416,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     observedFingerprint: observedFingerprint(observed, project),
     operations: ops,
     unchanged: unchanged.sort(cmp),
+    ...(table ? { proxy: table } : {}),
   };
 }
 

@@ -8,7 +8,7 @@
  * address back, so a request caught in that moment completes after a TCP retransmit), drains, and only
  * then is stopped: no client is sent to a stopping container.
  */
-import type { ContainerCreateBody, ServiceStep } from '../model.ts';
+import type { ContainerCreateBody, ServiceStep, StepTarget } from '../model.ts';
 
 /**
  * How long an old container keeps serving after it lost the alias, before it is stopped (seconds).
@@ -45,6 +45,17 @@ export interface ReplaceStepsInput {
   /** The desired body, aliases included. */
   body: ContainerCreateBody;
   waitHealthy: boolean;
+  /** A routed service: the proxy moves to the new container (after its health gate) on this network. */
+  route?: { network: string };
+  /** The proxy's drain time for a routed service (seconds). */
+  drainSeconds?: number;
+}
+
+/** The proxy's routing step, and how long the old container drains after the switch (0: no drain). */
+function routing(target: StepTarget, nets: number, route: { network: string } | undefined, drainSeconds: number | undefined): { steps: ServiceStep[]; drain: number } {
+  const steps: ServiceStep[] = route ? [{ step: 'routing', target, network: route.network }] : [];
+  const drain = Math.max(nets > 0 ? DRAIN_SECONDS : 0, route ? (drainSeconds ?? DRAIN_SECONDS) : 0);
+  return { steps, drain };
 }
 
 /** The body to create (without aliases), the steps and the rollback of a replace. */
@@ -52,11 +63,13 @@ export function replaceSteps(input: ReplaceStepsInput): { body: ContainerCreateB
   const old = { id: input.old.id, name: input.old.name };
   const oldUp = isUp(input.old.state);
   const nets = aliasNetworks(input.body);
+  const proxy = routing('new', nets.length, input.route, input.drainSeconds);
   const bringUp: ServiceStep[] = [
     { step: 'creating', name: input.tempName },
     { step: 'starting', target: 'new' },
     ...(input.waitHealthy ? [{ step: 'waiting-health' as const, target: 'new' as const }] : []),
     ...nets.map((n) => ({ step: 'switching' as const, target: 'new' as const, network: n.network, aliases: n.aliases })),
+    ...proxy.steps,
   ];
   const finish: ServiceStep[] = [
     { step: 'removing-old', target: old },
@@ -72,7 +85,7 @@ export function replaceSteps(input: ReplaceStepsInput): { body: ContainerCreateB
   const leave: ServiceStep[] = oldUp
     ? [
         ...nets.map((n) => ({ step: 'unaliasing-old' as const, target: old, network: n.network, aliases: n.aliases })),
-        ...(nets.length > 0 ? [{ step: 'draining' as const, seconds: DRAIN_SECONDS }] : []),
+        ...(proxy.drain > 0 ? [{ step: 'draining' as const, seconds: proxy.drain }] : []),
         { step: 'stopping-old' as const, target: old },
       ]
     : [];
@@ -87,6 +100,9 @@ export interface RenameStepsInput {
   body: ContainerCreateBody;
   /** The other containers of the service: they go. */
   stale: Array<{ id: string; name: string; state: string }>;
+  /** A routed service: the proxy moves to the kept container on this network. */
+  route?: { network: string };
+  drainSeconds?: number;
 }
 
 /**
@@ -98,11 +114,13 @@ export function renameSteps(input: RenameStepsInput): ServiceStep[] {
   const keep = { id: input.keep.id, name: input.keep.name };
   const nets = aliasNetworks(input.body);
   const up = input.stale.filter((s) => isUp(s.state)).map((s) => ({ id: s.id, name: s.name }));
+  const proxy = routing(keep, nets.length, input.route, input.drainSeconds);
   const steps: ServiceStep[] = [];
   if (input.keep.health === 'starting') steps.push({ step: 'waiting-health', target: keep });
   for (const n of nets) steps.push({ step: 'switching', target: keep, network: n.network, aliases: n.aliases });
+  steps.push(...proxy.steps);
   for (const s of up) for (const n of nets) steps.push({ step: 'unaliasing-old', target: s, network: n.network, aliases: n.aliases });
-  if (up.length > 0 && nets.length > 0) steps.push({ step: 'draining', seconds: DRAIN_SECONDS });
+  if (up.length > 0 && proxy.drain > 0) steps.push({ step: 'draining', seconds: proxy.drain });
   for (const s of up) steps.push({ step: 'stopping-old', target: s });
   for (const s of input.stale) steps.push({ step: 'removing-old', target: { id: s.id, name: s.name } });
   if (input.keep.name !== input.containerName) steps.push({ step: 'renaming', target: keep, from: input.keep.name, to: input.containerName });

@@ -12,7 +12,7 @@ import { checkPull, DEFAULT_PULL, type PullPolicy } from './images.ts';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_NS, parseResources, parseRestart, type LifecycleDefaults } from './lifecycle.ts';
 import { checkSecretDecls, checkVaultConfigured, checkVaultSettings } from './secrets.ts';
 
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'ingress'];
 export const NAMINGS = ['file', 'path'] as const;
 export type Naming = (typeof NAMINGS)[number];
 export const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
