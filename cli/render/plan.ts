@@ -40,10 +40,18 @@ export interface InfraChange {
   name: string;
 }
 
+/** The reverse proxy's configuration to put back: why, one line per cause. */
+export interface ProxyChange {
+  op: string;
+  provider: string;
+  causes: string[];
+}
+
 export interface PlanModel {
   project: string;
   services: ServiceChange[];
   infra: InfraChange[];
+  proxy: ProxyChange[];
   unchanged: string[];
   counts: { create: number; replace: number; update: number; rename: number; start: number; remove: number; unchanged: number };
 }
@@ -131,6 +139,7 @@ function stepsField(op: Operation): FieldChange[] {
 export function planModel(plan: Plan): PlanModel {
   const services: ServiceChange[] = [];
   const infra: InfraChange[] = [];
+  const proxy: ProxyChange[] = [];
   for (const op of plan.operations) {
     switch (op.kind) {
       case 'create-service':
@@ -185,6 +194,9 @@ export function planModel(plan: Plan): PlanModel {
       case 'create-volume':
         infra.push({ op: op.id, symbol: '+', what: 'volume', name: op.volume });
         break;
+      case 'configure-proxy':
+        proxy.push({ op: op.id, provider: op.provider, causes: op.causes.map((c) => c.detail) });
+        break;
       default: {
         // A service kept under its canonical name (a replace interrupted after its create finishes).
         const r = op as Operation & { kind: string; service?: string; currentName?: string; containerName?: string };
@@ -207,6 +219,7 @@ export function planModel(plan: Plan): PlanModel {
     project: plan.project,
     services,
     infra,
+    proxy,
     unchanged: [...plan.unchanged].sort(),
     counts: {
       create: count('create'),
@@ -231,8 +244,11 @@ export function planHeadline(m: PlanModel): string {
     c.start && `${c.start} to start`,
     c.remove && `${c.remove} to remove`,
   ].filter(Boolean) as string[];
+  if (m.proxy.length) parts.push('proxy routes to configure');
   if (parts.length === 0 && m.infra.length === 0) parts.push('no changes');
-  else if (parts.length === 0) parts.push(`${m.infra.length} infrastructure change${m.infra.length === 1 ? '' : 's'}`);
+  else if (parts.length === 0 || (parts.length === 1 && m.proxy.length)) {
+    if (m.infra.length) parts.push(`${m.infra.length} infrastructure change${m.infra.length === 1 ? '' : 's'}`);
+  }
   parts.push(`${c.unchanged} unchanged`);
   return parts.join(', ');
 }
@@ -279,6 +295,11 @@ export function planLines(plan: Plan, opts: PlanTextOptions = {}): string[] {
       const line = cut(`      ${f.field.padEnd(10)} ${f.text}`);
       lines.push(f.secret ? line.replace('(secret)', kleur.yellow('(secret)')) : kleur.dim(line));
     }
+  }
+  for (const p of m.proxy) {
+    const text = cut(`~   proxy   ${p.provider}`);
+    lines.push(colourSymbol('~', text.slice(0, 1)) + text.slice(1));
+    for (const c of p.causes) lines.push(kleur.dim(cut(`      ${c}`)));
   }
   if (opts.full) for (const i of m.infra) lines.push(cut(infraLine(i)));
   else if (m.infra.length) lines.push(kleur.dim(cut(`    ${infraSummary(m.infra)}`)));

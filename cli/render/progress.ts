@@ -115,6 +115,7 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'create-network': ['create network', 'network created'],
   'remove-network': ['remove network', 'network removed'],
   'create-volume': ['create volume', 'volume created'],
+  'configure-proxy': ['configure proxy', 'proxy configured'],
 };
 
 export const verbOf = (kind: OperationKind) => VERB[kind]?.[0] ?? kind;
@@ -129,6 +130,7 @@ const STEP_TEXT: Record<string, string> = {
   draining: 'draining',
   'waiting-health': 'waiting for health',
   switching: 'switching',
+  routing: 'routing through the proxy',
   'stopping-old': 'stopping old',
   'removing-old': 'removing old',
   renaming: 'renaming',

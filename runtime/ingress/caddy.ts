@@ -13,6 +13,8 @@
  * new configuration atomically (a failed one leaves the running one), and the user's own routes and
  * policies are never rewritten.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { ObservedProxy, ProxyRoute, ProxyTable } from '../model.ts';
 
 export const routesId = (project: string) => `waffle-${project}-routes`;
@@ -32,7 +34,7 @@ function liveRoutes(table: ProxyTable): ProxyRoute[] {
   return table.routes.filter((r) => table.maintenance[r.service] !== undefined || !!table.upstreams[r.service]);
 }
 
-function pathRoute(table: ProxyTable, r: ProxyRoute): Record<string, unknown> {
+function pathRoute(table: ProxyTable, r: ProxyRoute, n: number): Record<string, unknown> {
   const handle: Array<Record<string, unknown>> = [];
   const page = table.maintenance[r.service];
   if (page !== undefined) {
@@ -48,7 +50,9 @@ function pathRoute(table: ProxyTable, r: ProxyRoute): Record<string, unknown> {
   }
   return {
     // Names the service, so a plan can say which service a route in Caddy belongs to.
-    '@id': `${routesId(table.project)}:${r.service}:${r.domain}${r.path}`,
+    // `<routes id>:<service>:<n>`, n counting the service's routes in table order (an id must not hold a `/`,
+    // which would end it in an `/id/...` address).
+    '@id': `${routesId(table.project)}:${r.service}:${n}`,
     ...(r.path === '/' ? {} : { match: [{ path: [r.path, `${r.path}/*`] }] }),
     handle,
     terminal: true,
@@ -76,7 +80,7 @@ export function renderRoutes(table: ProxyTable): Record<string, unknown> | null 
                 ...live
                   .filter((r) => r.domain === d)
                   .sort((a, b) => b.path.length - a.path.length || cmp(a.path, b.path))
-                  .map((r) => pathRoute(table, r)),
+                  .map((r) => pathRoute(table, r, table.routes.filter((x) => x.service === r.service).indexOf(r))),
                 { handle: [{ handler: 'static_response', status_code: 404, body: 'Not Found\n' }], terminal: true },
               ],
             },
@@ -157,35 +161,57 @@ export class CaddyAdmin {
     private readonly opts: CaddyOptions = {},
   ) {}
 
-  async #request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    const signals = [AbortSignal.timeout(this.opts.timeoutMs ?? 10_000), ...(this.opts.signal ? [this.opts.signal] : [])];
-    let res: Response;
-    try {
-      res = await fetch(`${this.admin}${path}`, {
-        method,
-        // Caddy's admin API refuses requests whose Origin is not its own (DNS rebinding protection).
-        headers: { 'Content-Type': 'application/json', Origin: this.admin },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.any(signals),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new CaddyError(
-        `Caddy's admin API at ${this.admin} cannot be reached (${cause}). Fix: start Caddy (\`systemctl start caddy\`, or \`caddy run\`), or set ingress.caddy.admin in waffle.config.ts to its admin address`,
-        0,
+  /**
+   * One admin API request on a connection of its own: Caddy restarts its admin endpoint with every new
+   * configuration and closes idle connections, so a kept-alive connection may be dead by the next request.
+   */
+  #request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    const url = new URL(`${this.admin}${path}`);
+    const data = body !== undefined ? JSON.stringify(body) : undefined;
+    return new Promise((resolve, reject) => {
+      const unreachable = (cause: string) =>
+        new CaddyError(
+          `Caddy's admin API at ${this.admin} cannot be reached (${cause}). Fix: start Caddy (\`systemctl start caddy\`, or \`caddy run\`), or set ingress.caddy.admin in waffle.config.ts to its admin address`,
+          0,
+        );
+      const req = (url.protocol === 'https:' ? https : http).request(
+        url,
+        {
+          method,
+          agent: false,
+          // Caddy's admin API refuses requests whose Origin is not its own (DNS rebinding protection).
+          headers: { 'Content-Type': 'application/json', Origin: this.admin, ...(data !== undefined ? { 'Content-Length': Buffer.byteLength(data) } : {}) },
+          timeout: this.opts.timeoutMs ?? 10_000,
+          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('error', (e) => reject(unreachable(e.message)));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) {
+              let message = text.trim();
+              try {
+                message = String((JSON.parse(text) as { error?: string }).error ?? message);
+              } catch {
+                /* plain text */
+              }
+              return reject(new CaddyError(`Caddy ${method} ${path}: ${status} ${message}`, status));
+            }
+            try {
+              resolve({ status, json: text.trim() ? JSON.parse(text) : null });
+            } catch (e) {
+              reject(new CaddyError(`Caddy ${method} ${path}: the answer is not JSON (${(e as Error).message})`, status));
+            }
+          });
+        },
       );
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      let message = text.trim();
-      try {
-        message = String((JSON.parse(text) as { error?: string }).error ?? message);
-      } catch {
-        /* plain text */
-      }
-      throw new CaddyError(`Caddy ${method} ${path}: ${res.status} ${message}`, res.status);
-    }
-    return { status: res.status, json: text.trim() ? JSON.parse(text) : null };
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(e.code ?? e.message)));
+      req.end(data);
+    });
   }
 
   /** The object with `@id` `id`, or null when Caddy has none. */
