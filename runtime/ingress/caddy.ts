@@ -29,6 +29,13 @@ export const DEFAULT_MAINTENANCE_PAGE =
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** JSON with object keys sorted (Caddy returns objects with its own key order). */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => cmp(a, b))) : x,
+  );
+}
+
 /** Domains of the routes that are rendered (a service with neither an address nor a maintenance page is left out). */
 function liveRoutes(table: ProxyTable): ProxyRoute[] {
   return table.routes.filter((r) => table.maintenance[r.service] !== undefined || !!table.upstreams[r.service]);
@@ -243,11 +250,14 @@ export class CaddyAdmin {
   /** Replaces the object `id` with `value` (PATCH), or removes it (`value` null); `insert` adds it when Caddy has none. */
   async #put(id: string, value: Record<string, unknown> | null, insert: () => Promise<void>): Promise<void> {
     const path = `/id/${encodeURIComponent(id)}`;
+    const current = await this.getId(id);
     if (value === null) {
-      if ((await this.getId(id)) !== null) await this.#request('DELETE', path);
+      if (current !== null) await this.#request('DELETE', path);
       return;
     }
-    if ((await this.getId(id)) !== null) await this.#request('PATCH', path, value);
+    // Every change reloads Caddy's whole configuration: an object that is already as wanted is left alone.
+    if (current !== null && canonical(current) === canonical(value)) return;
+    if (current !== null) await this.#request('PATCH', path, value);
     else await insert();
   }
 
