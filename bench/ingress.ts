@@ -4,8 +4,8 @@
  * container passed its healthcheck, from the same apply's events), in the same runs. The difference is
  * what the proxy adds (pushing the route, Caddy loading its new configuration, the first answer); goal
  * under 0.5 s. Then what a long-lived streaming response sees when a deploy switches the route in its
- * middle (a CGI writing a line every 100 ms for 8 s, started
- * with the apply), with a drain shorter than what is left of it and one longer.
+ * middle (a CGI writing a line every 100 ms for 8 s, started with the apply), with a drain shorter
+ * than what is left of it and one longer.
  *
  * Run: `DOCKER_HOST=… npx tsx bench/ingress.ts` (starts its own Caddy on free ports, needs Debian's
  * `caddy`). BENCH_RUNS sets the number of deploys (default 8). The last stdout line is one JSON object.
