@@ -675,6 +675,11 @@ export class Engine {
           ctx.emit({ type: 'destroy-item', state: e.type, what: e.what, name: e.name, ...('message' in e ? { message: e.message } : {}), at: e.at } as DestroyRunEvent),
         );
         removeSecretFiles(graph.project, this.env);
+        // The project's routes leave the proxy too (a route to a removed container would answer 502).
+        if (graph.ingress?.provider === 'caddy') {
+          const empty = { provider: 'caddy' as const, project: graph.project, admin: graph.ingress.admin, server: graph.ingress.server, tls: graph.ingress.tls, routes: [], upstreams: {}, maintenance: {} };
+          await new CaddyAdmin(graph.ingress.admin).push(empty).catch((e: Error) => removed.errors.push(`the proxy's routes of ${graph.project}: ${e.message}`));
+        }
         const revoked = await revokeProjectLeases(graph, 'all', { env: this.env }).catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
         const report: DestroyReport = {
           removed: { containers: removed.containers, networks: removed.networks, volumes: removed.volumes },
