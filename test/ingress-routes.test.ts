@@ -213,3 +213,13 @@ test('a removed service: its route leaves Caddy before its container goes, the o
   const again = await waffle(['plan', '--plain', '--detailed-exitcode'], { cwd: repo, env: env() });
   assert.equal(again.code, 0, again.stderr + again.stdout);
 });
+
+test("destroy removes the project's routes and TLS policy from Caddy, and leaves the user's own", async () => {
+  const r = await waffle(['destroy', '--yes', '--plain'], { cwd: repo, env: env() });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal((await caddyApi(caddy, 'GET', `/id/waffle-${project}-routes`)).status, 404);
+  assert.equal((await caddyApi(caddy, 'GET', `/id/waffle-${project}-tls`)).status, 404);
+  assert.equal((await caddyApi(caddy, 'GET', '/id/users-own-site')).status, 200);
+  assert.equal((await caddyApi(caddy, 'GET', '/id/users-own-tls')).status, 200);
+  assert.deepEqual(await requestThrough(caddy, 'own.test', '/'), { status: 200, body: 'my own site' });
+});
