@@ -156,7 +156,8 @@ export function formatPlan(plan: Plan, opts: { steps?: boolean } = {}): string {
   const lines = [
     ...plan.operations.filter(isService).flatMap((op) => [formatOperation(op), ...(withSteps ? formatSteps(op) : [])]),
     ...plan.operations.filter((op) => !isService(op)).map(formatOperation),
-    ...(plan.pins ?? []).map(formatPin),
+    // A dropped pin is said by the cause of its service's operation when there is one.
+    ...(plan.pins ?? []).filter((p) => p.state === 'held' || !plan.operations.some((o) => 'service' in o && o.service === p.service && o.causes.some((c) => c.kind === 'pin'))).map(formatPin),
   ];
   if (lines.length === 0) lines.push('no changes');
   lines.push(`${plan.unchanged.length} unchanged`);
