@@ -34,6 +34,7 @@ import { ProblemsError } from './problems.ts';
 import { locateProblems } from './locate.ts';
 import type { PullPolicy } from '../define/index.ts';
 import type {
+  ApplyEvent,
   DestroyRunEvent,
   EngineEvent,
   FailureStage,
@@ -733,9 +734,17 @@ export class Engine {
         };
         pins.set(service, pin);
         ctx.stage = 'apply';
+        // A kept container holds the secret values of its time, which no session here knows to redact: the
+        // log tail of a failed target is left out for a service that uses secrets (its health output stays).
+        const usesSecrets = !!(svc.secretEnv || svc.secretFiles);
+        const emit = (e: ApplyEvent) => {
+          if (!usesSecrets || e.type !== 'op-failed' || !e.failure.logTail) return ctx.emit(e);
+          const { logTail: _withheld, ...failure } = e.failure;
+          ctx.emit({ ...e, failure });
+        };
         let ok = false;
         try {
-          const run = () => execute(docker, plan, ctx.emit, { parallelism: 1, ...(opts.signal ? { signal: opts.signal } : {}) });
+          const run = () => execute(docker, plan, emit, { parallelism: 1, ...(opts.signal ? { signal: opts.signal } : {}) });
           ok = (opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run()).ok;
         } finally {
           if (!ok) {
