@@ -48,7 +48,7 @@ const project = `bench-rb-${Date.now().toString(36)}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-bench-rollback-'));
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-bench-rollback-state-'));
 execFileSync('git', ['init', '-q'], { cwd: dir });
-const engine = new Engine({ env: { PATH: process.env.PATH, HOME: process.env.HOME }, dockerHost: host, stateDir: state });
+const engine = new Engine({ env: { ...process.env }, dockerHost: host, stateDir: state });
 const source = { dir };
 const deploys: number[] = [];
 const rollbacks: number[] = [];

@@ -749,7 +749,8 @@ export class Engine {
         } finally {
           if (!ok) {
             // Still served by the container it had (the rollback was undone): the earlier pin state is back.
-            const now = await observe(docker, graph.project).catch(() => undefined);
+            // Outside the run's signal: an interrupted rollback must still find out who serves.
+            const now = await withCallLimits({ detached: true, timeoutMs: 4_000 }, () => observe(docker, graph.project)).catch(() => undefined);
             const serving = now ? generationsOf(now, service).current : undefined;
             if (!now || serving?.id !== target.id) {
               if (before) pins.set(service, before);

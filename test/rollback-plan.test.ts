@@ -208,6 +208,12 @@ test('a pinned service is left alone while its definition is unchanged, and the 
   assert.deepEqual(p.pins, [{ service: 'api', generation: 1, state: 'held', detail: 'pinned by rollback to generation 1 (waffle rollback --release api)' }]);
   // Without the pin the same state is a replace.
   assert.ok(plan(g, o).operations.some((x) => x.id === 'replace:api'));
+  // A commit that changes another service leaves the pin held (web is replaced, api is not).
+  const other = graph();
+  other.services.web = { ...other.services.web!, env: { MODE: 'new' } };
+  const p2 = plan(other, o, pin);
+  assert.deepEqual(p2.operations.map((x) => x.id), ['replace:web']);
+  assert.equal(p2.pins?.[0]?.state, 'held');
   // A stopped pinned container is started, still pinned.
   const stopped = plan(g, observed(g, [container(g, api, 1, { image: 'waffle-test/app:1', state: 'exited' }), container(g, g.services.web!, 1)]), pin);
   assert.deepEqual(stopped.operations.map((x) => x.id), ['start:api']);
