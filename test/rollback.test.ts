@@ -259,7 +259,15 @@ test('--to picks a generation; a change of the definition drops the pin and the 
   assert.equal(pins().api?.generation, 1);
   const unknown = await run(['rollback', 'api', '--to', '9', '--yes', '--plain']);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /generation 9 of api is not kept \(kept: 3, 2\)/);
+  assert.match(unknown.stderr, /generation 9 of api is not kept \(kept: 3, 2\)\. Fix: choose a kept generation; see them with `waffle rollback --list api`/);
+  // Bad input changes nothing and says what to do.
+  const nope = await run(['rollback', 'nope', '--yes', '--plain']);
+  assert.equal(nope.code, 1);
+  assert.match(nope.stderr, /no service "nope" in project \S+; services: api, client\. Fix: use one of the names above/);
+  const word = await run(['rollback', 'api', '--to', 'latest', '--yes']);
+  assert.equal(word.code, 1);
+  assert.match(word.stderr, /--to takes a generation number/);
+  assert.equal((await current()).generation, 1, 'nothing changed');
 
   // A new commit that changes api's definition: the pin goes, the plan says why.
   writeFiles(repo, files({ image: TEST_IMAGES.appV2, version: 'c' }));
