@@ -169,3 +169,24 @@ test('a new version that never becomes healthy: no request fails, all from the o
   const plan = await waffle(['plan', '--plain'], { cwd: repo, env: env() });
   assert.doesNotMatch(plan.stderr + plan.stdout, /proxy/);
 });
+
+test('waffle rollback of a routed service goes through Caddy under load: no request fails, answers move back, the next apply leaves it pinned', async () => {
+  // The broken definition of the previous test is still in the repository: the service stays on the old container.
+  const now = (await requestThrough(caddy, DOMAIN, '/')).body.trim().split(' ')[1]!;
+  const previous = now === 'v1' ? 'v2' : 'v1';
+  const traffic = load(4);
+  const r = await waffle(['rollback', 'app', '--yes', '--plain'], { cwd: repo, env: env() });
+  const end = Date.now();
+  while (traffic.answers.filter((a) => a.start > end).length < 8) await new Promise((res) => setTimeout(res, 20));
+  const answers = await traffic.stop();
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stderr + r.stdout, /routing/);
+  const failed = answers.filter((a) => !a.ok);
+  assert.equal(failed.length, 0, `failed requests: ${JSON.stringify(failed.slice(0, 5))}`);
+  assert.deepEqual([...new Set(answers.filter((a) => a.start > end).map((a) => a.version))], [previous], 'answers came from the rolled-back version after the rollback');
+  assert.equal((await requestThrough(caddy, DOMAIN, '/')).body, `waffle ${previous}\n`);
+  // The pinned service is left alone by the next plan, and Caddy holds what that plan wants.
+  const plan = await waffle(['plan', '--plain', '--detailed-exitcode'], { cwd: repo, env: env() });
+  assert.match(plan.stderr + plan.stdout, /pinned/);
+  assert.doesNotMatch(plan.stderr + plan.stdout, /proxy/);
+});

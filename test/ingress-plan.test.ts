@@ -81,7 +81,7 @@ test('a replace of a routed service: health gate, routing, drain of drainSeconds
   assert.equal(replace.strategy, 'start-first');
   assert.deepEqual(
     replace.steps.map((s) => (s.step === 'draining' ? `draining ${s.seconds}` : s.step)),
-    ['creating', 'starting', 'waiting-health', 'routing', 'draining 3', 'stopping-old', 'removing-old', 'renaming'],
+    ['creating', 'starting', 'waiting-health', 'routing', 'draining 3', 'stopping-old', 'retaining-old', 'renaming'],
   );
   assert.deepEqual(plan.proxy?.upstreams, { web: '10.1.0.3' }, 'the old container serves until the switch');
   assert.ok(!plan.operations.some((o) => o.kind === 'configure-proxy'), 'Caddy already holds what the plan wants');

@@ -169,6 +169,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
     ...(ingress ? { ingress } : {}),
+    ...(cfg.rollback ? { rollback: cfg.rollback } : {}),
   };
 }
 

@@ -9,7 +9,7 @@
  * removed services all become a `configure-proxy` operation with its causes.
  */
 import { canonicalJson } from './canonical.ts';
-import { names } from '../labels.ts';
+import { isKept, names } from '../labels.ts';
 import type { Cause, ObservedContainer, ObservedState, Operation, ProxyTable, ServiceGraph } from '../model.ts';
 import { describeRoutes, renderRoutes, renderTls } from '../ingress/caddy.ts';
 
@@ -43,9 +43,11 @@ export function proxyTable(graph: ServiceGraph, observed: ObservedState, ops: Op
     if (op?.kind === 'create-service') keep = undefined;
     else if (op?.kind === 'replace-service') keep = observed.containers.find((c) => c.id === op.oldContainerId);
     else if (op?.kind === 'rename-service') keep = observed.containers.find((c) => c.id === op.containerId);
+    else if (op?.kind === 'rollback-service') keep = observed.containers.find((c) => c.id === op.currentId);
     else {
-      const mine = observed.containers.filter((c) => c.service === name && !removed.has(c.id) && c.labels?.['dev.wafflemaker.project'] === graph.project);
-      keep = mine.find((c) => c.name === names.container(graph.project, name)) ?? mine[0];
+      // Containers kept for rollback never serve until a rollback makes one the service's container again.
+      const mine = observed.containers.filter((c) => c.service === name && !removed.has(c.id) && !isKept(c, graph.project) && c.labels?.['dev.wafflemaker.project'] === graph.project);
+      keep = mine.find((c) => c.name === names.container(graph.project, name)) ?? mine.find(serves) ?? mine[0];
     }
     const address = keep && serves(keep) ? keep.addresses?.[network] : undefined;
     upstreams[name] = address ?? null;
