@@ -5,12 +5,14 @@
  * what the proxy adds (pushing the route, Caddy loading its new configuration, the first answer); goal
  * under 0.5 s. Then what a long-lived streaming response sees when a deploy switches the route in its
  * middle (a CGI writing a line every 100 ms for 8 s, started with the apply), with a drain shorter
- * than what is left of it and one longer.
+ * than what is left of it and one longer. Last, what Caddy's configuration loads alone do to requests in
+ * flight (no Docker): 60 route switches with four requests always in flight.
  *
  * Run: `DOCKER_HOST=… npx tsx bench/ingress.ts` (starts its own Caddy on free ports, needs Debian's
  * `caddy`). BENCH_RUNS sets the number of deploys (default 8). The last stdout line is one JSON object.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +21,8 @@ import type { RunEvent } from '../runtime/model.ts';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from '../test/engine.ts';
 import { cleanupProject, dockerClient, gitCommitAll, makeRepo, uniqueProject, writeFiles } from '../test/helpers.ts';
 import { requestThrough, startCaddy, until, type Caddy } from '../test/caddy.ts';
+import { CaddyAdmin } from '../runtime/ingress/caddy.ts';
+import type { ProxyTable } from '../runtime/model.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 8);
 const DOMAIN = 'bench.test';
@@ -95,6 +99,61 @@ function stream(caddy: Caddy): Promise<{ lines: string[]; complete: boolean; err
   });
 }
 
+/**
+ * What a Caddy configuration load does to requests in flight, without Docker: two local upstreams, four
+ * requests always in flight through Caddy (each on its own connection), and `loads` route switches
+ * between the upstreams through the admin API. Counts the requests whose connection was reset.
+ */
+async function reloadResets(caddy: Caddy, loads: number): Promise<{ loads: number; requests: number; connectionResets: number; httpErrors: number }> {
+  const upstream = (v: string) =>
+    new Promise<http.Server>((res) => {
+      const srv = http.createServer((_q, r) => r.end(`${v}\n`));
+      srv.listen(0, '127.0.0.1', () => res(srv));
+    });
+  const servers = [await upstream('r1'), await upstream('r2')];
+  const port = (i: number) => (servers[i]!.address() as { port: number }).port;
+  const admin = new CaddyAdmin(caddy.admin);
+  const table: ProxyTable = {
+    provider: 'caddy',
+    project: 'reloads',
+    admin: caddy.admin,
+    server: 'waffle',
+    tls: 'internal',
+    routes: [{ domain: 'reloads.test', path: '/', service: 'r', port: port(0), stripPrefix: false }],
+    upstreams: { r: '127.0.0.1' },
+    maintenance: {},
+  };
+  await admin.push(table);
+  await until(caddy, 'reloads.test', '/', (r) => r.status === 200);
+  let stop = false;
+  let requests = 0;
+  let resets = 0;
+  let httpErrors = 0;
+  const worker = async () => {
+    while (!stop) {
+      try {
+        const r = await requestThrough(caddy, 'reloads.test', '/');
+        requests++;
+        if (r.status !== 200) httpErrors++;
+      } catch {
+        requests++;
+        resets++;
+      }
+    }
+  };
+  const workers = [worker(), worker(), worker(), worker()];
+  for (let i = 1; i <= loads; i++) {
+    table.routes[0]!.port = port(i % 2);
+    await admin.push(table);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  stop = true;
+  await Promise.all(workers);
+  await admin.push({ ...table, routes: [] });
+  for (const s of servers) s.close();
+  return { loads, requests, connectionResets: resets, httpErrors };
+}
+
 async function main(): Promise<void> {
   const host = await ensureEngine();
   process.env.DOCKER_HOST = host;
@@ -165,6 +224,9 @@ async function main(): Promise<void> {
       log(`streaming across a switch, drain ${drain} s: ${JSON.stringify(streaming[`drain${drain}s`])}`);
     }
 
+    const reloads = await reloadResets(caddy, 60);
+    log(`Caddy configuration loads under load: ${JSON.stringify(reloads)}`);
+
     const overhead = proxied.map((p, i) => p - healthy[i]!);
     const figures = {
       bench: 'ingress',
@@ -175,6 +237,7 @@ async function main(): Promise<void> {
       goalOverheadMs: 500,
       goalMet: median(overhead) < 500,
       streaming,
+      caddyReloads: reloads,
     };
     process.stdout.write(JSON.stringify(figures) + '\n');
   } finally {

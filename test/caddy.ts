@@ -90,6 +90,26 @@ export async function startCaddy(): Promise<Caddy> {
   };
 }
 
+/**
+ * A GET through Caddy as a browser sends it: when the connection is reset before any byte of an answer
+ * arrived (Caddy 2.6 resets a few connections when it loads a new configuration), the request is sent
+ * again once, on a new connection; `retried` says so. An answer that arrived (any status) is never retried.
+ */
+export async function getLikeABrowser(
+  caddy: Pick<Caddy, 'httpsPort'>,
+  domain: string,
+  urlPath: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ status: number; body: string; retried: boolean }> {
+  try {
+    return { ...(await requestThrough(caddy, domain, urlPath, opts)), retried: false };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { answered?: boolean };
+    if (err.answered || !['ECONNRESET', 'EPIPE', 'EPROTO'].includes(err.code ?? '')) throw e;
+    return { ...(await requestThrough(caddy, domain, urlPath, opts)), retried: true };
+  }
+}
+
 /** One HTTPS request to Caddy on 127.0.0.1 for `domain` (SNI and Host), trusting Caddy's local authority for the test. */
 export function requestThrough(
   caddy: Pick<Caddy, 'httpsPort'>,
@@ -116,7 +136,8 @@ export function requestThrough(
         res.setEncoding('utf8');
         res.on('data', (d) => (body += d));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
+        // The answer had begun: whatever breaks now is not a connection that failed before the request.
+        res.on('error', (e) => reject(Object.assign(e, { answered: true })));
       },
     );
     req.on('timeout', () => req.destroy(new Error(`request to ${domain}${urlPath} timed out`)));
