@@ -266,3 +266,21 @@ test('provider traefik: the labels are on the planned container, no Caddy is ask
   assert.equal(create.body.Labels.team, 'x');
   assert.deepEqual(Object.keys(create.body.NetworkingConfig.EndpointsConfig).sort(), ['tk_default', 'tk_ingress']);
 });
+
+test('waffle plan with a Caddy that does not answer: fails at the proxy stage with the fix, changes nothing', async () => {
+  const project = uniqueProject('iu');
+  const repo = makeRepo({
+    'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: '${project}', ingress: { caddy: { admin: 'http://127.0.0.1:9' } } });\n`,
+    'services/web.ts': `import { defineService } from 'wafflemaker';\nexport default defineService({ image: 'waffle-test/app:1', port: 8080, routes: [{ domain: 'www.example.com' }] });\n`,
+  });
+  try {
+    const r = await waffle(['plan', '--json'], { cwd: repo });
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    const failed = parseNdjson(r.stdout).find((e) => e.type === 'run-failed') as { stage: string; problems: Array<{ message: string; fix?: string }> };
+    assert.equal(failed.stage, 'proxy');
+    assert.match(failed.problems[0]!.message, /Caddy's admin API at http:\/\/127\.0\.0\.1:9 cannot be reached \(ECONNREFUSED\)/);
+    assert.match(failed.problems[0]!.fix ?? '', /start Caddy .* or set ingress\.caddy\.admin/);
+  } finally {
+    fs.rmSync(repo, { recursive: true, force: true });
+  }
+});
