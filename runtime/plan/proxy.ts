@@ -9,7 +9,7 @@
  * removed services all become a `configure-proxy` operation with its causes.
  */
 import { canonicalJson } from './canonical.ts';
-import { isKept, names } from '../labels.ts';
+import { isKept, LABEL, names } from '../labels.ts';
 import type { Cause, ObservedContainer, ObservedState, Operation, ProxyTable, ServiceGraph } from '../model.ts';
 import { describeRoutes, renderRoutes, renderTls } from '../ingress/caddy.ts';
 
@@ -46,7 +46,7 @@ export function proxyTable(graph: ServiceGraph, observed: ObservedState, ops: Op
     else if (op?.kind === 'rollback-service') keep = observed.containers.find((c) => c.id === op.currentId);
     else {
       // Containers kept for rollback never serve until a rollback makes one the service's container again.
-      const mine = observed.containers.filter((c) => c.service === name && !removed.has(c.id) && !isKept(c, graph.project) && c.labels?.['dev.wafflemaker.project'] === graph.project);
+      const mine = observed.containers.filter((c) => c.service === name && !removed.has(c.id) && !isKept(c, graph.project) && c.labels?.[LABEL.project] === graph.project);
       keep = mine.find((c) => c.name === names.container(graph.project, name)) ?? mine.find(serves) ?? mine[0];
     }
     const address = keep && serves(keep) ? keep.addresses?.[network] : undefined;
