@@ -18,7 +18,9 @@ import { register as registerCheck } from './commands/check.ts';
 import { register as registerDestroy } from './commands/destroy.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
+import { register as registerMaintenance } from './commands/maintenance.ts';
 import { register as registerPlan } from './commands/plan.ts';
+import { register as registerRollback } from './commands/rollback.ts';
 import { register as registerSecrets } from './commands/secrets.ts';
 import { register as registerStatus } from './commands/status.ts';
 
@@ -60,9 +62,11 @@ export function buildProgram(app: App): Command {
   registerPlan(program, app);
   registerApply(program, app);
   registerStatus(program, app);
+  registerRollback(program, app);
   registerDestroy(program, app);
   registerSecrets(program, app);
   registerLogs(program, app);
+  registerMaintenance(program, app);
   program.hook('preAction', (_root, action) => {
     const g = action.optsWithGlobals() as { loadTimeout?: string };
     if (g.loadTimeout !== undefined && !(Number(g.loadTimeout) > 0)) {
@@ -106,7 +110,7 @@ export async function main(argv: string[], app: App): Promise<number> {
       say(error.message);
       return 0;
     }
-    const known = ['ProblemsError', 'StalePlanError', 'ProjectLockedError', 'InterruptedError'];
+    const known = ['ProblemsError', 'StalePlanError', 'ProjectLockedError', 'InterruptedError', 'RollbackError'];
     say(kleur.red(known.includes(error?.name) ? error.message : `waffle: ${error?.message ?? String(e)}`));
     if (app.env.WAFFLE_DEBUG) say(String(error?.stack));
     return 1;

@@ -46,6 +46,8 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
   const project = observed.project;
   const byService = new Map<string, ObservedContainer[]>();
   for (const c of observed.containers) {
+    // Containers kept for rollback (`<project>-<service>-kept-<generation>`) are not the service's: `waffle rollback --list` shows them.
+    if (c.service && c.name === `${project}-${c.service}-kept-${c.generation}`) continue;
     const list = byService.get(c.service) ?? [];
     list.push(c);
     byService.set(c.service, list);
@@ -63,6 +65,7 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
     ports: (c?.ports ?? [])
       .filter((p) => p.host)
       .map((p) => `${p.hostIp && p.hostIp !== '0.0.0.0' ? p.hostIp + ':' : ''}${p.host}->${p.container}/${p.protocol}`),
+    ...(domainsOf(graph, service) ? { domains: domainsOf(graph, service)! } : {}),
     desired,
     marks,
     ...(note ? { note } : {}),
@@ -116,6 +119,12 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
     );
   }
   return rows;
+}
+
+/** The service's routes as `domain` or `domain/path`, when it has any. */
+function domainsOf(graph: ServiceGraph, service: string | null): string[] | undefined {
+  const routes = service !== null ? graph.services[service]?.routes : undefined;
+  return routes?.length ? routes.map((r) => (r.path === '/' ? r.domain : `${r.domain}${r.path}`)) : undefined;
 }
 
 function escapeRegExp(s: string): string {

@@ -141,6 +141,21 @@ export interface EvaluationSettings {
   memoryMb?: number;
 }
 
+/**
+ * What a replace keeps for `waffle rollback`.
+ *
+ * @example
+ * rollback: { keep: 5 }
+ */
+export interface RollbackSettings {
+  /**
+   * How many earlier containers of each service are kept, stopped, after a replace (a whole number from
+   * 0 to 20; 0 removes the old container as soon as the new one serves). Each keeps its image, so
+   * `waffle rollback <service>` switches back without a pull; older ones are removed. Default 3.
+   */
+  keep?: number;
+}
+
 /** A reference to another service's URL, resolved by name on the links network. Create it with `service.url()`. */
 export interface ServiceUrl {
   readonly [WAFFLE_BRAND]: 'service-url';
@@ -163,6 +178,27 @@ export interface Dependency {
  * is filled in at apply time; the value never enters the plan, labels or logs.
  */
 export type EnvValue = string | number | boolean | ServiceUrl | SecretRef | SecretString;
+
+/**
+ * A public route to a service through the project's reverse proxy (Caddy by default).
+ *
+ * @example
+ * routes: [{ domain: 'api.example.com', path: '/registration', stripPrefix: true }]
+ */
+export interface Route {
+  /** The host name clients use, for example `'api.example.com'` (lowercase, no scheme, no port). */
+  domain: string;
+  /**
+   * Path prefix served by this service, starting with `/`. Default `'/'` (every path of the domain).
+   * Several services may share a domain by prefix; the longest matching prefix wins, and a path no
+   * service claims gets the proxy's 404.
+   */
+  path?: `/${string}`;
+  /** Container port the proxy sends requests to. Default: the service's `port`. */
+  port?: number;
+  /** Remove `path` from the request before it reaches the service (`/registration/x` → `/x`). Default false. */
+  stripPrefix?: boolean;
+}
 
 /** Everything a service can declare. Only `image` is required. */
 export interface ServiceDefinition {
@@ -197,6 +233,12 @@ export interface ServiceDefinition {
   files?: Record<`/${string}`, SecretRef | SecretString>;
   /** The main container port: what `url()` points at and the default port of an `http` healthcheck. */
   port?: number;
+  /**
+   * Domains (and path prefixes) the reverse proxy routes to this service. A routed service needs no
+   * published host port: a new version starts next to the old one, and the proxy moves to it once its
+   * healthcheck passed. See {@link Route}.
+   */
+  routes?: Route[];
   /** Ports published on the host. A fixed host port forces stop-then-start replacement. */
   ports?: PortSpec[];
   /** Named volumes and bind mounts. */
@@ -311,6 +353,56 @@ export interface ServiceDefaults {
   healthcheck?: HealthTiming;
 }
 
+/** Certificates for routed domains: Caddy's own local authority, or ACME (Let's Encrypt). */
+export type IngressTls =
+  | 'internal'
+  | {
+      acme: {
+        /** Contact address for the ACME account. */
+        email: string;
+        /** Use Let's Encrypt's staging directory (untrusted certificates, generous rate limits). Default false. */
+        staging?: boolean;
+      };
+    };
+
+/**
+ * How routed services (`routes`) are reached from outside.
+ *
+ * @example
+ * ingress: { tls: { acme: { email: 'ops@example.com' } }, drainSeconds: 5 }
+ */
+export interface IngressSettings {
+  /**
+   * `'caddy'` (default): waffle configures Caddy through its admin API and moves traffic only to
+   * healthy containers. `'traefik'`: waffle writes Traefik's Docker labels on routed containers instead.
+   */
+  provider?: 'caddy' | 'traefik';
+  caddy?: {
+    /** Caddy's admin API. Default `'http://127.0.0.1:2019'`. */
+    admin?: string;
+    /**
+     * The Caddy server (under `apps.http.servers`) the project's routes go into. Default `'waffle'`;
+     * created when missing, listening on Caddy's HTTPS port (`apps.http.https_port`, default 443).
+     */
+    server?: string;
+  };
+  traefik?: {
+    /** Entry points of the routers. Default `['websecure']`. */
+    entrypoints?: string[];
+    /** Certificate resolver of the routers, when Traefik has one configured. */
+    certResolver?: string;
+  };
+  /** Certificates: `'internal'` (Caddy's local authority, for tests and private networks) or ACME. Default `'internal'`. */
+  tls?: IngressTls;
+  /** Seconds the old container keeps serving requests in flight after traffic moved, before it is stopped. Default 2. */
+  drainSeconds?: number;
+  /**
+   * `waffle maintenance on <service>` answers 503 with this page (a file relative to the repository
+   * root). Default: a short built-in page.
+   */
+  maintenancePage?: string;
+}
+
 /** The project's configuration, in `waffle.config.ts`. */
 export interface ProjectConfig {
   /** Project name: prefixes every container, network and volume, and labels them. DNS-safe. */
@@ -361,6 +453,10 @@ export interface ProjectConfig {
    * (the evaluation process gets only these) and a heap limit.
    */
   evaluation?: EvaluationSettings;
+  /** Reverse proxy for services with `routes`: provider, Caddy admin address, TLS, drain time. */
+  ingress?: IngressSettings;
+  /** How many earlier containers of each service are kept for `waffle rollback` (`{ keep: 3 }` by default). */
+  rollback?: RollbackSettings;
 }
 
 function captureCallSite(): string | undefined {

@@ -70,6 +70,7 @@ export interface ServiceData {
   stopGracePeriod?: unknown;
   files?: unknown;
   pull?: unknown;
+  routes?: unknown;
   [key: string]: unknown;
 }
 
@@ -154,6 +155,29 @@ export interface RolloutSpec {
   monitorNs: number;
 }
 
+/** One public route of a service, normalised: path always set (`/` for the whole domain), port resolved. */
+export interface RouteSpec {
+  domain: string;
+  /** `/` or a prefix without a trailing slash. */
+  path: string;
+  port: number;
+  stripPrefix: boolean;
+}
+
+/** `defineConfig({ ingress })`, validated, defaults filled. */
+export interface IngressSpec {
+  provider: 'caddy' | 'traefik';
+  /** Caddy's admin API base URL, without a trailing slash. */
+  admin: string;
+  /** The Caddy server the project's routes go into. */
+  server: string;
+  tls: 'internal' | { acme: { email: string; staging: boolean } };
+  drainSeconds: number;
+  /** Maintenance page file, relative to the repository root, when set. */
+  maintenancePage?: string;
+  traefik: { entrypoints: string[]; certResolver?: string };
+}
+
 /** A service after validation and normalisation: every default filled, every reference a name. */
 export interface ServiceSpec {
   name: string;
@@ -196,6 +220,8 @@ export interface ServiceSpec {
   placement?: PlacementSpec;
   /** Swarm target only: how a change rolls out. */
   rollout?: RolloutSpec;
+  /** Public routes through the project's proxy, sorted by domain and path. Present only when used. */
+  routes?: RouteSpec[];
 }
 
 /** One key of one declared secret. */
@@ -251,6 +277,13 @@ export interface ServiceGraph {
    * Present only when configured.
    */
   evaluation?: { env: string[]; memoryMb?: number };
+  /** Reverse proxy settings: present when the config sets `ingress` or a service has `routes`. */
+  ingress?: IngressSpec;
+  /**
+   * `defineConfig({ rollback })`, validated: how many stopped containers of each service a replace keeps
+   * for `waffle rollback` (0: none, the old container is removed). Present only when configured (default 3).
+   */
+  rollback?: { keep: number };
 }
 
 /** One problem found while loading or validating. */
@@ -288,6 +321,8 @@ export interface ObservedContainer {
   resources: ResourcesSpec;
   createdAt: number;
   ports: Array<{ container: number; host?: number; hostIp?: string; protocol: string }>;
+  /** Its address on each network it is attached to (network name → IPv4), when Docker lists one. */
+  addresses?: Record<string, string>;
 }
 
 export interface ObservedNetwork {
@@ -301,8 +336,21 @@ export interface ObservedVolume {
   labels: Record<string, string>;
 }
 
+/**
+ * The project's part of the reverse proxy's configuration, as read on every plan. `current` is the
+ * provider's own JSON of what it holds for the project (null: nothing, e.g. a proxy restarted empty).
+ */
+export interface ObservedProxy {
+  /** The project's routes object as the proxy returned it; null when absent. */
+  current: unknown;
+  /** The project's TLS policy as the proxy returned it; null when absent. */
+  currentTls: unknown;
+}
+
 export interface ObservedState {
   project: string;
+  /** The proxy's configuration for the project, when the project has an ingress. */
+  proxy?: ObservedProxy;
   containers: ObservedContainer[];
   networks: ObservedNetwork[];
   volumes: ObservedVolume[];
@@ -427,6 +475,8 @@ export type Operation =
       body: ContainerCreateBody;
       /** Wait for this health before the operation counts as done. */
       waitHealthy: boolean;
+      /** A routed service: once healthy, the proxy's routes point at the container's address on this network. */
+      route?: { network: string };
     })
   | (OpBase & {
       kind: 'replace-service';
@@ -469,7 +519,6 @@ export type Operation =
       containerId: string;
       update: { RestartPolicy?: { Name: string; MaximumRetryCount: number }; Memory?: number; MemorySwap?: number; NanoCpus?: number };
     })
-  | (OpBase & { kind: 'start-service'; service: string; containerId: string; waitHealthy: boolean })
   /** Swarm target: a new Swarm service (`spec` is Docker's ServiceSpec; secret values are bound at apply). */
   | (OpBase & { kind: 'create-swarm-service'; service: string; name: string; spec: SwarmServiceSpec; replicas: number })
   /**
@@ -491,7 +540,38 @@ export type Operation =
   /** Swarm target: one version of a secret file's content (its value is bound at apply, never in the plan). */
   | (OpBase & { kind: 'create-swarm-secret'; secret: string; labels: Record<string, string>; source: { service: string; target: string } })
   | (OpBase & { kind: 'remove-swarm-secret'; secret: string; secretId: string })
-  | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number });
+  | (OpBase & {
+      kind: 'rollback-service';
+      service: string;
+      strategy: 'start-first' | 'stop-first';
+      /** Why the strategy: e.g. `fixed host port 8080`. */
+      strategyReason: string;
+      /** The kept container that serves again, and its generation. */
+      targetId: string;
+      targetName: string;
+      generation: number;
+      /** The container serving now (kept in its turn), when the service has one. */
+      currentId?: string;
+      currentName?: string;
+      currentGeneration?: number;
+      /** The canonical name the target takes. */
+      containerName: string;
+      /** The replace sequence with an existing container as the new one (see {@link ServiceStep}). */
+      steps: ServiceStep[];
+      /** Run when a step fails before the current container is let go: the target is stopped and kept again. */
+      rollback: ServiceStep[];
+    })
+  | (OpBase & {
+      kind: 'start-service';
+      service: string;
+      containerId: string;
+      waitHealthy: boolean;
+      /** A routed service: once started (and healthy), the proxy's routes point at the container's address on this network. */
+      route?: { network: string };
+    })
+  | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number })
+  /** Puts the project's routes in the proxy back to what the plan's `proxy` table says (drift, removed services, maintenance). */
+  | (OpBase & { kind: 'configure-proxy'; provider: 'caddy' });
 
 export type OperationKind = Operation['kind'];
 
@@ -548,8 +628,14 @@ export type StepTarget = 'new' | { id: string; name: string };
  * - `unaliasing-old`: take the alias away from an old container on one network (disconnect, connect again
  *   without it): clients stop resolving it, and it usually gets its address back, so requests in flight
  *   finish after a retransmit;
+ * - `routing`: point the proxy's routes of the service at `target`'s address on the ingress `network`
+ *   (one atomic change of the proxy's configuration). Comes after the health gate: a route never points
+ *   at a container that has not passed its healthcheck;
  * - `draining`: wait while the old container finishes what it was sent before;
- * - `stopping-old` (its own stop grace period), `removing-old`, `renaming`.
+ * - `stopping-old` (its own stop grace period), `removing-old`, `renaming`;
+ * - `retaining-old`: keep a stopped old container for `waffle rollback`: its restart policy becomes `no`
+ *   (a restarted engine does not bring it back) and it is renamed to `to` (its kept name);
+ * - `restoring`: give a kept container its restart policy back before it serves again.
  */
 export type ServiceStep =
   | { step: 'creating'; name: string }
@@ -557,10 +643,25 @@ export type ServiceStep =
   | { step: 'waiting-health'; target: StepTarget }
   | { step: 'switching'; target: StepTarget; network: string; aliases: string[] }
   | { step: 'unaliasing-old'; target: { id: string; name: string }; network: string; aliases: string[] }
+  | { step: 'routing'; target: StepTarget; network: string }
   | { step: 'draining'; seconds: number }
   | { step: 'stopping-old'; target: { id: string; name: string } }
   | { step: 'removing-old'; target: { id: string; name: string } }
-  | { step: 'renaming'; target: StepTarget; from: string; to: string };
+  | { step: 'renaming'; target: StepTarget; from: string; to: string }
+  | { step: 'retaining-old'; target: { id: string; name: string }; to: string }
+  | { step: 'restoring'; target: { id: string; name: string }; restart: RestartSpec };
+
+/**
+ * A service pinned by `waffle rollback`: left alone by the plan (`held`), or released because its
+ * definition in the repository changed or its pinned container is gone (`dropped`; apply forgets the pin).
+ */
+export interface PinLine {
+  service: string;
+  generation: number;
+  state: 'held' | 'dropped';
+  /** Human text: why held or dropped. */
+  detail: string;
+}
 
 export interface Plan {
   project: string;
@@ -569,6 +670,38 @@ export interface Plan {
   operations: Operation[];
   /** Services that need nothing. */
   unchanged: string[];
+  /** Services pinned by a rollback: held or dropped. Present only when a pin exists. */
+  pins?: PinLine[];
+  /** The proxy's desired routes for the project, when it has an ingress: what apply pushes and switches. */
+  proxy?: ProxyTable;
+}
+
+/** One route of the proxy table. */
+export interface ProxyRoute {
+  domain: string;
+  path: string;
+  service: string;
+  port: number;
+  stripPrefix: boolean;
+}
+
+/**
+ * What the project's proxy configuration should be: the routes, which address each service is reached
+ * at (null: no container has passed its healthcheck yet, so its routes are left out), and which services
+ * answer with a maintenance page. Plain data; the provider's adapter renders it.
+ */
+export interface ProxyTable {
+  provider: 'caddy';
+  project: string;
+  admin: string;
+  server: string;
+  tls: IngressSpec['tls'];
+  /** Sorted by domain, then longest path first. */
+  routes: ProxyRoute[];
+  /** Service → the container's address (IPv4) on the ingress network, or null. */
+  upstreams: Record<string, string | null>;
+  /** Service → the page it answers with 503 while in maintenance. */
+  maintenance: Record<string, string>;
 }
 
 // ───────────────────────────── apply events ─────────────────────────────
@@ -579,11 +712,14 @@ export type Step =
   | 'starting'
   | 'waiting-health'
   | 'switching'
+  | 'routing'
   | 'unaliasing-old'
   | 'draining'
   | 'stopping-old'
   | 'removing-old'
   | 'renaming'
+  | 'retaining-old'
+  | 'restoring'
   | 'updating'
   | 'stopping'
   | 'removing'
@@ -639,10 +775,10 @@ export type ApplyEvent =
 // ───────────────────────────── engine events ─────────────────────────────
 
 /** What a run of the engine does. */
-export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check';
+export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'rollback' | 'maintenance';
 
 /** Where a run failed before (or instead of) changing anything. */
-export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'lock' | 'stale' | 'apply' | 'destroy' | 'interrupted';
+export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'proxy' | 'lock' | 'stale' | 'apply' | 'destroy' | 'rollback' | 'interrupted';
 
 /** Operation counts of a plan, by what happens to services. */
 export interface PlanOpCounts {

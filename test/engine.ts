@@ -296,6 +296,8 @@ export const TEST_TOOLS = [
   { pkg: 'tmux', provides: 'tmux' },
   // the reference age CLI: a second implementation that must decrypt what `waffle secrets` writes
   { pkg: 'age', provides: 'age' },
+  // the reverse proxy routed services are deployed behind (tests start their own `caddy run` on free ports)
+  { pkg: 'caddy', provides: 'caddy' },
 ];
 
 /** The images of the demo repository (services/*.ts at the root). */

@@ -11,7 +11,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export function register(program: Command, app: App): void {
   program
     .command('status')
-    .description('show each service: state, health, image, commit, uptime, ports')
+    .description('show each service: state, health, image, commit, uptime, ports and domains')
     .option('-w, --watch', 'keep the table live (refreshed every 2 s)')
     .action(async (o: { watch?: boolean }, cmd: Command) => {
       const cli = cliOf(cmd, app);

@@ -11,7 +11,7 @@ import kleur from 'kleur';
 import type { ContainerCreateBody, Operation, Plan, SwarmServiceSpec } from '../../runtime/model.ts';
 import { truncate } from './text.ts';
 
-export type ServiceChangeKind = 'create' | 'replace' | 'update' | 'rename' | 'start' | 'remove';
+export type ServiceChangeKind = 'create' | 'replace' | 'rollback' | 'update' | 'rename' | 'start' | 'remove';
 
 export interface FieldChange {
   /** `image`, `env`, `ports`, `restart`, `secrets`, ... */
@@ -26,7 +26,7 @@ export interface FieldChange {
 export interface ServiceChange {
   op: string;
   kind: ServiceChangeKind;
-  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>';
+  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>' | '<-';
   service: string;
   /** One-line reason or strategy, e.g. `start-first`, `stop-first: fixed host port 8080/tcp`, `removed`. */
   note: string;
@@ -40,15 +40,25 @@ export interface InfraChange {
   name: string;
 }
 
+/** The reverse proxy's configuration to put back: why, one line per cause. */
+export interface ProxyChange {
+  op: string;
+  provider: string;
+  causes: string[];
+}
+
 export interface PlanModel {
   project: string;
   services: ServiceChange[];
   infra: InfraChange[];
+  proxy: ProxyChange[];
   unchanged: string[];
-  counts: { create: number; replace: number; update: number; rename: number; start: number; remove: number; unchanged: number };
+  /** Services pinned by a rollback (held: left alone; dropped: released by this plan). */
+  pins: Array<{ service: string; state: 'held' | 'dropped'; detail: string }>;
+  counts: { create: number; replace: number; rollback: number; update: number; rename: number; start: number; remove: number; unchanged: number };
 }
 
-const ORDER: ServiceChangeKind[] = ['create', 'replace', 'update', 'rename', 'start', 'remove'];
+const ORDER: ServiceChangeKind[] = ['create', 'replace', 'rollback', 'update', 'rename', 'start', 'remove'];
 
 /** Cause kinds that concern secrets: their detail is replaced by `(secret)` plus a neutral text. */
 const isSecretCause = (kind: string) => /^secrets?$/.test(kind) || kind.startsWith('secret');
@@ -151,6 +161,7 @@ function stepsField(op: Operation): FieldChange[] {
 export function planModel(plan: Plan): PlanModel {
   const services: ServiceChange[] = [];
   const infra: InfraChange[] = [];
+  const proxy: ProxyChange[] = [];
   for (const op of plan.operations) {
     switch (op.kind) {
       case 'create-service':
@@ -177,6 +188,16 @@ export function planModel(plan: Plan): PlanModel {
         });
         break;
       }
+      case 'rollback-service':
+        services.push({
+          op: op.id,
+          kind: 'rollback',
+          symbol: '<-',
+          service: op.service,
+          note: `to generation ${op.generation}, ${op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy}`,
+          fields: [...causeFields(op), { field: 'container', text: `${op.targetName} → ${op.containerName}`, fullOnly: true }, ...stepsField(op)],
+        });
+        break;
       case 'update-service':
         services.push({ op: op.id, kind: 'update', symbol: '~', service: op.service, note: 'in place', fields: causeFields(op) });
         break;
@@ -234,6 +255,9 @@ export function planModel(plan: Plan): PlanModel {
       case 'remove-swarm-secret':
         infra.push({ op: op.id, symbol: '-', what: 'secret', name: op.secret });
         break;
+      case 'configure-proxy':
+        proxy.push({ op: op.id, provider: op.provider, causes: op.causes.map((c) => c.detail) });
+        break;
       default: {
         // A service kept under its canonical name (a replace interrupted after its create finishes).
         const r = op as Operation & { kind: string; service?: string; currentName?: string; containerName?: string };
@@ -256,10 +280,13 @@ export function planModel(plan: Plan): PlanModel {
     project: plan.project,
     services,
     infra,
+    proxy,
     unchanged: [...plan.unchanged].sort(),
+    pins: (plan.pins ?? []).map((p) => ({ service: p.service, state: p.state, detail: p.detail })),
     counts: {
       create: count('create'),
       replace: count('replace'),
+      rollback: count('rollback'),
       update: count('update'),
       rename: count('rename'),
       start: count('start'),
@@ -275,13 +302,17 @@ export function planHeadline(m: PlanModel): string {
   const parts = [
     c.create && `${c.create} to create`,
     c.replace && `${c.replace} to replace`,
+    c.rollback && `${c.rollback} to roll back`,
     c.update && `${c.update} to update`,
     c.rename && `${c.rename} to rename`,
     c.start && `${c.start} to start`,
     c.remove && `${c.remove} to remove`,
   ].filter(Boolean) as string[];
+  if (m.proxy.length) parts.push('proxy routes to configure');
   if (parts.length === 0 && m.infra.length === 0) parts.push('no changes');
-  else if (parts.length === 0) parts.push(`${m.infra.length} infrastructure change${m.infra.length === 1 ? '' : 's'}`);
+  else if (parts.length === 0 || (parts.length === 1 && m.proxy.length)) {
+    if (m.infra.length) parts.push(`${m.infra.length} infrastructure change${m.infra.length === 1 ? '' : 's'}`);
+  }
   parts.push(`${c.unchanged} unchanged`);
   return parts.join(', ');
 }
@@ -329,8 +360,20 @@ export function planLines(plan: Plan, opts: PlanTextOptions = {}): string[] {
       lines.push(f.secret ? line.replace('(secret)', kleur.yellow('(secret)')) : kleur.dim(line));
     }
   }
+  for (const p of m.proxy) {
+    const text = cut(`~   proxy   ${p.provider}`);
+    lines.push(colourSymbol('~', text.slice(0, 1)) + text.slice(1));
+    for (const c of p.causes) lines.push(kleur.dim(cut(`      ${c}`)));
+  }
   if (opts.full) for (const i of m.infra) lines.push(cut(infraLine(i)));
   else if (m.infra.length) lines.push(kleur.dim(cut(`    ${infraSummary(m.infra)}`)));
+  // A dropped pin is said by the cause of its service's operation when there is one, else on its own line.
+  const pinCaused = new Set(plan.operations.filter((o) => 'service' in o && o.causes.some((c) => c.kind === 'pin')).map((o) => (o as { service: string }).service));
+  for (const p of m.pins) {
+    if (p.state === 'dropped' && pinCaused.has(p.service)) continue;
+    const text = cut(`${p.state === 'held' ? '=' : '~'}   ${(p.state === 'held' ? 'pinned' : 'unpin').padEnd(7)} ${truncate(p.service, nameWidth).padEnd(nameWidth)}  ${p.detail}`);
+    lines.push(p.state === 'held' ? kleur.cyan(text) : kleur.yellow(text));
+  }
   if (m.unchanged.length) lines.push(kleur.dim(cut(`=   ${m.unchanged.length} unchanged: ${m.unchanged.join(', ')}`)));
   return lines;
 }

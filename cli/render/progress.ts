@@ -111,6 +111,7 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'create-service': ['create', 'created'],
   'replace-service': ['replace', 'replaced'],
   'rename-service': ['rename', 'renamed'],
+  'rollback-service': ['roll back', 'rolled back'],
   'update-service': ['update', 'updated'],
   'start-service': ['start', 'started'],
   'remove-service': ['remove', 'removed'],
@@ -123,6 +124,7 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'remove-swarm-service': ['remove', 'removed'],
   'create-swarm-secret': ['create secret', 'secret created'],
   'remove-swarm-secret': ['remove secret', 'secret removed'],
+  'configure-proxy': ['configure proxy', 'proxy configured'],
 };
 
 /**
@@ -150,9 +152,12 @@ const STEP_TEXT: Record<string, string> = {
   draining: 'draining',
   'waiting-health': 'waiting for health',
   switching: 'switching',
+  routing: 'routing through the proxy',
   'stopping-old': 'stopping old',
   'removing-old': 'removing old',
   renaming: 'renaming',
+  'retaining-old': 'keeping old for rollback',
+  restoring: 'restoring restart policy',
   updating: 'updating',
   stopping: 'stopping',
   removing: 'removing',

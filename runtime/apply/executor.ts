@@ -16,7 +16,7 @@
  */
 import type Dockerode from 'dockerode';
 import { LABEL } from '../labels.ts';
-import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, ServiceStep, Step, StepTarget } from '../model.ts';
+import type { ApplyEvent, ContainerCreateBody, FailureDetail, Operation, Plan, ProxyTable, ServiceStep, Step, StepTarget } from '../model.ts';
 import { dockerErrorMessage, dockerStatus, withCallLimits } from '../docker/client.ts';
 import {
   createContainer,
@@ -48,6 +48,44 @@ export interface ExecuteOptions {
   cleanupMs?: number;
   /** Time limit of one clean-up Docker call, ms (default 4000). */
   cleanupCallMs?: number;
+  /** The reverse proxy of a plan with a `proxy` table: what `configure-proxy` and `routing` push the table to. */
+  proxy?: ProxyDriver;
+}
+
+/** A reverse proxy's adapter, as the executor uses it: make the proxy's configuration of the project what `table` says. */
+export interface ProxyDriver {
+  push(table: ProxyTable): Promise<void>;
+}
+
+/**
+ * The run's copy of the plan's proxy table: `routing` steps set a service's address in it, and every
+ * change pushes the whole table, one push at a time (parallel operations never interleave).
+ */
+class ProxyRun {
+  #chain: Promise<void> = Promise.resolve();
+  constructor(
+    private readonly driver: ProxyDriver,
+    private readonly table: ProxyTable,
+  ) {}
+
+  #push(change: () => void): Promise<void> {
+    const next = this.#chain.then(async () => {
+      change();
+      await this.driver.push(this.table);
+    });
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  sync(): Promise<void> {
+    return this.#push(() => undefined);
+  }
+
+  point(service: string, address: string): Promise<void> {
+    return this.#push(() => {
+      this.table.upstreams[service] = address;
+    });
+  }
 }
 
 const CLEANUP_MS = 15_000;
@@ -70,6 +108,8 @@ interface OpContext {
   cleanupSignal: AbortSignal;
   /** Aborts a stop in flight halfway through the clean-up budget, leaving the rest to the rollback. */
   stopSignal: AbortSignal;
+  /** The plan's proxy table and its driver, when the plan has one. */
+  proxy?: ProxyRun;
 }
 
 const aborted = (ctx: OpContext): boolean => !!ctx.opts.signal?.aborted;
@@ -126,6 +166,7 @@ export async function execute(docker: Dockerode, plan: Plan, emit: Emit, opts: E
   const budget = budgetAfter(opts.signal, opts.cleanupMs ?? CLEANUP_MS);
   const stopBudget = budgetAfter(opts.signal, (opts.cleanupMs ?? CLEANUP_MS) / 2);
   const ctx: OpContext = { docker, emit, opts, cleanupSignal: budget.signal, stopSignal: stopBudget.signal };
+  if (plan.proxy && opts.proxy) ctx.proxy = new ProxyRun(opts.proxy, structuredClone(plan.proxy));
 
   emit({ type: 'apply-start', project: plan.project, operations: ops.length, at: Date.now() });
 
@@ -245,7 +286,7 @@ function serviceOf(op: Operation): string | undefined {
 
 function count(summary: { created: number; replaced: number; updated: number; removed: number }, op: Operation): void {
   if (op.kind === 'create-service') summary.created++;
-  else if (op.kind === 'replace-service') summary.replaced++;
+  else if (op.kind === 'replace-service' || op.kind === 'rollback-service') summary.replaced++;
   else if (op.kind === 'update-service' || op.kind === 'start-service' || op.kind === 'rename-service') summary.updated++;
   else if (op.kind === 'remove-service') summary.removed++;
 }
@@ -279,12 +320,18 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
       step(ctx, op, 'creating', op.volume);
       await createVolume(docker, op.volume, op.labels);
       return undefined;
+    case 'configure-proxy':
+      step(ctx, op, 'routing', op.causes.map((c) => c.detail).join('; '));
+      await proxyOf(ctx, op).sync();
+      return undefined;
     case 'create-service':
       return createService(ctx, op);
     case 'replace-service':
       return replaceService(ctx, op);
     case 'rename-service':
       return renameService(ctx, op);
+    case 'rollback-service':
+      return rollbackService(ctx, op);
     case 'update-service':
       step(ctx, op, 'updating', describeUpdate(op.update));
       await updateContainer(docker, op.containerId, op.update);
@@ -305,6 +352,7 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
           );
         }
       }
+      if (op.route) await routeTo(ctx, op, op.containerId, op.route.network);
       return op.containerId;
     }
     case 'remove-service':
@@ -433,7 +481,28 @@ function withDefinedAt(d: FailureDetail, definedAt?: string): FailureDetail {
 }
 
 async function createService(ctx: OpContext, op: Extract<Operation, { kind: 'create-service' }>): Promise<string> {
-  return startNew(ctx, op, op.containerName);
+  const id = await startNew(ctx, op, op.containerName);
+  // The health gate passed: only now does the proxy route to it (its routes were absent until here).
+  if (op.route) await routeTo(ctx, op, id, op.route.network);
+  return id;
+}
+
+function proxyOf(ctx: OpContext, op: Operation): ProxyRun {
+  if (!ctx.proxy) throw new Error(`${op.id}: the plan routes through a proxy, but no proxy was given to apply it`);
+  return ctx.proxy;
+}
+
+/** Points the service's routes at the container's address on the ingress `network` (one push of the proxy's table). */
+async function routeTo(ctx: OpContext, op: Operation & { service: string }, containerId: string, network: string, name?: string): Promise<void> {
+  const info = await ctx.docker.getContainer(containerId).inspect();
+  const address = info.NetworkSettings?.Networks?.[network]?.IPAddress;
+  if (!address) throw new OpFailure({ message: `service ${op.service}: its container has no address on ${network}, so the proxy cannot reach it` });
+  step(ctx, op, 'routing', `${op.service} → ${name ?? info.Name.replace(/^\//, '')} (${address})`);
+  try {
+    await proxyOf(ctx, op).point(op.service, address);
+  } catch (err) {
+    throw new OpFailure({ message: `service ${op.service}: the proxy could not be pointed at the new container: ${(err as Error).message}` });
+  }
 }
 
 /** The steps up to (not including) this index can be rolled back: the old container has not been let go yet. */
@@ -444,6 +513,7 @@ function pointOfNoReturn(steps: ServiceStep[]): number {
       s.step === 'unaliasing-old' ||
       s.step === 'draining' ||
       s.step === 'removing-old' ||
+      s.step === 'retaining-old' ||
       s.step === 'renaming' ||
       (s.step === 'stopping-old' && created >= 0 && idx > created),
   );
@@ -506,6 +576,52 @@ async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 're
   return run.newId ?? op.oldContainerId;
 }
 
+/**
+ * A rollback: the replace sequence with a kept container as the new one (restore its restart policy,
+ * start it, wait for health, switch, let the current one go and keep it). A step that fails (or is
+ * interrupted) before the current container is let go runs the plan's rollback outside the run's signal
+ * (the target is stopped and kept again; stop-first: the current one starts again), so the current one
+ * keeps serving; later failures leave both for the next apply, which finishes the switch.
+ */
+async function rollbackService(ctx: OpContext, op: Extract<Operation, { kind: 'rollback-service' }>): Promise<string> {
+  const run: StepRun = { newId: undefined };
+  const limit = pointOfNoReturn(op.steps);
+  for (let i = 0; i < op.steps.length; i++) {
+    const s = op.steps[i]!;
+    let err: unknown;
+    if (!aborted(ctx)) {
+      try {
+        await runStep(ctx, op, s, run);
+        continue;
+      } catch (e) {
+        err = e;
+      }
+    }
+    const interrupted = aborted(ctx);
+    const where = err === undefined ? `before ${s.step}` : `while ${s.step}`;
+    if (i >= limit) {
+      if (!interrupted) throw err;
+      throw new OpFailure({
+        message: `service ${op.service}: interrupted ${where}, after the switch: ${op.targetName} serves, so nothing was rolled back; left for the next apply, which finishes the rollback`,
+      });
+    }
+    step(ctx, op, 'rolling-back', `${op.targetName} is stopped and kept again${op.currentName ? `; ${op.currentName} keeps serving` : ''}`);
+    const failedUndo: string[] = [];
+    for (const r of op.rollback) {
+      try {
+        await cleanup(ctx, () => runStep(ctx, op, r, run));
+      } catch (undoErr) {
+        failedUndo.push((undoErr as Error).message);
+      }
+    }
+    const undoFailed = failedUndo.length ? `; rolling back failed: ${failedUndo.join('; ')}` : '';
+    if (interrupted) throw new OpFailure({ message: `service ${op.service}: interrupted ${where}; ${op.targetName} was stopped again${undoFailed}` });
+    if (err instanceof OpFailure) err.detail.message += undoFailed;
+    throw err;
+  }
+  return op.targetId;
+}
+
 /** Finishes an interrupted replace: the kept container already has the desired configuration. */
 async function renameService(ctx: OpContext, op: Extract<Operation, { kind: 'rename-service' }>): Promise<string> {
   const run: StepRun = { newId: undefined };
@@ -521,7 +637,7 @@ interface StepRun {
 /** Runs one planned step: one Docker call (an alias move is a disconnect and a connect) or one wait. */
 async function runStep(
   ctx: OpContext,
-  op: Extract<Operation, { kind: 'replace-service' | 'rename-service' }>,
+  op: Extract<Operation, { kind: 'replace-service' | 'rename-service' | 'rollback-service' }>,
   s: ServiceStep,
   run: StepRun,
 ): Promise<void> {
@@ -532,7 +648,8 @@ async function runStep(
     if (!run.newId) throw new Error(`service ${op.service}: a step needs the new container before it was created`);
     return run.newId;
   };
-  const nameOf = (t: StepTarget): string => (t !== 'new' ? t.name : op.kind === 'replace-service' ? op.tempName : op.currentName);
+  const nameOf = (t: StepTarget): string =>
+    t !== 'new' ? t.name : op.kind === 'replace-service' ? op.tempName : op.kind === 'rollback-service' ? op.targetName : op.currentName;
   switch (s.step) {
     case 'creating': {
       if (op.kind !== 'replace-service') throw new Error(`service ${op.service}: only a replace creates a container`);
@@ -552,7 +669,7 @@ async function runStep(
         await startContainer(docker, id);
       } catch (err) {
         const message = `service ${op.service}: ${(err as Error).message}${startFix((err as Error).message)}`;
-        throw new OpFailure(s.target === 'new' ? await failureEvidence(docker, id, message, definedAt) : { message });
+        throw new OpFailure(s.target === 'new' || op.kind === 'rollback-service' ? await failureEvidence(docker, id, message, definedAt) : { message });
       }
       return;
     }
@@ -581,6 +698,9 @@ async function runStep(
         dropAliases(docker, s.target.id, s.network, s.aliases),
       );
       return;
+    case 'routing':
+      await routeTo(ctx, op, idOf(s.target), s.network, nameOf(s.target));
+      return;
     case 'draining':
       step(ctx, op, 'draining', `${s.seconds} s`);
       await sleep(s.seconds * 1000, ctx.opts.signal);
@@ -602,6 +722,16 @@ async function runStep(
     case 'renaming':
       step(ctx, op, 'renaming', `${s.from} → ${s.to}`);
       await renameContainer(docker, idOf(s.target), s.to);
+      return;
+    case 'retaining-old':
+      // Stopped, it must stay stopped: a restarted engine would start it again under `always`.
+      step(ctx, op, 'retaining-old', s.to === s.target.name ? s.target.name : `${s.target.name} → ${s.to}`);
+      await updateContainer(docker, s.target.id, { RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+      if (s.to !== s.target.name) await renameContainer(docker, s.target.id, s.to);
+      return;
+    case 'restoring':
+      step(ctx, op, 'restoring', `${s.target.name}: restart policy ${s.restart.name}`);
+      await updateContainer(docker, s.target.id, { RestartPolicy: { Name: s.restart.name, MaximumRetryCount: s.restart.maximumRetryCount } });
       return;
   }
 }

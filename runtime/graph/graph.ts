@@ -23,15 +23,17 @@ import { checkLifecycle } from './validate/lifecycle.ts';
 import { checkConnects, checkDependsOn, checkServiceName, indexServices, referenceResolver } from './validate/names.ts';
 import { checkPort, checkPorts, hostPortConflicts, type HostBinding } from './validate/ports.ts';
 import { checkCommand, checkUser, checkWorkdir } from './validate/process.ts';
+import { checkIngress, checkRoutes, routeConflicts, type ClaimedRoute } from './validate/routes.ts';
 import { checkSecretFiles } from './validate/secrets.ts';
 import { checkSwarmFields } from './validate/swarm.ts';
+import { traefikLabels } from '../ingress/traefik.ts';
 import { checkVolumes } from './validate/volumes.ts';
 
 export { CONFIG_KEYS } from './validate/config.ts';
 
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
-  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull',
+  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull', 'routes',
   // Swarm: tasks, where they run, how a change rolls out (validate/swarm.ts).
   'replicas', 'placement', 'rollout',
 ];
@@ -48,6 +50,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
   const linkPairs = new Set<string>();
   const hostBindings: HostBinding[] = [];
   const volumes = new Set<string>();
+  const claims: ClaimedRoute[] = [];
 
   for (const svc of repo.services) {
     // A duplicate is validated too (its own problems are worth reporting) but does not enter the graph.
@@ -71,6 +74,9 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
 
     const { mounts, volumes: named } = checkVolumes(d.volumes, { project: cfg.project, root: repo.root }, report);
     for (const v of named) volumes.add(v);
+
+    const routes = checkRoutes(d.routes, { port, portWritten: d.port !== undefined }, report);
+    if (isPrimary) for (const r of routes) claims.push({ ...r, service, file });
 
     const healthcheck = checkHealthcheck(d.healthcheck, { port, portWritten: d.port !== undefined, timing: cfg.defaults.timing }, report);
     const { restart, resources, stopGraceNs } = checkLifecycle(d, cfg.defaults, report);
@@ -123,8 +129,12 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       ...(secretFiles.length > 0 ? { secretFiles } : {}),
       pull,
       ...swarm,
+      ...(routes.length > 0 ? { routes: sortRoutes(routes.map((r) => r.route)) } : {}),
     };
   }
+
+  const ingress = checkIngress(isObject(repo.config) ? repo.config.ingress : undefined, claims.length > 0, reporterFor(problems, repo.configFile));
+  problems.push(...routeConflicts(claims));
 
   problems.push(...hostPortConflicts(hostBindings));
   problems.push(...findCycles(deps, byName));
@@ -142,6 +152,10 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     specs[b].links.push(a);
   }
   for (const s of Object.values(specs)) s.links.sort(cmp);
+  // Traefik reads routes from container labels: they join the service's own (and its config hash).
+  if (ingress?.provider === 'traefik') {
+    for (const s of Object.values(specs)) if (s.routes) s.labels = { ...traefikLabels(cfg.project, s.name, s.routes, ingress), ...s.labels };
+  }
 
   const sortedServices: Record<string, ServiceSpec> = {};
   for (const n of Object.keys(specs).sort(cmp)) sortedServices[n] = specs[n];
@@ -160,5 +174,12 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(Object.keys(cfg.secrets).length > 0 ? { secrets: cfg.secrets } : {}),
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
+    ...(ingress ? { ingress } : {}),
+    ...(cfg.rollback ? { rollback: cfg.rollback } : {}),
   };
+}
+
+/** Routes by domain, then path. */
+function sortRoutes<T extends { domain: string; path: string }>(routes: T[]): T[] {
+  return [...routes].sort((a, b) => cmp(a.domain, b.domain) || cmp(a.path, b.path));
 }

@@ -146,6 +146,15 @@ export function configHash(graph: ServiceGraph, svc: ServiceSpec, extra: HashExt
   return sha256Hex(canonicalJson(configParts(graph, svc, extra)));
 }
 
+/**
+ * The hash of a service's definition as the repository states it, without secret values or leases: what
+ * a rollback pin records, so that only a change to the definition itself (a new commit) releases the
+ * pin, not a rotated secret or a re-pushed tag.
+ */
+export function definitionHash(graph: ServiceGraph, svc: ServiceSpec): string {
+  return configHash(graph, svc);
+}
+
 const short = (v: unknown) => sha256Hex(canonicalJson(v)).slice(0, 8);
 
 /**
@@ -219,8 +228,10 @@ export function containerBody(
   const endpoints: Record<string, { Aliases: string[] }> = {};
   // The service name is an alias on link networks only. On the default network (no inter-container
   // traffic) an alias would make Docker's DNS answer with an address nobody can reach.
+  // The ingress network has no inter-container traffic either: no alias there.
   const defaultNet = names.defaultNetwork(graph.project);
-  for (const n of networks) endpoints[n] = { Aliases: n === defaultNet ? [] : [svc.name] };
+  const ingressNet = names.ingressNetwork(graph.project);
+  for (const n of networks) endpoints[n] = { Aliases: n === defaultNet || n === ingressNet ? [] : [svc.name] };
 
   const body: ContainerCreateBody = {
     Image: svc.image,

@@ -8,6 +8,8 @@ import type Dockerode from 'dockerode';
 import type { ApplyEvent, ObservedState, Plan, ServiceGraph } from '../model.ts';
 import type { SecretsSession } from '../secrets/session.ts';
 import type { BoundPlan } from '../apply/bind.ts';
+import type { ExecuteOptions } from '../apply/executor.ts';
+import type { ReconcileOptions } from '../plan/reconcile.ts';
 
 export type TargetName = 'engine' | 'swarm';
 
@@ -20,20 +22,17 @@ export interface ObserveSettings {
   pull?: 'missing' | 'always';
 }
 
-/** What the pure planner gets besides desired and observed: the commit and keyed digests (never a value). */
-export interface PlanInputs {
-  commit: string;
-  secretsDigests?: Record<string, string>;
-  credentialsDigests?: Record<string, string>;
-  secretEnvDigests?: Record<string, Record<string, string>>;
+/**
+ * What the pure planner gets besides desired and observed: the commit, keyed digests (never a value),
+ * and the single engine's own inputs (rollback pins, services in maintenance).
+ */
+export interface PlanInputs extends ReconcileOptions {
   /** Swarm: per service, per secret file target, the keyed digest of the file's content (names its Swarm secret version). */
   secretFileDigests?: Record<string, Record<string, string>>;
 }
 
-export interface ExecuteSettings {
-  parallelism?: number;
-  signal?: AbortSignal;
-}
+/** How to run a plan; `proxy` (the routes' reverse proxy) is the single engine's. */
+export type ExecuteSettings = Pick<ExecuteOptions, 'parallelism' | 'signal' | 'proxy'>;
 
 export interface DestroySettings {
   volumes?: boolean;

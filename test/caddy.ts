@@ -1,0 +1,200 @@
+/**
+ * The real reverse proxy from Debian's `caddy` package, started by the test on 127.0.0.1 with its own
+ * admin port, HTTP and HTTPS ports (free high ports) and data directory, and killed after. Its initial
+ * configuration is what an operator would give a host Caddy: the admin address and the ports, the local
+ * certificate authority without touching the system's trust store, and no saved config (`--resume` off),
+ * so a restart comes back empty. A Caddy started by the package's systemd unit is never used.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureDebianPackages } from './engine.ts';
+import { freePort } from './helpers.ts';
+
+export interface Caddy {
+  /** `http://127.0.0.1:PORT`: the admin API. */
+  admin: string;
+  httpsPort: number;
+  httpPort: number;
+  /** Stops the process and starts it again with its initial (empty) configuration. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  /** Caddy's own output, for failure messages. */
+  output(): string;
+}
+
+export async function startCaddy(): Promise<Caddy> {
+  ensureDebianPackages([{ pkg: 'caddy', provides: 'caddy' }]);
+  const [adminPort, httpPort, httpsPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-caddy-'));
+  const admin = `http://127.0.0.1:${adminPort}`;
+  const config = path.join(dir, 'caddy.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      admin: { listen: `127.0.0.1:${adminPort}`, config: { persist: false } },
+      logging: { logs: { default: { level: 'ERROR' } } },
+      storage: { module: 'file_system', root: path.join(dir, 'data') },
+      apps: {
+        http: { http_port: httpPort, https_port: httpsPort },
+        pki: { certificate_authorities: { local: { install_trust: false } } },
+      },
+    }),
+  );
+  let child: ChildProcess | undefined;
+  let out = '';
+  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: path.join(dir, 'xdg-data'), XDG_CONFIG_HOME: path.join(dir, 'xdg-config') };
+  const start = async () => {
+    child = spawn('caddy', ['run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    child.stdout?.on('data', (d) => (out = (out + d).slice(-20_000)));
+    child.stderr?.on('data', (d) => (out = (out + d).slice(-20_000)));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const res = await fetch(`${admin}/config/`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+      } catch {
+        /* not up yet */
+      }
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`caddy did not start (admin ${admin}): ${out.slice(-2000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    admin,
+    httpPort,
+    httpsPort,
+    async restart() {
+      await stop();
+      await start();
+    },
+    async stop() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    output: () => out,
+  };
+}
+
+/**
+ * A GET through Caddy as a browser sends it: when the connection is reset before any byte of an answer
+ * arrived (Caddy 2.6 resets a few connections when it loads a new configuration), the request is sent
+ * again once, on a new connection; `retried` says so. An answer that arrived (any status) is never retried.
+ */
+export async function getLikeABrowser(
+  caddy: Pick<Caddy, 'httpsPort'>,
+  domain: string,
+  urlPath: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ status: number; body: string; retried: boolean }> {
+  try {
+    return { ...(await requestThrough(caddy, domain, urlPath, opts)), retried: false };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { answered?: boolean };
+    if (err.answered || !['ECONNRESET', 'EPIPE', 'EPROTO'].includes(err.code ?? '')) throw e;
+    return { ...(await requestThrough(caddy, domain, urlPath, opts)), retried: true };
+  }
+}
+
+/** One HTTPS request to Caddy on 127.0.0.1 for `domain` (SNI and Host), trusting Caddy's local authority for the test. */
+export function requestThrough(
+  caddy: Pick<Caddy, 'httpsPort'>,
+  domain: string,
+  urlPath: string,
+  opts: { agent?: https.Agent; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: caddy.httpsPort,
+        path: urlPath,
+        servername: domain,
+        headers: { Host: domain },
+        rejectUnauthorized: false,
+        // A connection of its own unless an agent is given: Caddy closes idle kept-alive connections when
+        // it loads a new configuration, and Node's client does not retry a request sent on one.
+        agent: opts.agent ?? false,
+        timeout: opts.timeoutMs ?? 5000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        // The answer had begun: whatever breaks now is not a connection that failed before the request.
+        res.on('error', (e) => reject(Object.assign(e, { answered: true })));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`request to ${domain}${urlPath} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Requests `domain``urlPath` until `pred` holds for the answer (the proxy just changed), or fails after `ms`. */
+export async function until(
+  caddy: Pick<Caddy, 'httpsPort'>,
+  domain: string,
+  urlPath: string,
+  pred: (r: { status: number; body: string }) => boolean,
+  ms = 15_000,
+): Promise<{ status: number; body: string }> {
+  const deadline = Date.now() + ms;
+  let last: { status: number; body: string } | string = 'no answer';
+  for (;;) {
+    try {
+      const r = await requestThrough(caddy, domain, urlPath);
+      if (pred(r)) return r;
+      last = r;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${domain}${urlPath} never answered as expected; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * One request to Caddy's admin API, on a connection of its own (Caddy closes idle admin connections when
+ * it loads a new configuration). Resolves with the status and the parsed JSON answer (null when empty).
+ */
+export function caddyApi(caddy: Pick<Caddy, 'admin'>, method: string, apiPath: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
+  const data = body !== undefined ? JSON.stringify(body) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      new URL(`${caddy.admin}${apiPath}`),
+      { method, agent: false, headers: { 'Content-Type': 'application/json', ...(data !== undefined ? { 'Content-Length': Buffer.byteLength(data) } : {}) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let json: unknown = null;
+          try {
+            json = text.trim() ? JSON.parse(text) : null;
+          } catch {
+            /* not JSON: an error text */
+          }
+          resolve({ status: res.statusCode ?? 0, json, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
