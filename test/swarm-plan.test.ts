@@ -137,3 +137,25 @@ test('a service no longer defined is removed, then the network nobody uses and i
   assert.deepEqual(plan.operations[2]!.after, ['remove:shop_api']);
   assert.deepEqual(plan.operations[3]!.after, ['remove:shop_api', 'update:web']);
 });
+
+test('on Swarm, routes and a port bound to one address are refused with the file, the service and the fix', async () => {
+  const dir = makeRepo({
+    'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'shop', target: 'swarm' });\n`,
+    'services/web.ts': `import { defineService } from 'wafflemaker';
+export default defineService({ image: 'shop/web:1', port: 8080, ports: ['127.0.0.1:8088:8080'], routes: [{ domain: 'shop.example' }] });
+`,
+  });
+  try {
+    await assert.rejects(new Engine({ env: {} }).load({ dir }), (e: Error & { problems?: Array<{ file: string; service?: string; where?: string; fix?: string }> }) => {
+      const got = (e.problems ?? []).map((p) => [p.file, p.service, p.where]);
+      assert.deepEqual(got.sort(), [
+        ['services/web.ts', 'web', 'ports[0]'],
+        ['services/web.ts', 'web', 'routes'],
+      ]);
+      assert.ok(e.problems!.every((p) => p.fix), 'each with its fix');
+      return true;
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
