@@ -81,8 +81,8 @@ async function apply(root: string, dockerHost?: string): Promise<{ ok: boolean; 
   return { ok: r.ok, events, ops: r.planned.plan.operations };
 }
 
-const config = (project: string, extra = '') =>
-  `import { defineConfig } from 'wafflemaker';\n${extra ? '' : ''}export default defineConfig({ project: '${project}', target: 'swarm', parallelism: 8 });\n`;
+const config = (project: string) =>
+  `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: '${project}', target: 'swarm', parallelism: 8 });\n`;
 
 interface TaskInfo {
   ID: string;
