@@ -16,6 +16,7 @@ import { colorEnabledFor } from './render/color.ts';
 import { register as registerApply } from './commands/apply.ts';
 import { register as registerCheck } from './commands/check.ts';
 import { register as registerDestroy } from './commands/destroy.ts';
+import { register as registerDev } from './commands/dev.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
 import { register as registerPlan } from './commands/plan.ts';
@@ -59,6 +60,7 @@ export function buildProgram(app: App): Command {
   registerCheck(program, app);
   registerPlan(program, app);
   registerApply(program, app);
+  registerDev(program, app);
   registerStatus(program, app);
   registerDestroy(program, app);
   registerSecrets(program, app);
@@ -87,7 +89,7 @@ export async function main(argv: string[], app: App): Promise<number> {
     const error = e as Error & { code?: string; exitCode?: number };
     if (e instanceof Exit) {
       if (e.text) say(e.text);
-      if (app.interrupt.presses > 0) {
+      if (app.interrupt.presses > 0 && !e.opts.interruptHandled) {
         say(kleur.yellow(app.interrupt.outcome()));
         return 130;
       }

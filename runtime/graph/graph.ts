@@ -15,6 +15,7 @@ import { cmp, findCycles, topoOrder, type Edge } from './order.ts';
 import { isObject } from './parse.ts';
 import { reporterFor, unknownKeys } from './report.ts';
 import { checkConfig } from './validate/config.ts';
+import { checkDevelop } from './validate/develop.ts';
 import { checkEnv } from './validate/env.ts';
 import { checkHealthcheck } from './validate/healthchecks.ts';
 import { checkImageField, checkPull } from './validate/images.ts';
@@ -31,6 +32,7 @@ export { CONFIG_KEYS } from './validate/config.ts';
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
   'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull',
+  'develop',
 ];
 
 /** Validates and normalises the loaded repository into a ServiceGraph; throws ProblemsError with every problem. */
@@ -90,6 +92,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       report,
     );
 
+    const develop = checkDevelop(d.develop, { root: repo.root }, report);
+
     for (const l of new Set([...dependencyLinks, ...connects, ...urlLinks])) {
       if (l !== service) linkPairs.add(service < l ? `${service}\u0000${l}` : `${l}\u0000${service}`);
     }
@@ -118,6 +122,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}),
       ...(secretFiles.length > 0 ? { secretFiles } : {}),
       pull,
+      ...(develop.length > 0 ? { develop } : {}),
     };
   }
 
