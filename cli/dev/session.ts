@@ -85,17 +85,6 @@ export class DevSession {
 
   /** Runs until `stop()` or the signal: the first apply, then a cycle per change. */
   async run(): Promise<void> {
-    const { watch } = await import('chokidar');
-    this.#watcher = watch([], {
-      ignoreInitial: true,
-      persistent: true,
-      ...(this.#o.pollMs ? { usePolling: true, interval: this.#o.pollMs } : {}),
-      ignored: (p: string) => /(^|[\\/])(node_modules|\.git|\.waffle)([\\/]|$)/.test(path.relative(this.#root, p)),
-    });
-    this.#watcher.on('all', (event, file) => {
-      if (event === 'add' || event === 'change' || event === 'unlink') this.#heard(event, path.resolve(this.#root, file));
-    });
-    this.#watcher.on('error', () => undefined);
     const onAbort = () => void this.stop();
     this.#o.signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -105,8 +94,24 @@ export class DevSession {
       this.#o.signal.removeEventListener('abort', onAbort);
       clearTimeout(this.#timer);
       await this.#running?.catch(() => undefined);
-      await this.#watcher.close().catch(() => undefined);
+      await this.#watcher?.close().catch(() => undefined);
     }
+  }
+
+  /** A watcher of exactly `paths` (a folder with everything below it). */
+  async #watch(paths: string[]): Promise<FSWatcher> {
+    const { watch } = await import('chokidar');
+    const w = watch(paths, {
+      ignoreInitial: true,
+      persistent: true,
+      ...(this.#o.pollMs ? { usePolling: true, interval: this.#o.pollMs } : {}),
+      ignored: (p: string) => /(^|[\\/])(node_modules|\.git|\.waffle)([\\/]|$)/.test(path.relative(this.#root, p)),
+    });
+    w.on('all', (event, file) => {
+      if (event === 'add' || event === 'change' || event === 'unlink') this.#heard(event, path.resolve(this.#root, file));
+    });
+    w.on('error', () => undefined);
+    return w;
   }
 
   /** Ends the session after the cycle in flight (the services stay as they are). */
@@ -127,8 +132,8 @@ export class DevSession {
   async #redeploys(changes: Map<string, string>): Promise<boolean> {
     for (const [file, event] of changes) {
       if (file === this.#configAbs || this.#inputs.has(file)) return true;
-      // While broken, a file appearing in a watched folder may be the import that was missing.
-      if (this.#broken && event === 'add') return true;
+      // While broken, any file of the repository may be the fix (a missing import appearing included).
+      if (this.#broken && event !== 'unlink') return true;
     }
     if ([...changes.values()].some((e) => e !== 'change')) {
       const now = await this.#findServiceFiles();
@@ -222,22 +227,31 @@ export class DevSession {
         this.#globs = loaded.globs;
       }
       this.#serviceFiles = await this.#findServiceFiles();
-      this.#rewatch();
+      if (!this.#stopped) await this.#rewatch();
       this.#o.onBusy?.(false);
     }
   }
 
-  /** Brings the watcher's paths in line with what the repository is made of now. */
-  #rewatch(): void {
+  /**
+   * Brings the watched paths in line with what the repository is made of now. Paths are added to the
+   * watcher; when some are no longer wanted, a new watcher replaces it (chokidar's unwatch of a folder
+   * would also silence the paths below it that are still wanted).
+   */
+  async #rewatch(): Promise<void> {
     const want = new Set<string>([this.#configAbs, ...this.#inputs]);
     for (const g of this.#globs) want.add(path.resolve(this.#root, globBase(g)));
     if (this.#graph) for (const p of developPaths(this.#graph)) want.add(p);
-    if (this.#broken || this.#inputs.size === 0) for (const f of this.#inputs) want.add(path.dirname(f));
+    // Broken (or never loaded): any file of the repository may be the fix, a missing import included.
+    if (this.#broken || this.#inputs.size === 0) want.add(this.#root);
     const add = [...want].filter((p) => !this.#watched.has(p));
-    const remove = [...this.#watched].filter((p) => !want.has(p));
-    if (add.length) this.#watcher?.add(add);
-    if (remove.length) this.#watcher?.unwatch(remove);
+    const removed = [...this.#watched].some((p) => !want.has(p));
+    if (!this.#watcher || removed) {
+      const old = this.#watcher;
+      this.#watcher = await this.#watch([...want]);
+      await old?.close().catch(() => undefined);
+    } else if (add.length) this.#watcher.add(add);
+    const changed = add.length > 0 || removed;
     this.#watched = want;
-    if (add.length || remove.length) this.#o.view.watching([...want].map((p) => path.relative(this.#root, p) || '.').sort());
+    if (changed) this.#o.view.watching([...want].map((p) => path.relative(this.#root, p) || '.').sort());
   }
 }
