@@ -17,6 +17,7 @@ import { register as registerApply } from './commands/apply.ts';
 import { register as registerCheck } from './commands/check.ts';
 import { register as registerDestroy } from './commands/destroy.ts';
 import { register as registerDev } from './commands/dev.ts';
+import { register as registerImport } from './commands/import.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
 import { register as registerPlan } from './commands/plan.ts';
@@ -57,6 +58,7 @@ export function buildProgram(app: App): Command {
     })
     .configureOutput({ writeOut: (s) => void app.stdout.write(s), writeErr: (s) => void app.stderr.write(s) });
   registerInit(program, app);
+  registerImport(program, app);
   registerCheck(program, app);
   registerPlan(program, app);
   registerApply(program, app);
