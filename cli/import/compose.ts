@@ -592,9 +592,10 @@ export function importCompose(input: ComposeImportInput): ComposeImportResult {
 
     for (const k of Object.keys(def)) {
       if (MAPPED.has(k)) continue;
+      // A build without an image is reported once, with the placeholder image below.
+      if (k === 'build' && def.image === undefined) continue;
       if (UNSUPPORTED[k]) {
-        const fix = k === 'build' && def.image === undefined ? UNSUPPORTED[k] : UNSUPPORTED[k];
-        note({ service: s, key: k, level: 'unsupported', message: k === 'build' ? (def.image === undefined ? 'build: waffle deploys images, it does not build them' : `build: not used; the image ${String(def.image)} is deployed`) : `\`${k}\` is not mapped`, fix });
+        note({ service: s, key: k, level: 'unsupported', message: k === 'build' ? `not used: the image ${String(def.image)} is deployed` : `\`${k}\` is not mapped`, fix: UNSUPPORTED[k] });
       } else note({ service: s, key: k, level: 'unsupported', message: `\`${k}\` is not mapped`, fix: 'remove it, or set it in the image' });
     }
 
@@ -602,7 +603,13 @@ export function importCompose(input: ComposeImportInput): ComposeImportResult {
     if (typeof def.image === 'string' && def.image !== '') out.image = def.image;
     else {
       out.image = `${svc.name}:latest`;
-      note({ service: s, key: def.build !== undefined ? 'build' : 'image', level: 'unsupported', message: `no image: the placeholder "${svc.name}:latest" was written`, fix: 'build and push the image in CI (templates/ci/github-actions.yml), then set `image` in ' + `services/${svc.name}.ts` });
+      note({
+        service: s,
+        key: def.build !== undefined ? 'build' : 'image',
+        level: 'unsupported',
+        message: `${def.build !== undefined ? 'waffle deploys images, it does not build them' : 'no image'}: the placeholder "${svc.name}:latest" was written`,
+        fix: `build and push the image in CI (templates/ci/github-actions.yml), then set \`image\` in services/${svc.name}.ts`,
+      });
     }
 
     // command, entrypoint: Compose splits a string into words (no shell)
@@ -839,7 +846,8 @@ function portOf(p: unknown): unknown[] | undefined {
     return [spec];
   }
   if (typeof p !== 'string') return undefined;
-  const m = /^(?:(?:\[?([0-9a-fA-F.:]+?)\]?):)?(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(p);
+  // [host IP:][host port[-end]:]container port[-end][/protocol]; the IP is IPv4 or a bracketed IPv6.
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(p);
   if (!m) return undefined;
   const [, ip, host, hostEnd, container, containerEnd, proto] = m;
   if (hostEnd || containerEnd) {
