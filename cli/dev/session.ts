@@ -208,6 +208,8 @@ export class DevSession {
       }
       this.#broken = false;
       this.#graph = planned.graph;
+      // Watch what this load read before applying, so a save during a long apply is not missed.
+      await this.#updateWatch(loaded);
       view.planned(planned);
       if (planned.plan.operations.length === 0) {
         await engine.apply(planned, { signal });
@@ -222,14 +224,18 @@ export class DevSession {
         view.settled({ kind: 'failed', error: e as Error });
       }
     } finally {
-      if (loaded) {
-        this.#inputs = new Set(loaded.inputs.map((f) => path.resolve(this.#root, f)));
-        this.#globs = loaded.globs;
-      }
-      this.#serviceFiles = await this.#findServiceFiles();
-      if (!this.#stopped) await this.#rewatch();
+      await this.#updateWatch(loaded);
       this.#o.onBusy?.(false);
     }
+  }
+
+  async #updateWatch(loaded: { inputs: string[]; globs: string[] } | undefined): Promise<void> {
+    if (loaded) {
+      this.#inputs = new Set(loaded.inputs.map((f) => path.resolve(this.#root, f)));
+      this.#globs = loaded.globs;
+    }
+    this.#serviceFiles = await this.#findServiceFiles();
+    if (!this.#stopped) await this.#rewatch();
   }
 
   /**
