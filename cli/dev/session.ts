@@ -196,37 +196,36 @@ export class DevSession {
       if (e.type === 'load-done' && e.inputs) loaded = { inputs: e.inputs, globs: e.serviceGlobs ?? this.#globs };
       view.event(e);
     };
+    let outcome: Parameters<DevView['settled']>[0];
     try {
-      let planned: Planned;
-      try {
-        planned = await engine.plan(this.#o.source, { purpose: 'apply', onEvent, signal });
-      } catch (e) {
-        // Loaded but not planned (Docker, secrets): not the file's fault, yet nothing changed either.
-        this.#broken = !loaded;
-        view.settled({ kind: loaded ? 'failed' : 'broken', error: e as Error });
-        return;
-      }
-      this.#broken = false;
-      this.#graph = planned.graph;
-      // Watch what this load read before applying, so a save during a long apply is not missed.
+      outcome = await (async (): Promise<typeof outcome> => {
+        let planned: Planned;
+        try {
+          planned = await engine.plan(this.#o.source, { purpose: 'apply', onEvent, signal });
+        } catch (e) {
+          // Loaded but not planned (Docker, secrets): not the file's fault, yet nothing changed either.
+          this.#broken = !loaded;
+          return { kind: loaded ? 'failed' : 'broken', error: e as Error };
+        }
+        this.#broken = false;
+        this.#graph = planned.graph;
+        // Watch what this load read before applying, so a save during a long apply is not missed.
+        await this.#updateWatch(loaded);
+        view.planned(planned);
+        try {
+          // The plan's run goes on: its listener hears the apply's events too.
+          const result = await engine.apply(planned, { signal });
+          return planned.plan.operations.length === 0 ? { kind: 'up-to-date' } : { kind: 'applied', ok: result.ok };
+        } catch (e) {
+          return { kind: 'failed', error: e as Error };
+        }
+      })();
+      // The view says "watching" only once the watcher watches what this cycle found.
       await this.#updateWatch(loaded);
-      view.planned(planned);
-      if (planned.plan.operations.length === 0) {
-        await engine.apply(planned, { signal });
-        view.settled({ kind: 'up-to-date' });
-        return;
-      }
-      try {
-        // The plan's run goes on: its listener hears the apply's events too.
-        const result = await engine.apply(planned, { signal });
-        view.settled({ kind: 'applied', ok: result.ok });
-      } catch (e) {
-        view.settled({ kind: 'failed', error: e as Error });
-      }
     } finally {
-      await this.#updateWatch(loaded);
       this.#o.onBusy?.(false);
     }
+    view.settled(outcome);
   }
 
   async #updateWatch(loaded: { inputs: string[]; globs: string[] } | undefined): Promise<void> {
@@ -239,9 +238,10 @@ export class DevSession {
   }
 
   /**
-   * Brings the watched paths in line with what the repository is made of now. Paths are added to the
-   * watcher; when some are no longer wanted, a new watcher replaces it (chokidar's unwatch of a folder
-   * would also silence the paths below it that are still wanted).
+   * Brings the watched paths in line with what the repository is made of now. A changed set gets a new
+   * watcher, ready before the old one closes (no gap; an event both see is merged by the debounce):
+   * chokidar's `add` gives no sign of when it watches, and its `unwatch` of a folder would also
+   * silence the paths below it that are still wanted.
    */
   async #rewatch(): Promise<void> {
     const want = new Set<string>([this.#configAbs, ...this.#inputs]);
@@ -249,15 +249,14 @@ export class DevSession {
     if (this.#graph) for (const p of developPaths(this.#graph)) want.add(p);
     // Broken (or never loaded): any file of the repository may be the fix, a missing import included.
     if (this.#broken || this.#inputs.size === 0) want.add(this.#root);
-    const add = [...want].filter((p) => !this.#watched.has(p));
-    const removed = [...this.#watched].some((p) => !want.has(p));
-    if (!this.#watcher || removed) {
-      const old = this.#watcher;
-      this.#watcher = await this.#watch([...want]);
-      await old?.close().catch(() => undefined);
-    } else if (add.length) this.#watcher.add(add);
-    const changed = add.length > 0 || removed;
+    const changed = want.size !== this.#watched.size || [...want].some((p) => !this.#watched.has(p));
+    if (this.#watcher && !changed) return;
+    const old = this.#watcher;
+    const next = await this.#watch([...want]);
+    await new Promise<void>((resolve) => next.once('ready', () => resolve()));
+    this.#watcher = next;
+    await old?.close().catch(() => undefined);
     this.#watched = want;
-    if (changed) this.#o.view.watching([...want].map((p) => path.relative(this.#root, p) || '.').sort());
+    this.#o.view.watching([...want].map((p) => path.relative(this.#root, p) || '.').sort());
   }
 }
