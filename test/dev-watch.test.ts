@@ -9,8 +9,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, execIn, makeRepo, uniqueProject, WAFFLE_BIN, writeFiles } from './helpers.ts';
@@ -30,7 +31,16 @@ before(async () => {
   await ensureTestImages(process.env.DOCKER_HOST!, TEST_IMAGES);
 });
 
+/** A tmux server of our own (-L), so nothing else's sessions are touched. */
+const SOCKET = `waffle-dev-${process.pid}-${Date.now().toString(36)}`;
+const tmux = (...args: string[]): string => {
+  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+
 after(async () => {
+  spawnSync('tmux', ['-L', SOCKET, 'kill-server'], { stdio: 'ignore' });
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const p of projects) await cleanupProject(docker, p);
   for (const r of repos) fs.rmSync(r, { recursive: true, force: true });
@@ -214,6 +224,58 @@ test('waffle dev: a missing import is reported with its fix; creating the file r
   assert.equal(await dev.exited, 0, dev.out);
   assert.match(dev.out, /stopped watching; the services keep running/);
   assert.equal((await container(project, 'app')).State.Running, true);
+});
+
+test('waffle dev in a terminal: the live view shows each change\'s plan and result in 80 columns; q quits, the services stay', async () => {
+  const project = uniqueProject('devt');
+  projects.push(project);
+  const repo = makeRepo({
+    'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: '${project}' });\n`,
+    'services/web.ts': webTs("'1'"),
+    'www/index.html': 'first\n',
+    'app.conf': 'a=1\n',
+  });
+  repos.push(repo);
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-dev-tty-'));
+  repos.push(scriptDir);
+  fs.writeFileSync(
+    path.join(scriptDir, 'run.sh'),
+    [
+      'trap true INT',
+      `cd ${q(repo)}`,
+      'unset CI NO_COLOR FORCE_COLOR',
+      `export TERM=xterm-256color DOCKER_HOST=${q(process.env.DOCKER_HOST!)}`,
+      `${q(process.execPath)} ${q(WAFFLE_BIN)} dev --debounce 150`,
+      'echo WAFFLE-EXIT=$?',
+      'sleep 120',
+    ].join('\n') + '\n',
+  );
+  const name = `dev-${project}`;
+  tmux('new-session', '-d', '-s', name, '-x', '80', '-y', '30', `sh ${q(path.join(scriptDir, 'run.sh'))}`);
+  const screen = () => tmux('capture-pane', '-p', '-J', '-t', name, '-S', '-300').split('\n').map((l) => l.trimEnd()).join('\n');
+  const waitScreen = async (re: RegExp, what: string) => {
+    const until = Date.now() + 90_000;
+    for (;;) {
+      const text = screen();
+      if (re.test(text)) return text;
+      if (Date.now() > until) assert.fail(`no ${what} on the screen:\n${text}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  };
+  await waitScreen(/apply complete: 1 created[\s\S]*up to date · watching/, 'the first apply');
+  fs.writeFileSync(path.join(repo, 'services/web.ts'), webTs("'2'"));
+  await waitScreen(/changed: services\/web\.ts[\s\S]*-\/\+ replace web[\s\S]*apply complete: 0 created, 1 replaced[\s\S]*up to date · watching/, 'the redeploy');
+  fs.writeFileSync(path.join(repo, 'services/web.ts'), webTs("'3'") + 'export const broken = ;\n');
+  await waitScreen(/services\/web\.ts:\d+:\d+[\s\S]*not applied: fix the file and save/, 'the broken edit');
+  tmux('send-keys', '-t', name, 'q');
+  const final = await waitScreen(/WAFFLE-EXIT=\d+/, 'the exit');
+  assert.match(final, /WAFFLE-EXIT=0/);
+  assert.match(final, /stopped watching; the services keep running/);
+  for (const line of final.split('\n')) assert.ok([...line].length <= 80, `line wider than 80 columns: ${JSON.stringify(line)}`);
+  const web = await container(project, 'web');
+  assert.equal(web.State.Running, true);
+  assert.deepEqual(envOf(web), ['V=2']);
 });
 
 function graphOf(develop: unknown, root = '/repo'): ServiceGraph {

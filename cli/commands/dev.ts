@@ -27,16 +27,18 @@ export function register(program: Command, app: App): void {
       const engine = await cli.engine();
       const { DevSession } = await import('../dev/session.ts');
 
-      // While idle, Ctrl-C means "stop watching": the apply's "rolling back" message would be wrong.
-      let unmute: (() => void) | undefined = cli.interrupt.mute();
-      let busyAtPress = false;
-      const onBusy = (busy: boolean) => {
-        if (busy && unmute) {
-          unmute();
-          unmute = undefined;
-        } else if (!busy && !unmute) unmute = cli.interrupt.mute();
-      };
+      // While idle, Ctrl-C means "stop watching": apply's "rolling back" message would be wrong then, so
+      // the interrupt is muted except while a change is being applied or a develop action runs.
       let busy = false;
+      let busyAtPress = false;
+      let unmute: (() => void) | undefined = cli.interrupt.mute();
+      const onBusy = (b: boolean) => {
+        busy = b;
+        if (b) {
+          unmute?.();
+          unmute = undefined;
+        } else unmute ??= cli.interrupt.mute();
+      };
       const offPress = cli.interrupt.onPress((n) => {
         if (n === 1) busyAtPress = busy;
       });
@@ -58,15 +60,12 @@ export function register(program: Command, app: App): void {
         signal: cli.interrupt.signal,
         debounceMs,
         ...(pollMs ? { pollMs } : {}),
-        onBusy: (b) => {
-          busy = b;
-          onBusy(b);
-        },
+        onBusy,
       });
       // `q` (a key in the UI; a line `q` on stdin otherwise) ends the session after the change in flight.
       let lines: readline.Interface | undefined;
       if (ui) void ui.quit.then(() => session.stop());
-      else if (!cli.stdin.isTTY || cli.mode === 'plain') {
+      else {
         lines = readline.createInterface({ input: cli.stdin });
         lines.on('line', (l) => {
           if (l.trim().toLowerCase() === 'q') void session.stop();
@@ -81,7 +80,7 @@ export function register(program: Command, app: App): void {
         unmute?.();
         await ui?.close();
       }
-      const stopped = 'stopped watching; the services keep running (`waffle status`, `waffle destroy` to remove them)';
+      const stopped = 'stopped watching; the services keep running (`waffle status`)';
       // Ctrl-C while idle is the normal way out; during an apply it interrupted something (exit 130, as apply).
       if (cli.interrupt.presses > 0 && busyAtPress) throw new Exit(130);
       throw new Exit(0, kleur.green(stopped), { interruptHandled: true });
