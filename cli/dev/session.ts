@@ -88,7 +88,12 @@ export class DevSession {
     const onAbort = () => void this.stop();
     this.#o.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.#cycle([]);
+      // The first cycle counts as running: changes saved meanwhile wait for it, then make the next one.
+      this.#running = this.#cycle([]).finally(() => {
+        this.#running = undefined;
+        if (this.#pending.size > 0) this.#flush();
+      });
+      await this.#running;
       if (!this.#stopped) await this.#end;
     } finally {
       this.#o.signal.removeEventListener('abort', onAbort);
