@@ -473,3 +473,32 @@ test('import is pure and refuses what it cannot read: bad YAML, no services, a d
   assert.match(r.files['services/b.ts']!, /import a from '\.\/a';/);
   assert.doesNotMatch(r.files['services/a.ts']!, /import b/);
 });
+
+test('one secret value used by several services is one key; an optional env file that is missing is skipped, a required one is noted', () => {
+  const files: Record<string, string> = { '/x/db.env': 'POSTGRES_PASSWORD=same-pw\n' };
+  const r = importCompose({
+    files: [
+      {
+        path: '/x/docker-compose.yml',
+        text: `services:
+  db: { image: db:1, env_file: db.env }
+  app:
+    image: app:1
+    environment: { DB_PASSWORD: same-pw, DB_USER: app }
+    env_file: [{ path: missing.env, required: false }, gone.env]
+    depends_on: [db]
+`,
+      },
+    ],
+    read: (f) => files[f],
+    env: {},
+  });
+  assert.deepEqual(r.secrets, { db: { POSTGRES_PASSWORD: 'same-pw' } });
+  assert.match(r.files['services/app.ts']!, /DB_PASSWORD: secrets\.db\.POSTGRES_PASSWORD/);
+  assert.match(r.files['services/app.ts']!, /DB_USER: 'app'/);
+  assert.match(r.files['waffle.config.ts']!, /db: \{ provider: 'embedded', keys: \['POSTGRES_PASSWORD'\] \}/);
+  for (const text of Object.values(r.files)) assert.ok(!text.includes('same-pw'));
+  const envNotes = r.notes.filter((n) => n.service === 'app' && n.key === 'env_file' && n.level === 'unsupported');
+  assert.equal(envNotes.length, 1);
+  assert.match(envNotes[0]!.message, /gone\.env does not exist/);
+});
