@@ -200,6 +200,32 @@ export interface Route {
   stripPrefix?: boolean;
 }
 
+/**
+ * A host path `waffle dev` watches for one service, and what it does when a file under it changes.
+ * The names follow Compose's `develop.watch`; unlike Compose, it works for any image, not only for
+ * services it builds.
+ */
+export interface DevelopWatch {
+  /** A file or directory on the host, relative to the repository root (or absolute). */
+  path: string;
+  /**
+   * - `'sync'`: copy each changed file into the running container, below `target` (no restart);
+   * - `'restart'`: restart the container;
+   * - `'sync+restart'`: copy, then restart.
+   */
+  action: 'sync' | 'restart' | 'sync+restart';
+  /** Where `path` is in the container (an absolute path); needed by `'sync'` and `'sync+restart'`. */
+  target?: `/${string}`;
+  /** Names to leave alone below `path`, for example `['node_modules', '.git']` (a file or folder name at any depth). */
+  ignore?: string[];
+}
+
+/** What `waffle dev` does for a service besides redeploying it when its definition changes. */
+export interface DevelopSettings {
+  /** Host paths to watch, each with its action. */
+  watch: DevelopWatch[];
+}
+
 /** Everything a service can declare. Only `image` is required. */
 export interface ServiceDefinition {
   /**
@@ -270,6 +296,14 @@ export interface ServiceDefinition {
    * Default: the project's `pull`, else `'missing'`.
    */
   pull?: PullPolicy;
+  /**
+   * For `waffle dev` only (never part of a deploy): host files to watch and what to do when they
+   * change, copy them into the container (`sync`) or restart it (`restart`).
+   *
+   * @example
+   * develop: { watch: [{ path: './public', action: 'sync', target: '/www' }, { path: './app.conf', action: 'restart' }] }
+   */
+  develop?: DevelopSettings;
 }
 
 /** A service as returned by {@link defineService}: a value other services can reference. */

@@ -71,6 +71,7 @@ export interface ServiceData {
   files?: unknown;
   pull?: unknown;
   routes?: unknown;
+  develop?: unknown;
   [key: string]: unknown;
 }
 
@@ -199,6 +200,18 @@ export interface ServiceSpec {
   pull: 'missing' | 'always';
   /** Public routes through the project's proxy, sorted by domain and path. Present only when used. */
   routes?: RouteSpec[];
+  /** Host paths `waffle dev` watches for this service (absolute), with their action. Not part of the config hash. */
+  develop?: DevelopWatchSpec[];
+}
+
+/** One `develop.watch` entry, normalised: an absolute host path. */
+export interface DevelopWatchSpec {
+  path: string;
+  action: 'sync' | 'restart' | 'sync+restart';
+  /** Absolute path in the container (sync). */
+  target?: string;
+  /** File or folder names left alone below `path`. */
+  ignore: string[];
 }
 
 /** One key of one declared secret. */
@@ -616,7 +629,7 @@ export type ApplyEvent =
 // ───────────────────────────── engine events ─────────────────────────────
 
 /** What a run of the engine does. */
-export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'rollback' | 'maintenance';
+export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'rollback' | 'maintenance' | 'develop';
 
 /** Where a run failed before (or instead of) changing anything. */
 export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'proxy' | 'lock' | 'stale' | 'apply' | 'destroy' | 'rollback' | 'interrupted';
@@ -637,7 +650,17 @@ export interface PlanOpCounts {
 export type PlanningEvent =
   | { type: 'run-start'; kind: RunKind; source: 'dir' | 'graph'; root: string; offline: boolean; at: number }
   | { type: 'load-start'; root: string; at: number }
-  | { type: 'load-done'; files: number; services: number; ms: number; at: number }
+  | {
+      type: 'load-done';
+      files: number;
+      services: number;
+      /** Every file the bundles read, relative to the root (what `waffle dev` watches); absent for a stored graph. */
+      inputs?: string[];
+      /** The configuration's service globs (new files matching them are services). */
+      serviceGlobs?: string[];
+      ms: number;
+      at: number;
+    }
   /** Waiting for earlier runs of the same project in this process (`ahead` of them). */
   | { type: 'queued'; ahead: number; at: number }
   | { type: 'dequeued'; waitedMs: number; at: number }
@@ -677,8 +700,20 @@ export type DestroyRunEvent =
       at: number;
     };
 
+/** `waffle dev`'s own actions on a running service (`develop.watch`): files copied in, a restart. */
+export type DevelopRunEvent = {
+  type: 'develop-done';
+  service: string;
+  container: string;
+  /** Container paths of the files copied in. */
+  synced: string[];
+  restarted: boolean;
+  ms: number;
+  at: number;
+};
+
 /** Everything an engine run emits. */
-export type EngineEvent = PlanningEvent | ApplyEvent | DestroyRunEvent;
+export type EngineEvent = PlanningEvent | ApplyEvent | DestroyRunEvent | DevelopRunEvent;
 
 /** Stamped on every event by the engine: which run, its order in the run, and the project. */
 export interface RunStamp {

@@ -15,6 +15,7 @@ import { cmp, findCycles, topoOrder, type Edge } from './order.ts';
 import { isObject } from './parse.ts';
 import { reporterFor, unknownKeys } from './report.ts';
 import { checkConfig } from './validate/config.ts';
+import { checkDevelop } from './validate/develop.ts';
 import { checkEnv } from './validate/env.ts';
 import { checkHealthcheck } from './validate/healthchecks.ts';
 import { checkImageField, checkPull } from './validate/images.ts';
@@ -33,6 +34,7 @@ export { CONFIG_KEYS } from './validate/config.ts';
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
   'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull', 'routes',
+  'develop',
 ];
 
 /** Validates and normalises the loaded repository into a ServiceGraph; throws ProblemsError with every problem. */
@@ -96,6 +98,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       report,
     );
 
+    const develop = checkDevelop(d.develop, { root: repo.root }, report);
+
     for (const l of new Set([...dependencyLinks, ...connects, ...urlLinks])) {
       if (l !== service) linkPairs.add(service < l ? `${service}\u0000${l}` : `${l}\u0000${service}`);
     }
@@ -125,6 +129,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       ...(secretFiles.length > 0 ? { secretFiles } : {}),
       pull,
       ...(routes.length > 0 ? { routes: sortRoutes(routes.map((r) => r.route)) } : {}),
+      ...(develop.length > 0 ? { develop } : {}),
     };
   }
 
