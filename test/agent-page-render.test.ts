@@ -60,7 +60,7 @@ test('a planned pull request: status with the counts, a comment with the grouped
   assert.equal(st.description, 'waffle plan: 1 to create, 1 to replace');
   const c = previewComment(subject, result);
   assert.ok(c.startsWith(`${PREVIEW_MARKER}\n`), c);
-  assert.match(c, /\*\*replace\*\* `web` \(start\\-first\)/);
+  assert.match(c, /\*\*replace\*\* `web` \(start-first\)/);
   assert.match(c, /image: `waffle-test\/app:1 → waffle-test\/app:2`/);
   assert.match(c, /\*\*create\*\* `api`/);
   assert.match(c, /secrets: `\(secret\) API_KEY`/);

@@ -86,14 +86,18 @@ export function code(s: string): string {
   return `${fence}${pad}${text}${pad}${fence}`;
 }
 
-/** Plain text made inert for GitHub markdown: markup characters escaped, HTML as entities, one line. */
+/**
+ * Plain text made inert for GitHub markdown, on one line: HTML as entities, and the characters that
+ * start emphasis, code, links, tables or strike-through escaped (our text never starts a line, so
+ * headings and lists cannot begin inside it).
+ */
 export function inert(s: string): string {
   return s
     .replace(/[\r\n]+/g, ' ')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/([\\`*_{}[\]()#+\-.!|~])/g, '\\$1');
+    .replace(/([\\`*_[\]|~])/g, '\\$1');
 }
 
 /** A link to a line of a file at the commit, when the position is known. */
@@ -117,7 +121,7 @@ function planSection(plan: Plan, notChecked: string[]): string[] {
     const note = s.note && s.note !== 'new' ? ` (${inert(s.note)})` : '';
     out.push(`- ${code(s.symbol)} **${s.kind}** ${code(s.service)}${note}`);
     for (const f of s.fields) {
-      if (f.fullOnly && f.field !== 'steps') continue;
+      if (f.fullOnly) continue;
       out.push(`  - ${inert(f.field)}: ${code(f.text)}`);
     }
   }
