@@ -19,17 +19,18 @@ import { githubPreviewPublisher, memoryState } from '../runtime/agent/preview/gi
 import { PREVIEW_MARKER } from '../runtime/agent/preview/report.ts';
 import { cleanupProject, dockerClient, gitCommitAll, makeRepo, snapshot, uniqueProject, writeFiles, type Snapshot } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
-import { startGitHubIssuesDouble, type GitHubIssuesDouble } from './doubles/github-issues-double.ts';
+import { GitHubDouble } from './doubles/github-double.ts';
 
 const REPO = 'acme/infra';
 const TOKEN = 'ghp_previewdouble';
+const OTHER = 'ghp_someoneelse';
 const project = uniqueProject('pv');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-preview-'));
 const stateDir = path.join(tmp, 'state');
 let docker: Dockerode;
 let work: string;
 let bare: string;
-let github: GitHubIssuesDouble;
+let github: GitHubDouble;
 let engine: Engine;
 let runner: PreviewRunner;
 let before0: Snapshot;
@@ -76,7 +77,10 @@ before(async () => {
   assert.equal(applied.ok, true);
   before0 = await snapshot(docker, project);
   assert.equal(before0.containers.length, 2);
-  github = await startGitHubIssuesDouble({ token: TOKEN, repo: REPO });
+  github = await new GitHubDouble().start();
+  github.addRepo(REPO);
+  github.addToken(TOKEN, { login: 'waffle-bot' });
+  github.addToken(OTHER, { login: 'octocat' });
   runner = new PreviewRunner({
     engine,
     workspace: new PreviewWorkspace({ dir: path.join(stateDir, 'previews'), remote: bare }),
@@ -99,8 +103,9 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const statusesOf = (sha: string) => github.statuses.filter((s) => s.sha === sha && s.context === 'waffle/plan');
-const commentsOn = (n: number) => github.comments.filter((c) => c.issue === n);
+const statusesOf = (sha: string) => github.statuses(REPO, sha).filter((s) => s.context === 'waffle/plan');
+const commentsOn = (n: number) => github.issueComments(REPO, n);
+const edits = (id: number) => github.requests.filter((r) => r.method === 'PATCH' && r.path === `/repos/${REPO}/issues/comments/${id}` && r.status === 200).length;
 
 async function unchanged(): Promise<void> {
   const now = await snapshot(docker, project);
@@ -147,11 +152,10 @@ test('a new push to the pull request edits the same comment', async () => {
   const comments = commentsOn(1);
   assert.equal(comments.length, 1, 'still one comment');
   assert.equal(comments[0]!.id, first.id);
-  assert.equal(comments[0]!.edits, 1);
+  assert.equal(edits(first.id), 1);
   assert.match(comments[0]!.body, /\*\*replace\*\* `api`/);
   assert.match(comments[0]!.body, /env: `LOG_LEVEL changed`/);
   assert.match(comments[0]!.body, new RegExp(sha));
-  assert.equal(github.requests.filter((r) => r.method === 'PATCH').length, 1);
   await unchanged();
 });
 
@@ -191,7 +195,9 @@ test('a newer commit of the same pull request stops the preview of the older one
 });
 
 test("someone else's comment with the marker is left alone", async () => {
-  const theirs = github.addComment(4, `${PREVIEW_MARKER}\nlooks good`, 'octocat');
+  const res = await fetch(`${github.url}/repos/${REPO}/issues/4/comments`, { method: 'POST', headers: { authorization: `token ${OTHER}`, 'content-type': 'application/json' }, body: JSON.stringify({ body: `${PREVIEW_MARKER}\nlooks good` }) });
+  assert.equal(res.status, 201);
+  const theirs = (await res.json()) as { body: string };
   const sha = pushPull(4, 'other', { 'services/web.ts': service(TEST_IMAGES.appV2) }, 'other');
   // Our identity is known from the comments we wrote before.
   runner.submit(request(4, sha, 'acme:other'));
