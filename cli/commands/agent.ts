@@ -35,6 +35,10 @@ interface AgentFlags {
   keep: string;
   renewEvery: string;
   logFormat?: string;
+  previews: boolean;
+  previewForks?: boolean;
+  pageTokenFile?: string;
+  pageOpen?: boolean;
 }
 
 /** `60s`, `5m`, `1h`, `500ms`, `0` → milliseconds. */
@@ -121,9 +125,13 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
 
   const log = (await import('../agent-log.ts')).agentLogger(cli.stderr, o.logFormat ? { json: o.logFormat === 'json' } : {});
   const { History } = await import('../../runtime/history/history.ts');
-  const history = History.open(path.join(own, 'history.sqlite'), { keep });
+  // Every write to the history is also an event on the agent's stream (the page's live updates).
+  const { AgentEvents, watchHistory } = await import('../../runtime/agent/page/stream.ts');
+  const events = new AgentEvents();
+  const history = watchHistory(History.open(path.join(own, 'history.sqlite'), { keep }), events);
 
   const notifiers = [];
+  let githubAuth: { token: string } | { appId: string; privateKey: string; installationId: string } | undefined;
   if (githubRepo && (o.githubTokenFile || o.githubAppId)) {
     const { githubStatusNotifier } = await import('../../runtime/agent/notify/github.ts');
     let auth: { token: string } | { appId: string; privateKey: string; installationId: string };
@@ -133,6 +141,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
       auth = { appId: o.githubAppId!, privateKey: readSecret(cli, o.githubAppKeyFile, '--github-app-key-file'), installationId: o.githubAppInstallation };
     }
     notifiers.push(githubStatusNotifier({ repo: githubRepo, auth, ...(o.githubApiUrl ? { baseUrl: o.githubApiUrl } : {}) }));
+    githubAuth = auth;
   }
   if (o.chatWebhookUrlFile) {
     const { chatNotifier } = await import('../../runtime/agent/notify/chat.ts');
@@ -182,8 +191,70 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     ...(githubRepo ? { repo: githubRepo } : {}),
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
   });
+
+  // Pull-request previews: they need GitHub to report to. They wait for deploys, and a deploy that
+  // starts pauses the running one (it would plan against containers that are changing).
+  let previews: InstanceType<typeof import('../../runtime/agent/preview/preview.ts').PreviewRunner> | undefined;
+  if (o.previews && githubRepo && githubAuth) {
+    const { PreviewRunner } = await import('../../runtime/agent/preview/preview.ts');
+    const { PreviewWorkspace } = await import('../../runtime/agent/preview/workspace.ts');
+    const { githubPreviewPublisher } = await import('../../runtime/agent/preview/github.ts');
+    const { checkHostPolicy } = await import('../../runtime/agent/policy.ts');
+    previews = new PreviewRunner({
+      engine,
+      workspace: new PreviewWorkspace({ dir: path.join(own, 'previews'), remote: repo, env: checkout.gitEnv() }),
+      publisher: githubPreviewPublisher({ repo: githubRepo, auth: githubAuth, ...(o.githubApiUrl ? { baseUrl: o.githubApiUrl } : {}), state: history }),
+      log,
+      ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
+      policy: (graph, dir) => checkHostPolicy(graph, policy, dir),
+      deploysIdle: async () => {
+        while (agent.queue.length > 0) await agent.queue.idle();
+      },
+      onRecord: (r) => events.publish({ type: 'preview', number: r.number, state: r.state }),
+    });
+    const runner = previews;
+    events.subscribe((e) => {
+      if (e.type === 'deployment' && e.state === 'running') runner.preempt();
+    });
+  }
+
+  // The status page: the management token or the read-only page token, or open when asked.
+  const pageToken = o.pageTokenFile ? readSecret(cli, o.pageTokenFile, '--page-token-file') : undefined;
+  const { pageSource } = await import('../../runtime/agent/page/source.ts');
+  const { connectDocker, dockerSettingsFromEnv } = await import('../../runtime/docker/client.ts');
+  let docker: ReturnType<typeof connectDocker> | undefined;
+  const source = pageSource({
+    status: () => agent.status(),
+    history,
+    docker: () => (docker ??= connectDocker(engine.dockerHostFor(agent.graph), (({ host: _h, ...rest }) => rest)(dockerSettingsFromEnv(engine.env))).catch((e) => {
+      docker = undefined;
+      throw e;
+    })),
+    domains: (name) => {
+      const routes = (agent.graph?.services[name] as { routes?: Array<{ domain: string; path: string }> } | undefined)?.routes ?? [];
+      return routes.map((r) => r.domain + (r.path === '/' ? '' : r.path));
+    },
+    ...(previews ? { previews } : {}),
+  });
+  const page = {
+    access: { ...(token ? { token } : {}), ...(pageToken ? { readToken: pageToken } : {}), ...(o.pageOpen ? { open: true } : {}) },
+    secure: !!o.publicUrl?.startsWith('https:'),
+    source,
+    events,
+  };
+
   const { createServer } = await import('../../runtime/agent/server.ts');
-  const server = await createServer({ agent, history, metrics, log, ...(webhookSecret ? { webhookSecret } : {}), ...(token ? { token } : {}), ...(githubRepo ? { githubRepo } : {}) });
+  const server = await createServer({
+    agent,
+    history,
+    metrics,
+    log,
+    ...(webhookSecret ? { webhookSecret } : {}),
+    ...(token ? { token } : {}),
+    ...(githubRepo ? { githubRepo } : {}),
+    ...(previews ? { previews: { runner: previews, forks: !!o.previewForks } } : {}),
+    page,
+  });
 
   // The process's signals are the agent's: the first SIGTERM/SIGINT stops gracefully (the running
   // deploy finishes), the second interrupts the deploy (rolled back), the third leaves at once.
@@ -197,6 +268,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
         log.info('stopping: the running deploy finishes first (signal again to interrupt it)', { signal: sig });
         stopped = (async () => {
           await server.close().catch(() => undefined);
+          await previews?.close();
           await agent.stop();
           history.close();
           log.info('stopped');
@@ -217,6 +289,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   } catch (e) {
     log.error('cannot start: the checkout failed', { error: (e as Error).message });
     await server.close().catch(() => undefined);
+    await previews?.close().catch(() => undefined);
     await agent.stop().catch(() => undefined);
     history.close();
     throw new Exit(1, `waffle: ${(e as Error).message}`);
@@ -254,6 +327,10 @@ export function register(program: Command, app: App): void {
     .addOption(new Option('--host-policy <file>', 'JSON: what definitions may do on this host (bind roots, Docker socket, host ports)').env('WAFFLE_AGENT_HOST_POLICY'))
     .addOption(new Option('--keep <n>', 'deployments kept in the history').env('WAFFLE_AGENT_KEEP').default('500'))
     .addOption(new Option('--renew-every <duration>', 'how often due Vault leases are renewed (0 = never)').env('WAFFLE_AGENT_RENEW_EVERY').default('60s'))
+    .addOption(new Option('--no-previews', 'do not plan pull requests (on by default when GitHub statuses are set up)').env('WAFFLE_AGENT_NO_PREVIEWS'))
+    .addOption(new Option('--preview-forks', "also preview pull requests from forks (their code runs in the agent's sandboxed evaluation)").env('WAFFLE_AGENT_PREVIEW_FORKS'))
+    .addOption(new Option('--page-token-file <file>', 'file holding a read-only token for the status page (the management token opens it too)').env('WAFFLE_AGENT_PAGE_TOKEN_FILE'))
+    .addOption(new Option('--page-open', 'the status page needs no token (put the agent behind a VPN or a proxy that authenticates)').env('WAFFLE_AGENT_PAGE_OPEN'))
     .addOption(new Option('--log-format <format>', 'json or text (default: json unless stderr is a terminal)').env('WAFFLE_AGENT_LOG_FORMAT').choices(['json', 'text']))
     .action(async (o: AgentFlags, cmd: Command) => {
       // Global options after `agent` reach the root; the agent's own are read here.

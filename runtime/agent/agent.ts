@@ -90,6 +90,11 @@ export class Agent {
     return this.#o.checkout.branch;
   }
 
+  /** The graph of the last deploy that loaded (what the status and the page describe). */
+  get graph(): ServiceGraph | undefined {
+    return this.#graph;
+  }
+
   /** The commit the agent is at or moving to: what a poll compares the remote head with. */
   get knownCommit(): string | undefined {
     return this.#attempted;

@@ -48,6 +48,16 @@ export class Checkout {
     this.branch = opts.branch;
   }
 
+  /** The repository followed (a URL or a path). */
+  get repo(): string {
+    return this.#opts.repo;
+  }
+
+  /** git's environment, for other git work against the same remote (pull-request previews). */
+  gitEnv(): Record<string, string> {
+    return this.#env();
+  }
+
   /** git's environment: nothing from this process but what git needs, plus the credentials. */
   #env(): Record<string, string> {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };

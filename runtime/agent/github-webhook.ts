@@ -31,6 +31,24 @@ export interface Want {
   branch: string;
 }
 
+/** A delivery's JSON object: the body, or the `payload` field of a form (the webhook's other content type). */
+export function payloadOf(body: Buffer, contentType: string | undefined): { json: object } | { reason: string } {
+  let text = body.toString('utf8');
+  if ((contentType ?? '').startsWith('application/x-www-form-urlencoded')) {
+    const payload = new URLSearchParams(text).get('payload');
+    if (payload === null) return { reason: 'form body without a payload field' };
+    text = payload;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { reason: 'body is not JSON' };
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) return { reason: 'body is not a JSON object' };
+  return { json };
+}
+
 /**
  * What a verified delivery asks for. Only a push to exactly `refs/heads/<branch>` of exactly `repo`
  * deploys; a branch deletion, a tag, another branch or repository is ignored with the reason.
@@ -39,19 +57,9 @@ export interface Want {
 export function classify(event: string | undefined, body: Buffer, contentType: string | undefined, want: Want): Delivery {
   if (event === 'ping') return { kind: 'ping' };
   if (!event) return { kind: 'malformed', reason: 'no X-GitHub-Event header' };
-  let text = body.toString('utf8');
-  if ((contentType ?? '').startsWith('application/x-www-form-urlencoded')) {
-    const payload = new URLSearchParams(text).get('payload');
-    if (payload === null) return { kind: 'malformed', reason: 'form body without a payload field' };
-    text = payload;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { kind: 'malformed', reason: 'body is not JSON' };
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) return { kind: 'malformed', reason: 'body is not a JSON object' };
+  const parsed = payloadOf(body, contentType);
+  if ('reason' in parsed) return { kind: 'malformed', reason: parsed.reason };
+  const json = parsed.json;
   if (event !== 'push') return { kind: 'ignored', reason: `event ${event}` };
   const p = json as { ref?: unknown; after?: unknown; deleted?: unknown; repository?: { full_name?: unknown } };
   const repo = typeof p.repository?.full_name === 'string' ? p.repository.full_name : undefined;

@@ -11,7 +11,9 @@ import type { History } from '../history/history.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Logger } from './notify/notifier.ts';
 import type { Agent } from './agent.ts';
-import { classify, verifySignature } from './github-webhook.ts';
+import { classify, payloadOf, verifySignature } from './github-webhook.ts';
+import { classifyPullRequest, type PreviewRunner } from './preview/preview.ts';
+import { registerPage, type PageOptions } from './page/routes.ts';
 import { newRunId } from '../engine.ts';
 
 /** GitHub's own limit on a webhook payload. */
@@ -29,6 +31,10 @@ export interface ServerOptions {
   /** `owner/name` whose pushes deploy. */
   githubRepo?: string;
   bodyLimit?: number;
+  /** Plan previews of pull requests (`pull_request` deliveries); off without it. */
+  previews?: { runner: PreviewRunner; forks: boolean };
+  /** The status page (`GET /`, a browser's `GET /deployments/<id>`, `/events`); off without it. */
+  page?: PageOptions;
 }
 
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -73,6 +79,37 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
     void reply.status(status).send({ error: status === 413 ? 'payload too large' : err.message });
   });
 
+  /** A verified `pull_request` delivery: a preview queued (or dropped when the pull request closed). */
+  const pullRequest = (id: string, body: Buffer, contentType: string | undefined, reply: FastifyReply) => {
+    const event = 'pull_request';
+    const parsed = payloadOf(body, contentType);
+    const d = 'json' in parsed ? classifyPullRequest(parsed.json, { repo: o.githubRepo ?? '', branch, forks: o.previews!.forks }) : { kind: 'malformed' as const, reason: parsed.reason };
+    switch (d.kind) {
+      case 'malformed':
+        record({ id, event, outcome: `refused: ${d.reason}` });
+        return reply.status(400).send({ error: d.reason });
+      case 'ignored':
+        record({ id, event, outcome: `ignored: ${d.reason}` });
+        return reply.status(202).send({ status: 'ignored', reason: d.reason });
+      case 'close':
+        o.previews!.runner.cancel(d.number);
+        record({ id, event, outcome: `ignored: pull request #${d.number} closed` });
+        return reply.status(202).send({ status: 'ignored', reason: `pull request #${d.number} closed` });
+      case 'preview': {
+        let r;
+        try {
+          r = o.previews!.runner.submit({ ...d.request, delivery: id });
+        } catch (e) {
+          record({ id, event, outcome: `refused: ${(e as Error).message}` });
+          return reply.status(503).send({ error: (e as Error).message });
+        }
+        const older = r.stopped ?? r.replaced;
+        record({ id, event, outcome: `previewing: pull request #${d.request.number} at ${d.request.sha.slice(0, 7)}${older ? ` (replaces ${older.slice(0, 7)})` : ''}` });
+        return reply.status(202).send({ status: 'previewing', pull: d.request.number, commit: d.request.sha });
+      }
+    }
+  };
+
   app.post('/hooks/github', async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const event = header(req, 'x-github-event') ?? '?';
@@ -97,6 +134,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
         record({ id, event, outcome: `refused: ${c.reason}` });
         return reply.status(400).send({ error: c.reason });
       case 'ignored':
+        if (event === 'pull_request' && o.previews) return pullRequest(id, body, header(req, 'content-type'), reply);
         record({ id, event, outcome: `ignored: ${c.reason}` });
         return reply.status(202).send({ status: 'ignored', reason: c.reason });
       case 'push': {
@@ -163,6 +201,8 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
   });
 
   app.get('/status', { preHandler: guard }, async () => o.agent.status());
+
+  if (o.page) registerPage(app, o.page);
 
   // ── for monitors: no token ──
   app.get('/healthz', async () => ({ ok: true, queue: o.agent.queue.length }));
