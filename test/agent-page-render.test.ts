@@ -129,7 +129,7 @@ function overview(over: Partial<OverviewData> = {}): OverviewData {
       { service: 'web<script>alert(1)</script>', state: 'running', health: 'healthy', image: 'waffle-test/app:2', digest: 'sha256:' + 'd'.repeat(64), commit: 'c'.repeat(12), domains: ['shop.example.com/'], startedAt: 1_000, lastDeploy: { id: 'D1', action: 'replace', outcome: 'done' } },
     ],
     deployments: [
-      { id: 'D1', trigger: 'push', commit: 'c'.repeat(40), state: 'failed', services: [{ service: 'web', action: 'replace', outcome: 'failed', message: '"><img src=x onerror=alert(1)>' }], error: 'health check failed', queuedAt: 1, startedAt: 2, finishedAt: 3_002, durationMs: 3_000 },
+      { id: 'D1', trigger: 'push', commit: 'c'.repeat(40), state: 'failed', services: [{ service: 'web', action: 'replace', outcome: 'failed' }], error: 'health check failed: "><img src=x onerror=alert(1)>', queuedAt: 1, startedAt: 2, finishedAt: 3_002, durationMs: 3_000 },
     ],
     deliveries: [{ id: 'abc', source: 'github', event: 'push', outcome: 'ignored: branch refs/heads/<x>', receivedAt: 5 }],
     previews: [],
@@ -144,6 +144,7 @@ test('the overview: services with state, health, image, digest, commit link, dom
   assert.doesNotMatch(page, /<script>alert/);
   assert.match(page, /web&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   assert.doesNotMatch(page, /<img src=x/);
+  assert.match(page, /health check failed: &quot;&gt;&lt;img src=x onerror=alert\(1\)&gt;/);
   assert.match(page, /waffle-test\/app:2/);
   assert.match(page, /sha256:dddddddddddd/);
   assert.match(page, /href="https:\/\/github\.com\/acme\/infra\/commit\/c{40}"/);

@@ -52,7 +52,14 @@ input{font:inherit;padding:.4rem;border:1px solid #767676;border-radius:.25rem}
 button{font:inherit;padding:.4rem .8rem;border:1px solid #0b57b0;background:#0b57b0;color:#fff;border-radius:.25rem;cursor:pointer}
 .error{color:#7d1a12}
 footer{color:var(--muted);font-size:.85em;padding-top:1rem;padding-bottom:1rem}
-@media (max-width:40rem){th.wide,td.wide{display:none}}
+@media (max-width:40rem){
+.stack caption{display:block}
+.stack thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.stack,.stack tbody,.stack tr,.stack td{display:block;width:100%}
+.stack tr{border-bottom:1px solid var(--line);padding:.35rem 0}
+.stack td{border:0;padding:.1rem 0}
+.stack td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}
+}
 `;
 
 /** The live-update script: hears the agent's events and swaps in the re-rendered `#content`. */
@@ -157,16 +164,19 @@ const TONE: Record<string, string> = {
   refused: 'bad',
 };
 
-export function badge(word: string): Html {
-  return html`<span class="badge ${TONE[word] ?? ''}">${word}</span>`;
+export function badge(word: string, tone = TONE[word] ?? ''): Html {
+  return html`<span class="badge ${tone}">${word}</span>`;
 }
+
+/** A container's state: running is good news here (for a deploy it means busy). */
+const stateBadge = (state: string) => badge(state, state === 'running' ? 'ok' : undefined);
 
 // ───────────────────────────── overview ─────────────────────────────
 
 function serviceCard(s: ServiceView, d: OverviewData): Html {
   const uptime = s.startedAt && s.state === 'running' ? duration(d.now - s.startedAt) : '—';
   return html`<li class="card" id="service-${s.service}">
-<h3><span>${s.service}</span> ${badge(s.state)}${s.health !== 'none' ? html` ${badge(s.health)}` : ''}</h3>
+<h3><span>${s.service}</span> ${stateBadge(s.state)}${s.health !== 'none' ? html` ${badge(s.health)}` : ''}</h3>
 <dl>
 <dt>image</dt><dd class="mono">${s.image ?? '—'}</dd>
 <dt>digest</dt><dd class="mono" title="${s.digest ?? ''}">${s.digest ? shortDigest(s.digest) : '—'}</dd>
@@ -184,25 +194,26 @@ function shortDigest(d: string): string {
   return digest.startsWith('sha256:') ? `sha256:${digest.slice(7, 19)}` : digest.slice(0, 19);
 }
 
+/** Per-service outcomes in one deploy's row (their messages are on the deploy's page). */
 function outcomes(d: DeploymentView): Html {
   if (!d.services.length) return html``;
-  return html`<ul class="outcomes">${d.services.map((s) => html`<li>${s.service}: ${s.action} ${s.outcome}${s.message ? html` — ${s.message}` : ''}</li>`)}</ul>`;
+  return html`<ul class="outcomes">${d.services.map((s) => html`<li>${s.service}: ${s.action} ${s.outcome}</li>`)}</ul>`;
 }
 
 function deploymentRows(list: DeploymentView[], d: { repo?: string; webUrl?: string; now: number }): Html {
   if (!list.length) return html`<p class="muted">No deploys yet.</p>`;
-  return html`<div class="scroll"><table>
+  return html`<div class="scroll"><table class="stack">
 <caption class="muted">Newest first</caption>
-<thead><tr><th scope="col">deploy</th><th scope="col">result</th><th scope="col">commit</th><th scope="col" class="wide">trigger</th><th scope="col" class="wide">started</th><th scope="col">duration</th></tr></thead>
+<thead><tr><th scope="col">deploy</th><th scope="col">result</th><th scope="col">commit</th><th scope="col">trigger</th><th scope="col">started</th><th scope="col">duration</th></tr></thead>
 <tbody>
 ${list.map(
   (x) => html`<tr id="deployment-${x.id}">
-<td><a class="mono" href="/deployments/${x.id}">${x.id.slice(-8)}</a></td>
-<td>${badge(x.state)}${x.planSummary ? html` <span class="muted">${x.planSummary}</span>` : ''}${x.error ? html`<div class="error">${clip(x.error, 300)}</div>` : ''}${outcomes(x)}</td>
-<td>${commitLink(x.commit, d.repo, d.webUrl)}</td>
-<td class="wide">${x.trigger}</td>
-<td class="wide">${time(x.startedAt ?? x.queuedAt)}</td>
-<td>${x.state === 'running' && x.startedAt ? `${duration(d.now - x.startedAt)} so far` : duration(x.durationMs)}</td>
+<td data-label="deploy"><a class="mono" href="/deployments/${x.id}">${x.id.slice(-8)}</a></td>
+<td data-label="result">${badge(x.state)}${x.planSummary ? html` <span class="muted">${x.planSummary}</span>` : ''}${x.error ? html`<div class="error">${clip(x.error, 300)}</div>` : ''}${outcomes(x)}</td>
+<td data-label="commit">${commitLink(x.commit, d.repo, d.webUrl)}</td>
+<td data-label="trigger">${x.trigger}</td>
+<td data-label="started">${time(x.startedAt ?? x.queuedAt)}</td>
+<td data-label="duration">${x.state === 'running' && x.startedAt ? `${duration(d.now - x.startedAt)} so far` : duration(x.durationMs)}</td>
 </tr>`,
 )}
 </tbody></table></div>`;
@@ -210,17 +221,17 @@ ${list.map(
 
 function deliveryRows(list: DeliveryView[]): Html {
   if (!list.length) return html`<p class="muted">No webhook deliveries yet.</p>`;
-  return html`<div class="scroll"><table>
-<thead><tr><th scope="col">received</th><th scope="col">event</th><th scope="col">outcome</th><th scope="col" class="wide">delivery</th></tr></thead>
+  return html`<div class="scroll"><table class="stack">
+<thead><tr><th scope="col">received</th><th scope="col">event</th><th scope="col">outcome</th><th scope="col">delivery</th></tr></thead>
 <tbody>
 ${list.map((x) => {
   const word = x.outcome.split(':')[0]!;
   const rest = x.outcome.slice(word.length).replace(/^:\s*/, '');
   return html`<tr>
-<td>${time(x.receivedAt)}</td>
-<td>${x.source} ${x.event}</td>
-<td>${badge(word)}${rest ? html` ${rest}` : ''}${x.deployment ? html` → <a class="mono" href="/deployments/${x.deployment}">${x.deployment.slice(-8)}</a>` : ''}</td>
-<td class="wide mono">${clip(x.id, 40)}</td>
+<td data-label="received">${time(x.receivedAt)}</td>
+<td data-label="event">${x.source} ${x.event}</td>
+<td data-label="outcome">${badge(word)}${rest ? html` ${rest}` : ''}${x.deployment ? html` → <a class="mono" href="/deployments/${x.deployment}">${x.deployment.slice(-8)}</a>` : ''}</td>
+<td data-label="delivery" class="mono">${clip(x.id, 40)}</td>
 </tr>`;
 })}
 </tbody></table></div>`;
@@ -254,10 +265,10 @@ ${
   d.previews.length
     ? html`<section aria-labelledby="h-previews">
 <h2 id="h-previews">Pull request previews</h2>
-<div class="scroll"><table>
-<thead><tr><th scope="col">pull request</th><th scope="col">result</th><th scope="col">commit</th><th scope="col" class="wide">finished</th></tr></thead>
+<div class="scroll"><table class="stack">
+<thead><tr><th scope="col">pull request</th><th scope="col">result</th><th scope="col">commit</th><th scope="col">finished</th></tr></thead>
 <tbody>${d.previews.map(
-        (p) => html`<tr><td>${base ? html`<a href="${base}/pull/${p.number}">#${p.number}</a>` : `#${p.number}`} <span class="muted">${p.head}</span></td><td>${badge(p.state)} ${p.description}</td><td>${commitLink(p.sha, d.repo, d.webUrl)}</td><td class="wide">${time(p.finishedAt)}</td></tr>`,
+        (p) => html`<tr><td data-label="pull request">${base ? html`<a href="${base}/pull/${p.number}">#${p.number}</a>` : `#${p.number}`} <span class="muted">${p.head}</span></td><td data-label="result">${badge(p.state)} ${p.description}</td><td data-label="commit">${commitLink(p.sha, d.repo, d.webUrl)}</td><td data-label="finished">${time(p.finishedAt)}</td></tr>`,
       )}</tbody></table></div>
 </section>`
     : ''
@@ -305,6 +316,7 @@ export function describeEvent(e: Ev): { text: string; detail?: Html; tone?: stri
     case 'load-start':
       return { text: 'loading the configuration' };
     case 'load-done':
+      if (e.files === 0) return { text: `configuration of ${e.services} service${e.services === 1 ? '' : 's'} ready` };
       return { text: `loaded ${e.services} service${e.services === 1 ? '' : 's'} from ${e.files} file${e.files === 1 ? '' : 's'} in ${duration(Number(e.ms))}` };
     case 'queued':
       return { text: `waiting for ${e.ahead} earlier change${e.ahead === 1 ? '' : 's'} of the project` };
