@@ -90,5 +90,22 @@ test('kill -9 mid-apply, restart: interrupted in history, converged, no duplicat
     return d.state !== 'queued' && d.state !== 'running' ? d : undefined;
   });
   assert.equal(done.state, 'no-op');
-  assert.equal(await second.stop(), 0);
+
+  // SIGTERM during a deploy: the deploy finishes (the slow replace becomes healthy), then the agent exits.
+  const back = remote.commit({ 'services/web.ts': slowV2.replace(TEST_IMAGES.appV2, TEST_IMAGES.appV1) }, 'slow v1');
+  const r2 = await deliver(second.url, { body: pushPayload(back) });
+  await waitFor('the second replace to wait for health', async () => {
+    const events = (await second.api('GET', `/deployments/${r2.json.deployment}`)).json.events as Array<{ type: string; step?: string }>;
+    return events.some((e) => e.type === 'step' && e.step === 'waiting-health');
+  });
+  assert.equal(await second.stop(), 0, second.log().slice(-3000));
+  const { History } = await import('../runtime/history/history.ts');
+  const history = History.open(path.join(stateDir, '_agent', 'history.sqlite'));
+  try {
+    assert.equal(history.get(r2.json.deployment)?.state, 'applied');
+  } finally {
+    history.close();
+  }
+  const final = await snapshot(docker, project);
+  assert.deepEqual(final.containers.map((c) => [c.name, c.image, c.state]), [[`${project}-web`, TEST_IMAGES.appV1, 'running']]);
 });

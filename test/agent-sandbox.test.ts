@@ -122,6 +122,11 @@ test('a commit that breaks the host policy is refused with file, service and rul
   assert.match(bind.error!, /services\/web\.ts/);
   assert.match(bind.error!, /\(web\)/);
   assert.match(bind.error!, /\/etc/);
+  // The socket of the engine the agent drives, although it lies under no well-known path.
+  const sock = process.env.DOCKER_HOST!.replace(/^unix:\/\//, '');
+  const socket = await refusedCommit({ 'services/web.ts': webService(2, `\n  volumes: [{ bind: ${JSON.stringify(sock)}, target: '/var/run/docker.sock' }],`) }, 'bind the docker socket');
+  assert.match(socket.error!, /host policy/);
+  assert.match(socket.error!, /socket/i);
   const port = await refusedCommit({ 'services/web.ts': webService(2, `\n  ports: ['8088:8080'],`) }, 'host port 8088');
   assert.match(port.error!, /host policy/);
   assert.match(port.error!, /8088/);
