@@ -188,3 +188,46 @@ test('the overview fits a phone screen', async () => {
   assert.deepEqual(await axeViolations(p), []);
   await phone.close();
 });
+
+test('over HTTP: programs get 401 without a token, the API keeps its JSON and its token, the page allows only its own script', async () => {
+  const get = (route: string, headers: Record<string, string> = {}) => fetch(agent.url + route, { headers, redirect: 'manual', signal: AbortSignal.timeout(20_000) });
+  const anon = await get('/', { accept: 'application/json' });
+  assert.equal(anon.status, 401);
+  assert.equal(anon.headers.get('www-authenticate'), 'Bearer');
+  assert.equal((await get('/events')).status, 401);
+
+  const html = await get('/', { authorization: `Bearer ${PAGE_TOKEN}`, accept: 'text/html' });
+  assert.equal(html.status, 200);
+  assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+  const csp = html.headers.get('content-security-policy') ?? '';
+  const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
+  assert.ok(nonce, csp);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  const text = await html.text();
+  assert.equal(text.match(/<script/g)?.length, 1);
+  assert.ok(text.includes(`<script nonce="${nonce}">`));
+
+  // The same address serves people and programs: HTML for a browser, the API's JSON (and token) for the rest.
+  const { json } = await agent.api<{ deployments: Array<{ id: string }> }>('GET', '/deployments');
+  const id = json.deployments[0]!.id;
+  const api = await agent.api<{ id: string; events: unknown[] }>('GET', `/deployments/${id}`);
+  assert.equal(api.status, 200);
+  assert.equal(api.json.id, id);
+  assert.ok(api.json.events.length > 0);
+  assert.equal((await get(`/deployments/${id}`, { authorization: `Bearer ${PAGE_TOKEN}` })).status, 401, 'the read-only token is not the API token');
+  const page = await get(`/deployments/${id}`, { authorization: `Bearer ${PAGE_TOKEN}`, accept: 'text/html,application/xhtml+xml' });
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), new RegExp(`Deploy <span class="mono">${id}</span>`));
+
+  // Signing in never sends the browser to another site.
+  const login = await fetch(agent.url + '/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: PAGE_TOKEN, next: '//evil.example/' }).toString(),
+    redirect: 'manual',
+  });
+  assert.equal(login.status, 303);
+  assert.equal(login.headers.get('location'), '/');
+  assert.match(login.headers.get('set-cookie') ?? '', /^waffle_page=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
+  assert.ok(!(login.headers.get('set-cookie') ?? '').includes(PAGE_TOKEN));
+});

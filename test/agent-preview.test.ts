@@ -207,3 +207,44 @@ test("someone else's comment with the marker is left alone", async () => {
   assert.equal(comments[0]!.body, theirs.body);
   assert.equal(comments[1]!.user.login, 'waffle-bot');
 });
+
+test('previews wait while deploys run or wait, and a deploy that starts pauses the running one, which runs again', async () => {
+  let release!: () => void;
+  let idle = new Promise<void>((r) => (release = r));
+  const paused: string[] = [];
+  const gated = new PreviewRunner({
+    engine,
+    workspace: new PreviewWorkspace({ dir: path.join(stateDir, 'previews-gated'), remote: bare }),
+    publisher: githubPreviewPublisher({ repo: REPO, auth: { token: TOKEN }, baseUrl: github.url, state: memoryState() }),
+    log: { info: (msg, f) => msg === 'preview paused for a deploy' && paused.push((f as { sha: string }).sha), warn: () => {}, error: () => {} },
+    deploysIdle: () => idle,
+  });
+  try {
+    const sha = pushPull(8, 'gated', { 'services/web.ts': service(TEST_IMAGES.appV2) }, 'gated');
+    gated.submit(request(8, sha, 'acme:gated'));
+    // A deploy is running: nothing of the preview happens, not even its pending status.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(statusesOf(sha), []);
+    assert.equal(gated.length, 1);
+    // The deploy is done; the preview starts, and a new deploy starting pauses it at once.
+    release();
+    await new Promise<void>((r) => {
+      const t = setInterval(() => {
+        if (gated.queue.running) {
+          clearInterval(t);
+          r();
+        }
+      }, 5);
+    });
+    gated.preempt();
+    await gated.idle();
+    assert.deepEqual(paused, [sha]);
+    assert.equal(statusesOf(sha).at(-1)!.state, 'success');
+    assert.equal(statusesOf(sha).at(-1)!.description, 'waffle plan: 1 to replace');
+    assert.equal(commentsOn(8).length, 1);
+  } finally {
+    idle = Promise.resolve();
+    await gated.close();
+  }
+  await unchanged();
+});
