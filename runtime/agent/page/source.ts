@@ -76,16 +76,12 @@ export async function containerDetails(docker: Dockerode, containers: string[]):
 }
 
 export function pageSource(o: PageSourceOptions): PageSource {
-  const base = async () => {
-    const status = await o.status();
-    return { status };
-  };
   return {
     async overview() {
       let status: AgentStatusView | undefined;
       let servicesError: string | undefined;
       try {
-        ({ status } = await base());
+        status = await o.status();
       } catch (e) {
         servicesError = `The services could not be read: ${(e as Error).message}`;
       }

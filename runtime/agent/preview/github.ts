@@ -27,6 +27,15 @@ export interface PreviewPublisher {
 
 export const PREVIEW_STATUS_CONTEXT = 'waffle/plan';
 
+/** One request to GitHub may take this long before it is given up (and retried by the caller). */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** The caller's signal, bounded by the request time limit. */
+function limit(signal: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
+
 export interface GitHubPreviewOptions {
   /** `owner/name`. */
   repo: string;
@@ -77,7 +86,7 @@ export function githubPreviewPublisher(opts: GitHubPreviewOptions): PreviewPubli
 
   async function findOurs(gh: Octokit, number: number, signal?: AbortSignal): Promise<number | undefined> {
     const login = state.getState<string>(loginKey);
-    const comments = await gh.paginate(gh.rest.issues.listComments, { ...where, issue_number: number, per_page: 100, request: { signal } });
+    const comments = await gh.paginate(gh.rest.issues.listComments, { ...where, issue_number: number, per_page: 100, request: { signal: limit(signal) } });
     const ours = comments.find((c) => (c.body ?? '').startsWith(PREVIEW_MARKER) && (!login || c.user?.login === login));
     return ours?.id;
   }
@@ -92,7 +101,7 @@ export function githubPreviewPublisher(opts: GitHubPreviewOptions): PreviewPubli
         context: PREVIEW_STATUS_CONTEXT,
         description,
         ...(targetUrl ? { target_url: targetUrl } : {}),
-        request: { signal },
+        request: { signal: limit(signal) },
       });
     },
 
@@ -103,7 +112,7 @@ export function githubPreviewPublisher(opts: GitHubPreviewOptions): PreviewPubli
         const target = id ?? (await findOurs(gh, number, signal));
         if (target === undefined) break;
         try {
-          await gh.rest.issues.updateComment({ ...where, comment_id: target, body, request: { signal } });
+          await gh.rest.issues.updateComment({ ...where, comment_id: target, body, request: { signal: limit(signal) } });
           state.setState(commentKey(number), target);
           return { id: target, created: false };
         } catch (e) {
@@ -113,7 +122,7 @@ export function githubPreviewPublisher(opts: GitHubPreviewOptions): PreviewPubli
           if (id === undefined) break;
         }
       }
-      const res = await gh.rest.issues.createComment({ ...where, issue_number: number, body, request: { signal } });
+      const res = await gh.rest.issues.createComment({ ...where, issue_number: number, body, request: { signal: limit(signal) } });
       state.setState(commentKey(number), res.data.id);
       if (res.data.user?.login) state.setState(loginKey, res.data.user.login);
       return { id: res.data.id, created: true };
