@@ -340,7 +340,8 @@ test('hub: close() ends waiting retries and idle() resolves', async (t) => {
   const log = recordingLog();
   const hub = new NotificationHub([githubStatusNotifier({ repo: REPO, auth: { token: TOKEN }, baseUrl: gh.url })], { log, retries: 10, baseDelayMs: 600_000 });
   hub.send(report());
-  while (statusPosts(gh).length === 0) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 6000 && statusPosts(gh).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(statusPosts(gh).length, 1, 'the first attempt was made');
   hub.close();
   await hub.idle();
   assert.equal(statusPosts(gh).length, 1);

@@ -115,17 +115,23 @@ test('policy: the Docker socket is refused, as a file, as a directory holding it
     named: `{ image: 'waffle-test/app:1', volumes: [{ bind: ${JSON.stringify(path.join(sockDir, 'docker-rootless.sock'))}, target: '/d.sock' }] }`,
     custom: `{ image: 'waffle-test/app:1', volumes: [{ bind: ${JSON.stringify(sockDir)}, target: '/s' }] }`,
     linked: `{ image: 'waffle-test/app:1', volumes: [{ bind: './sock', target: '/x.sock' }] }`,
+    holder: `{ image: 'waffle-test/app:1', volumes: [{ bind: './run', target: '/r' }] }`,
   });
   fs.symlinkSync('/var/run/docker.sock', path.join(dir, 'sock'));
+  // A directory of the checkout with a Docker socket in it (a rootless engine's, say).
+  fs.mkdirSync(path.join(dir, 'run'));
+  const inRepo = net.createServer().listen(path.join(dir, 'run', 'docker.sock'));
+  await new Promise((r) => inRepo.once('listening', r));
+  after(() => inRepo.close());
   const g = await load(dir);
   const policy: HostPolicy = { ...DEFAULT_HOST_POLICY, dockerSockets: [enginePath], source: '/etc/waffle/agent.json' };
   const problems = checkHostPolicy(g, policy, dir);
-  for (const service of ['sock', 'run', 'root', 'named', 'custom', 'linked']) {
+  for (const service of ['sock', 'run', 'root', 'named', 'custom', 'linked', 'holder']) {
     const p = one(problems.filter((x) => x.service === service), /would give the container the Docker socket/, service);
     assert.match(p.message, /root on this host/);
     assert.match(p.fix!, /"dockerSocket": true in the agent's host policy \(\/etc\/waffle\/agent\.json\)/);
   }
-  assert.equal(problems.length, 6, problems.map(formatProblem).join('\n'));
+  assert.equal(problems.length, 7, problems.map(formatProblem).join('\n'));
   assert.match(one(problems, /"\/run"/, 'run').message, /\("\/run\/docker\.sock"\)/, 'names the socket a directory holds');
 
   // Allowing the socket leaves the other rules: outside the checkout a bind still needs a root, and
