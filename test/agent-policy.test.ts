@@ -99,14 +99,14 @@ test('policy: binds outside the checkout are refused, whether written with .., a
   assert.deepEqual(checkHostPolicy(g, { ...DEFAULT_HOST_POLICY, bindRoots: [viaLink] }, dir).map((p) => p.service).sort(), ['dots', 'link']);
 });
 
-test('policy: the Docker socket is refused, as a file, as a directory holding it, by name or through a symlink, unless allowed', async () => {
+test('policy: the Docker socket is refused, as a file, as a directory holding it, by name or through a symlink, unless allowed', async (t) => {
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-policy-sock-'));
   made.push(sockDir);
   // A real unix socket standing for this host's Docker engine at a path only the agent knows.
   const enginePath = path.join(sockDir, 'engine.sock');
   const server = net.createServer().listen(enginePath);
   await new Promise((r) => server.once('listening', r));
-  after(() => server.close());
+  t.after(() => server.close());
 
   const dir = repoWith({
     sock: `{ image: 'waffle-test/app:1', volumes: [{ bind: '/var/run/docker.sock', target: '/var/run/docker.sock' }] }`,
@@ -122,7 +122,7 @@ test('policy: the Docker socket is refused, as a file, as a directory holding it
   fs.mkdirSync(path.join(dir, 'run'));
   const inRepo = net.createServer().listen(path.join(dir, 'run', 'docker.sock'));
   await new Promise((r) => inRepo.once('listening', r));
-  after(() => inRepo.close());
+  t.after(() => inRepo.close());
   const g = await load(dir);
   const policy: HostPolicy = { ...DEFAULT_HOST_POLICY, dockerSockets: [enginePath], source: '/etc/waffle/agent.json' };
   const problems = checkHostPolicy(g, policy, dir);
