@@ -1,7 +1,8 @@
 /**
  * What the pull-request comment and the agent's page say, from plan and history data: the grouped
  * diff with causes, problems with file and line, secret causes without values, and everything that
- * comes from a repository or a webhook escaped. Access: tokens, the sign-in cookie, open pages.
+ * comes from a repository or a webhook escaped. Access: tokens, the sign-in cookie, open pages. The
+ * agent's event stream fed by the real history.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -198,4 +199,45 @@ test('page access: a token as bearer or as the sign-in cookie; the cookie holds 
   assert.equal(safeNext('//evil.example'), '/');
   assert.equal(safeNext('https://evil.example'), '/');
   assert.equal(safeNext('/\\evil'), '/');
+});
+
+test("the agent's event stream hears every write to the real history, after it is written; reads pass through", async () => {
+  const { History } = await import('../runtime/history/history.ts');
+  const { AgentEvents, watchHistory } = await import('../runtime/agent/page/stream.ts');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-stream-'));
+  const events = new AgentEvents();
+  const heard: Array<Record<string, unknown>> = [];
+  const history = watchHistory(History.open(path.join(dir, 'history.sqlite')), events);
+  try {
+    const stop = events.subscribe((e) => {
+      // The write is visible to a reader by the time the stream tells about it.
+      if (e.type === 'deployment') assert.equal(history.get(e.id)?.state, e.state ?? history.get(e.id)?.state);
+      heard.push(e);
+    });
+    events.subscribe(() => {
+      throw new Error('a broken listener');
+    });
+    const row = history.createDeployment({ trigger: 'push', commit: 'a'.repeat(40) });
+    history.update(row.id, { state: 'running', startedAt: Date.now() });
+    history.appendEvent(row.id, { type: 'plan-ready', at: 1 });
+    history.recordDelivery({ id: 'd1', source: 'github', event: 'push', outcome: 'deployed', deployment: row.id, receivedAt: Date.now() });
+    assert.deepEqual(heard, [
+      { type: 'deployment', id: row.id, state: 'queued' },
+      { type: 'deployment', id: row.id, state: 'running' },
+      { type: 'run-event', deployment: row.id, event: 'plan-ready' },
+      { type: 'delivery', id: 'd1', outcome: 'deployed' },
+    ]);
+    assert.equal(history.list().length, 1);
+    assert.deepEqual(history.events(row.id), [{ type: 'plan-ready', at: 1 }]);
+    stop();
+    history.update(row.id, { state: 'applied' });
+    assert.equal(heard.length, 4);
+    assert.equal(events.listeners, 1);
+  } finally {
+    history.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

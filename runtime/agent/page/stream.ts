@@ -48,37 +48,44 @@ interface Writes {
  * untouched. Returns an object of the history's own type, so the agent uses it as it is.
  */
 export function watchHistory<H extends Writes>(history: H, events: AgentEvents): H {
+  // Methods are bound once, not on every call.
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(history, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver) as unknown;
       if (typeof value !== 'function') return value;
-      switch (key) {
-        case 'createDeployment':
-          return (d: Parameters<Writes['createDeployment']>[0]) => {
-            const row = target.createDeployment(d);
-            events.publish({ type: 'deployment', id: row.id, state: row.state });
-            return row;
-          };
-        case 'update':
-          return (id: string, patch: { state?: string }) => {
-            target.update(id, patch);
-            events.publish({ type: 'deployment', id, ...(patch.state ? { state: patch.state } : {}) });
-          };
-        case 'appendEvent':
-          return (id: string, event: object) => {
-            target.appendEvent(id, event);
-            events.publish({ type: 'run-event', deployment: id, event: String((event as { type?: unknown }).type ?? '') });
-          };
-        case 'recordDelivery':
-          return (d: { id: string; outcome: string }) => {
-            target.recordDelivery(d);
-            events.publish({ type: 'delivery', id: d.id, outcome: d.outcome });
-          };
-        default:
-          return (value as (...a: unknown[]) => unknown).bind(target);
-      }
+      if (!bound.has(key)) bound.set(key, wrap(target, key, value as (...a: unknown[]) => unknown));
+      return bound.get(key);
     },
   });
+
+  function wrap(target: H, key: PropertyKey, value: (...a: unknown[]) => unknown): unknown {
+    switch (key) {
+      case 'createDeployment':
+        return (d: Parameters<Writes['createDeployment']>[0]) => {
+          const row = target.createDeployment(d);
+          events.publish({ type: 'deployment', id: row.id, state: row.state });
+          return row;
+        };
+      case 'update':
+        return (id: string, patch: { state?: string }) => {
+          target.update(id, patch);
+          events.publish({ type: 'deployment', id, ...(patch.state ? { state: patch.state } : {}) });
+        };
+      case 'appendEvent':
+        return (id: string, event: object) => {
+          target.appendEvent(id, event);
+          events.publish({ type: 'run-event', deployment: id, event: String((event as { type?: unknown }).type ?? '') });
+        };
+      case 'recordDelivery':
+        return (d: { id: string; outcome: string }) => {
+          target.recordDelivery(d);
+          events.publish({ type: 'delivery', id: d.id, outcome: d.outcome });
+        };
+      default:
+        return value.bind(target);
+    }
+  }
 }
 
 /**
