@@ -132,7 +132,10 @@ function overview(over: Partial<OverviewData> = {}): OverviewData {
     deployments: [
       { id: 'D1', trigger: 'push', commit: 'c'.repeat(40), state: 'failed', services: [{ service: 'web', action: 'replace', outcome: 'failed' }], error: 'health check failed: "><img src=x onerror=alert(1)>', queuedAt: 1, startedAt: 2, finishedAt: 3_002, durationMs: 3_000 },
     ],
-    deliveries: [{ id: 'abc', source: 'github', event: 'push', outcome: 'ignored: branch refs/heads/<x>', receivedAt: 5 }],
+    deliveries: [
+      { id: 'abc', source: 'github', event: 'push', outcome: 'ignored: branch refs/heads/<x>', receivedAt: 5 },
+      { id: 'def', source: 'github', event: 'push', outcome: 'deployed', deployment: 'D1', receivedAt: 6 },
+    ],
     previews: [],
     now: 3_601_000,
     ...over,
@@ -153,6 +156,8 @@ test('the overview: services with state, health, image, digest, commit link, dom
   assert.match(page, /1 h 0 min/);
   assert.match(page, /href="\/deployments\/D1"/);
   assert.match(page, /branch refs\/heads\/&lt;x&gt;/);
+  // A delivery shows where it led: the state of the deploy it queued.
+  assert.match(page, /<a class="mono" href="\/deployments\/D1">D1<\/a> <span class="badge bad">failed<\/span>/);
   // The one script is this response's, allowed by its nonce.
   assert.equal(page.match(/<script/g)?.length, 1);
   assert.match(page, /<script nonce="NONCE">/);

@@ -219,7 +219,8 @@ ${list.map(
 </tbody></table></div>`;
 }
 
-function deliveryRows(list: DeliveryView[]): Html {
+/** Deliveries with what was done, and where it led: the state of the deploy it queued (pending ones show `queued`). */
+function deliveryRows(list: DeliveryView[], states: Map<string, string>): Html {
   if (!list.length) return html`<p class="muted">No webhook deliveries yet.</p>`;
   return html`<div class="scroll"><table class="stack">
 <thead><tr><th scope="col">received</th><th scope="col">event</th><th scope="col">outcome</th><th scope="col">delivery</th></tr></thead>
@@ -230,7 +231,7 @@ ${list.map((x) => {
   return html`<tr>
 <td data-label="received">${time(x.receivedAt)}</td>
 <td data-label="event">${x.source} ${x.event}</td>
-<td data-label="outcome">${badge(word)}${rest ? html` ${rest}` : ''}${x.deployment ? html` → <a class="mono" href="/deployments/${x.deployment}">${x.deployment.slice(-8)}</a>` : ''}</td>
+<td data-label="outcome">${badge(word)}${rest ? html` ${rest}` : ''}${x.deployment ? html` → <a class="mono" href="/deployments/${x.deployment}">${x.deployment.slice(-8)}</a>${states.has(x.deployment) ? html` ${badge(states.get(x.deployment)!)}` : ''}` : ''}</td>
 <td data-label="delivery" class="mono">${clip(x.id, 40)}</td>
 </tr>`;
 })}
@@ -275,7 +276,7 @@ ${
 }
 <section aria-labelledby="h-deliveries">
 <h2 id="h-deliveries">Webhook deliveries</h2>
-${deliveryRows(d.deliveries)}
+${deliveryRows(d.deliveries, new Map(d.deployments.map((x) => [x.id, x.state])))}
 </section>`;
 }
 
