@@ -2,8 +2,8 @@
  * The agent's status page in a real browser (Debian's chromium driven by playwright-core) against the
  * real `waffle agent` and engine: sign in with the read-only token, watch a deploy happen live (server-
  * sent events, no reload) and finish, see a failed deploy's health output on its page, fit a phone
- * screen, pass axe-core's accessibility rules (WCAG 2 A/AA: labels, contrast…), and never show a
- * token. The main views are saved to docs/screenshots/.
+ * screen, pass axe-core's accessibility rules (WCAG 2 A/AA: labels, contrast…), never show a
+ * token, and let the agent stop while browsers listen. The main views are saved to docs/screenshots/.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -230,4 +230,14 @@ test('over HTTP: programs get 401 without a token, the API keeps its JSON and it
   assert.equal(login.headers.get('location'), '/');
   assert.match(login.headers.get('set-cookie') ?? '', /^waffle_page=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
   assert.ok(!(login.headers.get('set-cookie') ?? '').includes(PAGE_TOKEN));
+});
+
+test('SIGTERM while browsers listen to the live updates: the agent still stops cleanly', async () => {
+  await page.goto(agent.url + '/');
+  await page.waitForSelector('#live:has-text("Live")');
+  const code = await agent.stop(30_000);
+  assert.equal(code, 0, agent.log().slice(-2000));
+  // The browser is told the stream ended and keeps what it shows.
+  await page.waitForSelector('#live:has-text("paused")');
+  assert.ok(await page.locator('#service-web').count());
 });
