@@ -172,6 +172,7 @@ test("a failed deploy's page: its plan, its events, the health output of the fai
         { type: 'run-start', kind: 'apply', at: 10 },
         { type: 'plan-ready', plan: p, at: 20 },
         { type: 'op-failed', op: 'replace:web', kind: 'replace-service', service: 'web', ms: 5, at: 30, failure: { message: 'web did not become healthy', healthOutput: ['wget: server returned error: HTTP/1.1 500 <Internal>'], logTail: ['boom'] } },
+        { type: 'run-failed', stage: 'validate', message: '1 problem', problems: [{ file: 'services/web.ts', service: 'web', where: 'ports[0]', loc: '4:12', message: 'host port 80 is taken', fix: 'pick another' }], at: 40 },
       ],
       repo: 'acme/infra',
       branch: 'main',
@@ -184,6 +185,8 @@ test("a failed deploy's page: its plan, its events, the health output of the fai
   assert.match(page, /replace web: failed: web did not become healthy/);
   assert.match(page, /<pre aria-label="health check output">wget: server returned error: HTTP\/1\.1 500 &lt;Internal&gt;<\/pre>/);
   assert.match(page, /data-events="\/events\?deployment=D2"/);
+  assert.match(page, /failed \(validate\): 1 problem/);
+  assert.match(page, /<span class="mono">services\/web\.ts:4:12<\/span> service <span class="mono">web<\/span>: host port 80 is taken/);
   assert.doesNotMatch(page, /a secret value changed/);
 });
 

@@ -354,7 +354,8 @@ export function describeEvent(e: Ev): { text: string; detail?: Html; tone?: stri
     }
     case 'run-failed': {
       const problems = (e.problems as Problem[]) ?? [];
-      return { text: `failed (${String(e.stage)}): ${problems.length ? `${problems.length} problem${problems.length === 1 ? '' : 's'}` : String(e.message)}`, detail: problems.length ? problemItems(problems) : undefined, tone: 'bad' } as { text: string; detail?: Html; tone: string };
+      const text = `failed (${String(e.stage)}): ${problems.length ? `${problems.length} problem${problems.length === 1 ? '' : 's'}` : String(e.message)}`;
+      return problems.length ? { text, detail: problemItems(problems), tone: 'bad' } : { text, tone: 'bad' };
     }
     case 'run-cancelled':
       return { text: `cancelled: ${String(e.reason)}` };
