@@ -98,7 +98,7 @@ export function dockerOptions(host: string, settings: Pick<DockerSettings, 'tlsV
   } catch {
     throw new Error(
       `Docker host "${host}" is not a valid address. Fix: use unix:///path/to/docker.sock or tcp://HOST:PORT ` +
-        '(DOCKER_HOST or `docker.host` in waffle.config.ts).',
+        '(DOCKER_HOST, or `docker.host` in the configuration file).',
     );
   }
   const https = u.protocol === 'https:' || (u.protocol === 'tcp:' && (u.port === '2376' || !!settings.tlsVerify));
@@ -384,7 +384,7 @@ export async function connectDocker(host?: string, settings: DockerSettings = {}
     throw new Error(
       `Docker is not answering at ${target} (${why}). ` +
         'Fix: start Docker, or point Wafflemaker at a running engine with DOCKER_HOST=unix:///path/to/docker.sock ' +
-        '(or tcp://HOST:PORT), or set `docker: { host: ... }` in waffle.config.ts.',
+        '(or tcp://HOST:PORT), or set `docker: { host: ... }` in the configuration file (waffle.config.ts, or the one given with -c).',
     );
   }
   return docker;

@@ -28,7 +28,7 @@ function reuseOrRefuse(net: Dockerode.NetworkInspectInfo, name: string, project:
   if (project && net.Labels?.[LABEL.project] === project) return { id: net.Id, reused: true };
   throw new Error(
     `network ${name} already exists and does not belong to project "${project}". ` +
-      `Fix: remove or rename that network (docker network rm ${name}), or rename the project in waffle.config.ts.`,
+      `Fix: remove or rename that network (docker network rm ${name}), or rename the project in the configuration file (waffle.config.ts, or the one given with -c).`,
   );
 }
 

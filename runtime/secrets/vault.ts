@@ -59,7 +59,7 @@ export class VaultUnreachableError extends Error {
     readonly address: string,
     cause: string,
   ) {
-    super(`Vault at ${address} is unreachable (${cause}). Nothing was changed; check that Vault is running and that the address (vault.address in waffle.config.ts) is right, then try again.`);
+    super(`Vault at ${address} is unreachable (${cause}). Nothing was changed; check that Vault is running and that the address (vault.address in the configuration file: waffle.config.ts, or the one given with -c) is right, then try again.`);
     this.name = 'VaultUnreachableError';
   }
 }
@@ -170,7 +170,7 @@ export class VaultProvider implements SecretProvider {
       const roleId = this.auth.roleId ?? this.env[this.auth.roleIdEnv ?? 'VAULT_ROLE_ID'];
       const secretEnv = this.auth.secretIdEnv ?? 'VAULT_SECRET_ID';
       const secretId = this.env[secretEnv];
-      if (!roleId) throw new Error(`Vault at ${this.address}: AppRole login needs a role_id: set ${this.auth.roleIdEnv ?? 'VAULT_ROLE_ID'} (or vault.auth.roleId in waffle.config.ts)`);
+      if (!roleId) throw new Error(`Vault at ${this.address}: AppRole login needs a role_id: set ${this.auth.roleIdEnv ?? 'VAULT_ROLE_ID'} (or vault.auth.roleId in the configuration file)`);
       if (!secretId) throw new Error(`Vault at ${this.address}: AppRole login needs a secret_id: set the ${secretEnv} environment variable`);
       const r = await this.call('AppRole login', () =>
         this.client.approleLogin({ role_id: roleId, secret_id: secretId, ...(this.auth.method === 'approle' && this.auth.mount ? { mount_point: this.auth.mount } : {}) }),
