@@ -41,6 +41,13 @@ export function planLines(plan: Plan, opts: PlanTextOptions = {}): string[] {
   }
   if (opts.full) for (const i of m.infra) lines.push(cut(infraLine(i)));
   else if (m.infra.length) lines.push(kleur.dim(cut(`    ${infraSummary(m.infra)}`)));
+  // A dropped pin is said by the cause of its service's operation when there is one, else on its own line.
+  const pinCaused = new Set(plan.operations.filter((o) => 'service' in o && o.causes.some((c) => c.kind === 'pin')).map((o) => (o as { service: string }).service));
+  for (const p of m.pins) {
+    if (p.state === 'dropped' && pinCaused.has(p.service)) continue;
+    const text = cut(`${p.state === 'held' ? '=' : '~'}   ${(p.state === 'held' ? 'pinned' : 'unpin').padEnd(7)} ${truncate(p.service, nameWidth).padEnd(nameWidth)}  ${p.detail}`);
+    lines.push(p.state === 'held' ? kleur.cyan(text) : kleur.yellow(text));
+  }
   if (m.unchanged.length) lines.push(kleur.dim(cut(`=   ${m.unchanged.length} unchanged: ${m.unchanged.join(', ')}`)));
   return lines;
 }

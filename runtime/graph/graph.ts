@@ -154,5 +154,6 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(Object.keys(cfg.secrets).length > 0 ? { secrets: cfg.secrets } : {}),
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
+    ...(cfg.rollback ? { rollback: cfg.rollback } : {}),
   };
 }

@@ -4,12 +4,13 @@
  * Pure: plan data in, plain data and text out, no colour. The terminal renderers (cli/render/plan.ts,
  * the Ink plan view), the pull-request comment and the agent's page all show this same model.
  * `+` create, `~` update in place, `-/+` replace with its cause and strategy (the full diff lists its
- * steps), `=>` rename (a replace finished under the canonical name), `-` remove, `>` start.
+ * steps), `<-` rollback to a kept container, `=>` rename (a replace finished under the canonical
+ * name), `-` remove, `>` start; services pinned by a rollback are listed apart.
  * Values are never shown: env is listed by key, secrets as `(secret)`.
  */
 import type { ContainerCreateBody, Operation, Plan } from '../model.ts';
 
-export type ServiceChangeKind = 'create' | 'replace' | 'update' | 'rename' | 'start' | 'remove';
+export type ServiceChangeKind = 'create' | 'replace' | 'rollback' | 'update' | 'rename' | 'start' | 'remove';
 
 export interface FieldChange {
   /** `image`, `env`, `ports`, `restart`, `secrets`, ... */
@@ -24,7 +25,7 @@ export interface FieldChange {
 export interface ServiceChange {
   op: string;
   kind: ServiceChangeKind;
-  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>';
+  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>' | '<-';
   service: string;
   /** One-line reason or strategy, e.g. `start-first`, `stop-first: fixed host port 8080/tcp`, `removed`. */
   note: string;
@@ -43,10 +44,12 @@ export interface PlanModel {
   services: ServiceChange[];
   infra: InfraChange[];
   unchanged: string[];
-  counts: { create: number; replace: number; update: number; rename: number; start: number; remove: number; unchanged: number };
+  /** Services pinned by a rollback (held: left alone; dropped: released by this plan). */
+  pins: Array<{ service: string; state: 'held' | 'dropped'; detail: string }>;
+  counts: { create: number; replace: number; rollback: number; update: number; rename: number; start: number; remove: number; unchanged: number };
 }
 
-const ORDER: ServiceChangeKind[] = ['create', 'replace', 'update', 'rename', 'start', 'remove'];
+const ORDER: ServiceChangeKind[] = ['create', 'replace', 'rollback', 'update', 'rename', 'start', 'remove'];
 
 /** Cause kinds that concern secrets: their detail is replaced by `(secret)` plus a neutral text. */
 const isSecretCause = (kind: string) => /^secrets?$/.test(kind) || kind.startsWith('secret');
@@ -155,6 +158,16 @@ export function planModel(plan: Plan): PlanModel {
         });
         break;
       }
+      case 'rollback-service':
+        services.push({
+          op: op.id,
+          kind: 'rollback',
+          symbol: '<-',
+          service: op.service,
+          note: `to generation ${op.generation}, ${op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy}`,
+          fields: [...causeFields(op), { field: 'container', text: `${op.targetName} → ${op.containerName}`, fullOnly: true }, ...stepsField(op)],
+        });
+        break;
       case 'update-service':
         services.push({ op: op.id, kind: 'update', symbol: '~', service: op.service, note: 'in place', fields: causeFields(op) });
         break;
@@ -206,9 +219,11 @@ export function planModel(plan: Plan): PlanModel {
     services,
     infra,
     unchanged: [...plan.unchanged].sort(),
+    pins: (plan.pins ?? []).map((p) => ({ service: p.service, state: p.state, detail: p.detail })),
     counts: {
       create: count('create'),
       replace: count('replace'),
+      rollback: count('rollback'),
       update: count('update'),
       rename: count('rename'),
       start: count('start'),
@@ -224,6 +239,7 @@ export function planHeadline(m: PlanModel): string {
   const parts = [
     c.create && `${c.create} to create`,
     c.replace && `${c.replace} to replace`,
+    c.rollback && `${c.rollback} to roll back`,
     c.update && `${c.update} to update`,
     c.rename && `${c.rename} to rename`,
     c.start && `${c.start} to start`,

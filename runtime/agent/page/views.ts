@@ -373,7 +373,8 @@ ${m.services.length ? html`<ul class="plan">${m.services.map(
         ? html`<ul>${s.fields.filter((f) => !f.fullOnly || f.field === 'steps').map((f) => html`<li>${f.field}: <span class="mono">${f.text}</span></li>`)}</ul>`
         : ''
     }</li>`,
-  )}</ul>` : ''}`;
+  )}</ul>` : ''}
+${m.pins.length ? html`<ul class="plan">${m.pins.map((p) => html`<li><span class="mono">=</span> <strong>pinned</strong> <span class="mono">${p.service}</span> <span class="muted">${p.detail}</span></li>`)}</ul>` : ''}`;
 }
 
 export function deploymentContent(d: DeploymentPageData): Html {

@@ -126,6 +126,7 @@ function planSection(plan: Plan, notChecked: string[]): string[] {
     }
   }
   if (m.infra.length) out.push(`- ${inert(infraSummary(m.infra))}`);
+  for (const p of m.pins) out.push(`- ${code('=')} **pinned** ${code(p.service)}: ${inert(p.detail)}`);
   if (m.unchanged.length) out.push(`- ${code('=')} ${m.unchanged.length} unchanged: ${m.unchanged.map(code).join(', ')}`);
   if (notChecked.length) {
     out.push('', `Secrets from Vault were not read for the preview; a changed value would also replace ${notChecked.map(code).join(', ')}.`);

@@ -12,7 +12,10 @@ import { checkPull, DEFAULT_PULL, type PullPolicy } from './images.ts';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_NS, parseResources, parseRestart, type LifecycleDefaults } from './lifecycle.ts';
 import { checkSecretDecls, checkVaultConfigured, checkVaultSettings } from './secrets.ts';
 
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'rollback'];
+const ROLLBACK_KEYS = ['keep'];
+/** At most this many kept containers per service: each holds its writable layer on the host's disk. */
+export const MAX_KEEP = 20;
 export const NAMINGS = ['file', 'path'] as const;
 export type Naming = (typeof NAMINGS)[number];
 export const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
@@ -40,6 +43,8 @@ export interface ConfigResult {
   secretsDeclared: boolean;
   vault?: VaultSettingsSpec;
   evaluation?: EvaluationSpec;
+  /** `rollback.keep`, when configured. */
+  rollback?: { keep: number };
 }
 
 /** Validates `repo.config`; every problem is pushed onto `problems`, valid parts are returned with defaults filled. */
@@ -143,6 +148,21 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
   if (vault?.auth.method === 'approle') credentials[vault.auth.secretIdEnv] = 'the Vault AppRole secret id (vault.auth.approle.secretIdEnv)';
   const evaluation = checkEvaluation(c.evaluation, report, credentials);
 
+  let rollback: { keep: number } | undefined;
+  if (has(c, 'rollback')) {
+    const r = c.rollback;
+    if (!isObject(r)) report('rollback', `rollback must be an object, got ${show(r)}`, 'for example rollback: { keep: 3 }');
+    else {
+      unknownKeys(r, ROLLBACK_KEYS, 'rollback.', report, 'rollback');
+      if (has(r, 'keep')) {
+        const k = r.keep;
+        if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > MAX_KEEP) {
+          report('rollback.keep', `rollback.keep ${show(k)} must be a whole number from 0 to ${MAX_KEEP}`, 'for example rollback: { keep: 3 } (0 keeps no earlier container)');
+        } else rollback = { keep: k };
+      }
+    }
+  }
+
   return {
     project,
     ...(dockerHost !== undefined ? { dockerHost } : {}),
@@ -154,5 +174,6 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
     secretsDeclared: c.secrets !== undefined,
     ...(vault ? { vault } : {}),
     ...(evaluation ? { evaluation } : {}),
+    ...(rollback ? { rollback } : {}),
   };
 }
