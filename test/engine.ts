@@ -294,6 +294,8 @@ export const TEST_TOOLS = [
   { pkg: 'docker-compose', provides: 'docker-compose' },
   { pkg: 'docker-registry', provides: 'docker-registry' },
   { pkg: 'tmux', provides: 'tmux' },
+  // a real browser for the agent page's test, driven by playwright-core (no browser download)
+  { pkg: 'chromium', provides: '/usr/bin/chromium' },
   // the reference age CLI: a second implementation that must decrypt what `waffle secrets` writes
   { pkg: 'age', provides: 'age' },
   // the reverse proxy routed services are deployed behind (tests start their own `caddy run` on free ports)
