@@ -173,6 +173,24 @@ export interface ServiceSpec {
    * project's, else `'missing'`.
    */
   pull: 'missing' | 'always';
+  /** Automatic image updates (the agent deploys newly pushed tags it allows). Present only when written. */
+  update?: UpdatePolicySpec;
+}
+
+/** Which tags of a service's image the agent may deploy by itself, validated (see define's `ImageUpdatePolicy`). */
+export interface UpdatePolicySpec {
+  tags: { glob: string } | { regex: string; sortBy?: string } | { semver: string };
+  order: 'semver' | 'numeric' | 'newest';
+  /** Milliseconds a tag must have existed (since its push) before it is deployed; 0 for none. */
+  cooldownMs: number;
+}
+
+/** The project's `updates` settings, validated: the agent's tag poll and the registries' credentials. */
+export interface UpdateSettingsSpec {
+  /** Poll interval in milliseconds; absent: no poll (webhooks only). */
+  pollMs?: number;
+  /** Credentials per registry host: a user name (text or a secret key) and a password (a secret key). Never values. */
+  registries: Record<string, { username: string | SecretKeySpec; password: SecretKeySpec }>;
 }
 
 /** One key of one declared secret. */
@@ -226,6 +244,8 @@ export interface ServiceGraph {
    * Present only when configured.
    */
   evaluation?: { env: string[]; memoryMb?: number };
+  /** `defineConfig({ updates })`, validated. Present only when configured. */
+  updates?: UpdateSettingsSpec;
 }
 
 /** One problem found while loading or validating. */

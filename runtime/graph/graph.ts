@@ -24,13 +24,14 @@ import { checkConnects, checkDependsOn, checkServiceName, indexServices, referen
 import { checkPort, checkPorts, hostPortConflicts, type HostBinding } from './validate/ports.ts';
 import { checkCommand, checkUser, checkWorkdir } from './validate/process.ts';
 import { checkSecretFiles } from './validate/secrets.ts';
+import { checkUpdatePolicy } from './validate/updates.ts';
 import { checkVolumes } from './validate/volumes.ts';
 
 export { CONFIG_KEYS } from './validate/config.ts';
 
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
-  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull',
+  'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull', 'update',
 ];
 
 /** Validates and normalises the loaded repository into a ServiceGraph; throws ProblemsError with every problem. */
@@ -61,6 +62,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     const command = checkCommand('command', d.command, report);
     const entrypoint = checkCommand('entrypoint', d.entrypoint, report);
     const pull = checkPull(d.pull, 'pull', report, cfg.defaults.pull);
+    const update = checkUpdatePolicy(d.update, report);
 
     const port = checkPort(d.port, report);
     const ports = checkPorts(d.ports, report);
@@ -118,6 +120,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       ...(Object.keys(secretEnv).length > 0 ? { secretEnv } : {}),
       ...(secretFiles.length > 0 ? { secretFiles } : {}),
       pull,
+      ...(update ? { update } : {}),
     };
   }
 
@@ -154,5 +157,6 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(Object.keys(cfg.secrets).length > 0 ? { secrets: cfg.secrets } : {}),
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
+    ...(cfg.updates ? { updates: cfg.updates } : {}),
   };
 }
