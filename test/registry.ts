@@ -15,7 +15,12 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(): Promise<Registry> {
+export interface RegistryOptions {
+  /** Push notifications: the registry's `notifications.endpoints` entry (url and headers it sends). */
+  notify?: { url: string; headers?: Record<string, string> };
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   ensureDebianPackages([{ pkg: 'docker-registry', provides: 'docker-registry' }]);
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-registry-'));
@@ -30,6 +35,21 @@ export async function startRegistry(): Promise<Registry> {
       '  delete: { enabled: true }',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(opts.notify
+        ? [
+            'notifications:',
+            '  endpoints:',
+            '    - name: waffle',
+            `      url: ${opts.notify.url}`,
+            ...(opts.notify.headers
+              ? ['      headers:', ...Object.entries(opts.notify.headers).map(([k, v]) => `        ${k}: [${JSON.stringify(v)}]`)]
+              : []),
+            '      timeout: 2s',
+            '      threshold: 3',
+            '      backoff: 1s',
+            '      ignoredmediatypes: [application/octet-stream]',
+          ]
+        : []),
       '',
     ].join('\n'),
   );
