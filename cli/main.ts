@@ -13,9 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { Exit, type App } from './context.ts';
 import { createInterrupt } from './interrupt.ts';
 import { colorEnabledFor } from './render/color.ts';
+import { register as registerAgent } from './commands/agent.ts';
 import { register as registerApply } from './commands/apply.ts';
 import { register as registerCheck } from './commands/check.ts';
 import { register as registerDestroy } from './commands/destroy.ts';
+import { register as registerHistory } from './commands/history.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
 import { register as registerPlan } from './commands/plan.ts';
@@ -63,6 +65,8 @@ export function buildProgram(app: App): Command {
   registerDestroy(program, app);
   registerSecrets(program, app);
   registerLogs(program, app);
+  registerAgent(program, app);
+  registerHistory(program, app);
   program.hook('preAction', (_root, action) => {
     const g = action.optsWithGlobals() as { loadTimeout?: string };
     if (g.loadTimeout !== undefined && !(Number(g.loadTimeout) > 0)) {
