@@ -12,7 +12,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { History } from '../runtime/history/history.ts';
-import { ImageUpdates, type UpdateTrigger } from '../runtime/agent/image-updates.ts';
+import { ImageUpdates } from '../runtime/agent/image-updates.ts';
+import type { Trigger } from '../runtime/agent/trigger.ts';
 import { registryHook } from '../runtime/agent/registry-hook.ts';
 import { RegistryClient } from '../runtime/images/registry-client.ts';
 import { Engine } from '../runtime/engine.ts';
@@ -29,7 +30,7 @@ let server: http.Server;
 let history: History;
 let updates: ImageUpdates;
 let graph: ServiceGraph;
-const triggers: UpdateTrigger[] = [];
+const triggers: Trigger[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-imgreg-'));
 const pushed: string[] = [];
 const log = { info() {}, warn() {}, error() {} };
@@ -59,7 +60,7 @@ before(async () => {
   updates = new ImageUpdates({ state: history, log });
   updates.start((t) => {
     triggers.push(t);
-    return { deployment: `d${++n}`, outcome: 'deployed' };
+    return { deployment: `d${++n}`, outcome: 'deployed' as const };
   });
   const handle = registryHook({
     secret: SECRET,
@@ -153,9 +154,9 @@ test('the poll finds tags the registry could not notify (v2 tag list and manifes
   const pollProject = uniqueProject('imgpoll');
   const state = History.open(path.join(tmp, 'poll.db'));
   try {
-    const seen: UpdateTrigger[] = [];
+    const seen: Trigger[] = [];
     const u = new ImageUpdates({ state, log });
-    u.start((t) => (seen.push(t), { deployment: 'p1', outcome: 'deployed' }));
+    u.start((t) => (seen.push(t), { deployment: 'p1', outcome: 'deployed' as const }));
     const image = `${quiet.host}/waffle/${pollProject}`;
     for (const tag of ['main-7', 'main-12', 'main-9', 'other-99']) {
       pushImage(DOCKER_HOST, TEST_IMAGES.appV1, `${image}:${tag}`);

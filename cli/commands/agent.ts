@@ -35,6 +35,21 @@ interface AgentFlags {
   keep: string;
   renewEvery: string;
   logFormat?: string;
+  registrySecretFile?: string;
+  writeBack?: boolean;
+  writeBackAuthor: string;
+  restartBudget: string;
+  repair: boolean;
+}
+
+/** `5/5m`: restarts allowed per window. */
+export function parseBudget(text: string): { max: number; windowMs: number } {
+  const m = /^(\d+)\/(.+)$/.exec(text.trim());
+  const max = Number(m?.[1]);
+  if (!m || !Number.isInteger(max) || max < 1) throw new Exit(1, `waffle: --restart-budget takes restarts/window such as 5/5m, not "${text}"`);
+  const windowMs = parseDuration(m[2]!, '--restart-budget');
+  if (windowMs <= 0) throw new Exit(1, `waffle: --restart-budget needs a window longer than 0, not "${text}"`);
+  return { max, windowMs };
 }
 
 /** `60s`, `5m`, `1h`, `500ms`, `0` → milliseconds. */
@@ -89,6 +104,10 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const keep = Number(o.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new Exit(1, `waffle: --keep takes a whole number of deployments (at least 1), not "${o.keep}"`);
   const listen = parseListen(o.listen);
+  const registrySecret = o.registrySecretFile ? readSecret(cli, o.registrySecretFile, '--registry-secret-file').trim() : undefined;
+  const budget = parseBudget(o.restartBudget);
+  const author = /^(.+?)\s*<([^<>\s]+@[^<>\s]+)>$/.exec(o.writeBackAuthor.trim());
+  if (!author) throw new Exit(1, `waffle: --write-back-author takes "Name <email>", not "${o.writeBackAuthor}"`);
   if (o.chatFormat !== 'slack' && o.chatFormat !== 'discord') throw new Exit(1, `waffle: --chat-format takes slack or discord, not "${o.chatFormat}"`);
 
   const { stateRoot } = await import('../../runtime/secrets/state.ts');
@@ -169,6 +188,22 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const { PollSource } = await import('../../runtime/agent/poll.ts');
   let agent!: InstanceType<typeof Agent>;
   const poll = new PollSource({ intervalMs: pollMs, checkout, log, known: () => agent.knownCommit, busy: () => agent.queue.length > 0 });
+  // Image updates (registry hook, tag poll, write-back) and drift/crash repair.
+  const { createAutomation } = await import('../../runtime/agent/automation.ts');
+  const { connectDocker, dockerSettingsFromEnv } = await import('../../runtime/docker/client.ts');
+  const { host: _dockerHost, ...dockerSettings } = dockerSettingsFromEnv(engine.env);
+  const automation = createAutomation({
+    history,
+    metrics,
+    hub,
+    log,
+    env: engine.env,
+    agent: () => ({ queue: agent.queue, knownCommit: agent.knownCommit, branch: agent.branch, ...(githubRepo ? { repo: githubRepo } : {}) }),
+    budget,
+    ...(registrySecret ? { registrySecret } : {}),
+    ...(o.writeBack ? { writeBack: { repo, branch: o.branch, dir: path.join(own, 'write-back'), author: { name: author[1]!, email: author[2]! }, env: checkout.gitEnv() } } : {}),
+    ...(o.repair ? { docker: await connectDocker(engine.dockerHostFor(), dockerSettings) } : {}),
+  });
   agent = new Agent({
     engine,
     checkout,
@@ -177,13 +212,14 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     metrics,
     log,
     policy,
-    sources: [poll],
+    sources: [poll, ...automation.sources],
+    hooks: automation.hooks,
     renewEveryMs: renewMs,
     ...(githubRepo ? { repo: githubRepo } : {}),
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
   });
   const { createServer } = await import('../../runtime/agent/server.ts');
-  const server = await createServer({ agent, history, metrics, log, ...(webhookSecret ? { webhookSecret } : {}), ...(token ? { token } : {}), ...(githubRepo ? { githubRepo } : {}) });
+  const server = await createServer({ agent, history, metrics, log, ...(webhookSecret ? { webhookSecret } : {}), ...(token ? { token } : {}), ...(githubRepo ? { githubRepo } : {}), ...(automation.registryHook ? { registryHook: automation.registryHook } : {}) });
 
   // The process's signals are the agent's: the first SIGTERM/SIGINT stops gracefully (the running
   // deploy finishes), the second interrupts the deploy (rolled back), the third leaves at once.
@@ -254,6 +290,11 @@ export function register(program: Command, app: App): void {
     .addOption(new Option('--host-policy <file>', 'JSON: what definitions may do on this host (bind roots, Docker socket, host ports)').env('WAFFLE_AGENT_HOST_POLICY'))
     .addOption(new Option('--keep <n>', 'deployments kept in the history').env('WAFFLE_AGENT_KEEP').default('500'))
     .addOption(new Option('--renew-every <duration>', 'how often due Vault leases are renewed (0 = never)').env('WAFFLE_AGENT_RENEW_EVERY').default('60s'))
+    .addOption(new Option('--registry-secret-file <file>', 'file holding the shared secret of POST /hooks/registry (registry push notifications; off without it)').env('WAFFLE_AGENT_REGISTRY_SECRET_FILE'))
+    .addOption(new Option('--write-back', 'commit tags deployed by an update policy into the service file and push them').env('WAFFLE_AGENT_WRITE_BACK'))
+    .addOption(new Option('--write-back-author <author>', 'author of write-back commits, "Name <email>"').env('WAFFLE_AGENT_WRITE_BACK_AUTHOR').default('waffle agent <waffle-agent@localhost>'))
+    .addOption(new Option('--restart-budget <n/window>', 'restarts of a crashing service allowed per window before the agent stops trying').env('WAFFLE_AGENT_RESTART_BUDGET').default('5/5m'))
+    .addOption(new Option('--no-repair', 'do not follow Docker events: no crash restarts, no drift repair').env('WAFFLE_AGENT_NO_REPAIR'))
     .addOption(new Option('--log-format <format>', 'json or text (default: json unless stderr is a terminal)').env('WAFFLE_AGENT_LOG_FORMAT').choices(['json', 'text']))
     .action(async (o: AgentFlags, cmd: Command) => {
       // Global options after `agent` reach the root; the agent's own are read here.

@@ -49,7 +49,7 @@ export class Checkout {
   }
 
   /** git's environment: nothing from this process but what git needs, plus the credentials. */
-  #env(): Record<string, string> {
+  gitEnv(): Record<string, string> {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
     const auth = this.#opts.auth ?? {};
     if (auth.token) {
@@ -71,7 +71,7 @@ export class Checkout {
       timeout: { block: this.#opts.timeoutMs ?? 120_000 },
       // The environment above is ours, set on purpose: an SSH command and a config header.
       unsafe: { allowUnsafeSshCommand: true, allowUnsafeConfigEnvCount: true },
-    }).env(this.#env());
+    }).env(this.gitEnv());
   }
 
   /** Clones the repository (the branch only) unless the directory already holds a checkout of it. */

@@ -12,9 +12,11 @@
  * count. Every repair is recorded and counted.
  */
 import type Dockerode from 'dockerode';
+import { withCallLimits } from '../docker/client.ts';
 import { LABEL } from '../labels.ts';
 import type { ServiceGraph } from '../model.ts';
 import type { StateStore, Submit, UpdateLogger } from './image-updates.ts';
+import type { TriggerSource } from './trigger.ts';
 import { DEFAULT_BUDGET, RestartBudget, type BudgetSettings } from './restart-budget.ts';
 
 export interface RepairRecord {
@@ -62,7 +64,7 @@ type DockerEvent = {
   timeNano?: number;
 };
 
-export class DriftWatcher {
+export class DriftWatcher implements TriggerSource {
   readonly name = 'drift';
   readonly budget: RestartBudget;
   readonly #o: DriftOptions;
@@ -156,10 +158,13 @@ export class DriftWatcher {
     if (!project || this.#stopped || this.#stream) return;
     try {
       const since = this.#since ? Math.floor(this.#since / 1000) : undefined;
-      const stream = (await this.#o.docker.getEvents({
-        ...(since ? { since } : {}),
-        filters: { type: ['container'], label: [`${LABEL.project}=${project}`] },
-      })) as unknown as NodeJS.ReadableStream;
+      // The stream stays open for as long as the agent runs: no time limit on its body.
+      const stream = (await withCallLimits({ streamTimeoutMs: 0 }, () =>
+        this.#o.docker.getEvents({
+          ...(since ? { since } : {}),
+          filters: { type: ['container'], label: [`${LABEL.project}=${project}`] },
+        }),
+      )) as unknown as NodeJS.ReadableStream;
       if (this.#stopped || project !== this.#project) {
         (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
         return;

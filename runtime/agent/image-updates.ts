@@ -13,6 +13,7 @@ import type { PushEvent } from '../images/notifications.ts';
 import { selectTag, tagMatcher, type TagCandidate } from '../images/policy.ts';
 import { parseImageRef, repositoryKey, tagOf, withTag } from '../images/reference.ts';
 import { RegistryClient } from '../images/registry-client.ts';
+import type { Enqueued, Trigger, TriggerSource } from './trigger.ts';
 
 /** The key/value part of the history the agent's parts keep their records in. */
 export interface StateStore {
@@ -26,14 +27,8 @@ export interface UpdateLogger {
   error(msg: string, fields?: object): void;
 }
 
-/** What the agent's queue takes (structurally its Trigger) and answers. */
-export interface UpdateTrigger {
-  kind: string;
-  target: { head: true };
-  delivery?: string;
-  reason?: string;
-}
-export type Submit = (t: UpdateTrigger) => { deployment: string; outcome: string };
+/** Hands a trigger to the agent's queue. */
+export type Submit = (t: Trigger) => Enqueued;
 
 /** An automatic update in force for one service. */
 export interface OverrideRecord {
@@ -98,7 +93,7 @@ export interface PushOutcome {
   reason?: string;
 }
 
-export class ImageUpdates {
+export class ImageUpdates implements TriggerSource {
   readonly name = 'registry';
   readonly #o: ImageUpdatesOptions;
   #submit: Submit | undefined;

@@ -13,6 +13,7 @@ import type { Logger } from './notify/notifier.ts';
 import type { Agent } from './agent.ts';
 import { classify, verifySignature } from './github-webhook.ts';
 import { newRunId } from '../engine.ts';
+import type { HookRequest, HookResponse } from './registry-hook.ts';
 
 /** GitHub's own limit on a webhook payload. */
 export const BODY_LIMIT = 25 * 1024 * 1024;
@@ -29,6 +30,8 @@ export interface ServerOptions {
   /** `owner/name` whose pushes deploy. */
   githubRepo?: string;
   bodyLimit?: number;
+  /** `POST /hooks/registry` (registry push notifications); without it the route answers 503. */
+  registryHook?: (req: HookRequest) => HookResponse;
 }
 
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -111,6 +114,12 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
         return reply.status(202).send({ status: r.outcome, deployment: r.deployment, commit: c.commit });
       }
     }
+  });
+
+  app.post('/hooks/registry', async (req, reply) => {
+    if (!o.registryHook) return reply.status(503).send({ error: 'registry notifications are off: the agent has no --registry-secret-file' });
+    const r = o.registryHook({ headers: req.headers, url: req.url, body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) });
+    return reply.status(r.status).send(r.body);
   });
 
   // ── management API: bearer token ──
