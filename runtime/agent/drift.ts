@@ -15,7 +15,8 @@ import type Dockerode from 'dockerode';
 import { withCallLimits } from '../docker/client.ts';
 import { LABEL } from '../labels.ts';
 import type { ServiceGraph } from '../model.ts';
-import type { StateStore, Submit, UpdateLogger } from './image-updates.ts';
+import type { StateStore, Submit } from './image-updates.ts';
+import type { Logger } from './notify/notifier.ts';
 import type { TriggerSource } from './trigger.ts';
 import { DEFAULT_BUDGET, RestartBudget, type BudgetSettings } from './restart-budget.ts';
 
@@ -35,7 +36,7 @@ export interface RepairRecord {
 export interface DriftOptions {
   docker: Dockerode;
   state: StateStore;
-  log: UpdateLogger;
+  log: Logger;
   /** True while a deploy runs or waits in the queue. */
   busy: () => boolean;
   /** Resolves when the queue has nothing running or waiting. */
@@ -296,11 +297,18 @@ export class DriftWatcher implements TriggerSource {
       // Out of budget: make sure nothing restarts it (stop also cancels Docker's own restarts).
       this.#acting.set(id, this.#now() + 15_000);
       if (info.State.Running || info.State.Restarting) await c.stop({ t: 1 }).catch(() => undefined);
-      if (spend.first || this.budget.markReported(project, service)) {
-        this.budget.markReported(project, service);
+      // Reported once: the first time (or the first time after an agent restart that came before the report).
+      const report = this.budget.markReported(project, service);
+      this.#o.onRepair?.({
+        event,
+        service,
+        container: name,
+        kind: 'gave-up',
+        outcome: report ? `failed: restart budget spent (${spend.used} in ${window}), stopped trying` : `failed: ${what} again; restart budget spent, left stopped`,
+      });
+      if (report) {
         const message = `${service} keeps failing (${what}): restarted ${spend.used} times in ${window}; the agent stopped trying. Fix the service and deploy again.`;
         this.#o.log.error(`drift: ${message}`, { service, container: name });
-        this.#o.onRepair?.({ event, service, container: name, kind: 'gave-up', outcome: `failed: restart budget spent (${spend.used} in ${window}), stopped trying` });
         this.#o.onGaveUp?.({ project, service, container: name, restarts: spend.used, windowMs, message });
       }
       return;

@@ -14,6 +14,7 @@ import { selectTag, tagMatcher, type TagCandidate } from '../images/policy.ts';
 import { parseImageRef, repositoryKey, tagOf, withTag } from '../images/reference.ts';
 import { RegistryClient } from '../images/registry-client.ts';
 import type { Enqueued, Trigger, TriggerSource } from './trigger.ts';
+import type { Logger } from './notify/notifier.ts';
 
 /** The key/value part of the history the agent's parts keep their records in. */
 export interface StateStore {
@@ -21,11 +22,6 @@ export interface StateStore {
   setState(key: string, value: unknown): void;
 }
 
-export interface UpdateLogger {
-  info(msg: string, fields?: object): void;
-  warn(msg: string, fields?: object): void;
-  error(msg: string, fields?: object): void;
-}
 
 /** Hands a trigger to the agent's queue. */
 export type Submit = (t: Trigger) => Enqueued;
@@ -62,7 +58,7 @@ export interface AppliedUpdate {
 
 export interface ImageUpdatesOptions {
   state: StateStore;
-  log: UpdateLogger;
+  log: Logger;
   now?: () => number;
   /** True when a rollback pinned the service: it is not updated automatically. */
   pinned?: (project: string, service: string) => boolean;

@@ -72,10 +72,8 @@ export function registryHook(o: RegistryHookOptions): (req: HookRequest) => Hook
     }
     // The registry numbers its events; an envelope is named after its first push.
     const id = parsed.pushes[0]?.id;
-    if (parsed.pushes.length === 0) {
-      record(`ignored: no tag push (${parsed.skipped} other event${parsed.skipped === 1 ? '' : 's'})`, { ...(id ? { id } : {}), event: 'events' });
-      return { status: 202, body: { status: 'ignored', reason: 'no tag push' } };
-    }
+    // Pulls, layer pushes and deletes: the registry reports every one; not worth a history row each.
+    if (parsed.pushes.length === 0) return { status: 202, body: { status: 'ignored', reason: `no tag push (${parsed.skipped} other event${parsed.skipped === 1 ? '' : 's'})` } };
     const r = o.updates.pushed(parsed.pushes, { kind: 'registry', ...(id ? { delivery: id } : {}) });
     const pushed = parsed.pushes.map((p) => `${p.registry}/${p.repository}:${p.tag}`).join(', ');
     if (r.outcome === 'ignored') {
