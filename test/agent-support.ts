@@ -1,12 +1,10 @@
 /**
  * What the agent tests share: a real bare repository as the remote (commits pushed with git), the
- * real `waffle agent` process (bin/waffle.js) on a free port, signed webhook deliveries, and a small
- * double of GitHub's commit-status endpoint that records what the agent reports.
+ * real `waffle agent` process (bin/waffle.js) on a free port, and signed webhook deliveries.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, WAFFLE_BIN, writeFiles } from './helpers.ts';
@@ -15,6 +13,7 @@ import { TEST_IMAGES } from './engine.ts';
 export const SECRET = `whsec-${randomBytes(12).toString('hex')}`;
 export const TOKEN = `tok-${randomBytes(12).toString('hex')}`;
 export const GITHUB_REPO = 'acme/infra';
+export const GITHUB_TOKEN = `ghp_${randomBytes(10).toString('hex')}`;
 
 export function git(cwd: string, ...args: string[]): string {
   const r = spawnSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8' });
@@ -99,7 +98,7 @@ export function secretFiles(root: string): { secretFile: string; tokenFile: stri
     fs.writeFileSync(p, text + '\n', { mode: 0o600 });
     return p;
   };
-  return { secretFile: w('webhook-secret', SECRET), tokenFile: w('token', TOKEN), githubTokenFile: w('github-token', `ghp_${randomBytes(10).toString('hex')}`) };
+  return { secretFile: w('webhook-secret', SECRET), tokenFile: w('token', TOKEN), githubTokenFile: w('github-token', GITHUB_TOKEN) };
 }
 
 /** Starts `waffle agent` on a free port and waits until it answers /healthz. */
@@ -116,6 +115,9 @@ export async function startAgent(s: AgentSetup): Promise<RunningAgent> {
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // WAFFLE_TEST_AGENT_LOG=<dir>: each agent's log is kept there (to read after a failure).
+  const keep = process.env.WAFFLE_TEST_AGENT_LOG;
+  if (keep) child.on('exit', () => fs.writeFileSync(path.join(keep, `agent-${port}.log`), out));
   const url = `http://127.0.0.1:${port}`;
   const agent: RunningAgent = {
     url,
@@ -228,29 +230,4 @@ export function tempRoot(prefix: string): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(root, 0o755);
   return root;
-}
-
-/**
- * A double of GitHub's commit-status endpoint (`POST /repos/{owner}/{repo}/statuses/{sha}`, as
- * documented): answers 201 with the status it stored, and records every request with its token.
- */
-export async function statusRecorder(): Promise<{ url: string; statuses: Array<{ repo: string; sha: string; state: string; description: string; context: string; target_url?: string; auth?: string }>; close(): Promise<void> }> {
-  const statuses: Array<{ repo: string; sha: string; state: string; description: string; context: string; target_url?: string; auth?: string }> = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const m = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([0-9a-f]{40})$/.exec(req.url ?? '');
-      if (req.method !== 'POST' || !m) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Not Found"}');
-        return;
-      }
-      const json = JSON.parse(body || '{}');
-      statuses.push({ repo: m[1]!, sha: m[2]!, ...json, auth: req.headers.authorization });
-      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: statuses.length, ...json }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, statuses, close: () => new Promise((r) => server.close(() => r())) };
 }

@@ -3,8 +3,9 @@
  * a double of GitHub's commit-status API: the start-up reconcile, a signed push that deploys and is
  * reported, every kind of delivery that must deploy nothing (bad signature, wrong branch, a branch
  * merely ending with the name, wrong repository, malformed JSON, an oversized body, a repeated
- * delivery), a commit that breaks evaluation followed by one that deploys, a burst of 50 pushes
- * collapsing into at most 2 deploys, and the CLI clients against the running agent.
+ * delivery), a commit that breaks evaluation followed by one that deploys (reported to GitHub and to a
+ * Slack-format chat webhook, both doubles), a burst of 50 pushes collapsing into at most 2 deploys,
+ * and the CLI clients against the running agent.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,35 +15,45 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, httpGet, snapshot, uniqueProject, waffle } from './helpers.ts';
 import { ensureTestImages } from './engine.ts';
-import { config, deliver, GITHUB_REPO, makeRemote, pushPayload, secretFiles, startAgent, statusRecorder, tempRoot, TOKEN, waitFor, webService, type Remote, type RunningAgent } from './agent-support.ts';
+import { config, deliver, GITHUB_REPO, GITHUB_TOKEN, makeRemote, pushPayload, secretFiles, startAgent, tempRoot, TOKEN, waitFor, webService, type Remote, type RunningAgent } from './agent-support.ts';
+import { GitHubDouble } from './doubles/github-double.ts';
+import { ChatRecorder } from './doubles/chat-recorder.ts';
 
 let docker: Dockerode;
 const project = uniqueProject('agw');
 let root: string;
 let remote: Remote;
 let agent: RunningAgent;
-let github: Awaited<ReturnType<typeof statusRecorder>>;
+let github: GitHubDouble;
+let chat: ChatRecorder;
 let deployed: string;
 
 before(async () => {
   docker = await dockerClient();
   await ensureTestImages(process.env.DOCKER_HOST!);
   root = tempRoot('waffle-agent-');
-  github = await statusRecorder();
+  github = await new GitHubDouble().start();
+  chat = await new ChatRecorder('slack').start();
   remote = makeRemote(root, { 'waffle.config.ts': config(project), 'services/web.ts': webService(1) });
   const stateDir = path.join(root, 'state');
   const { githubTokenFile } = secretFiles(root);
+  github.addRepo(GITHUB_REPO);
+  github.addToken(GITHUB_TOKEN, { repos: [GITHUB_REPO] });
+  const chatFile = path.join(root, 'chat-url');
+  fs.writeFileSync(chatFile, chat.url + '\n', { mode: 0o600 });
   agent = await startAgent({
     root,
     repo: remote.bare,
     stateDir,
-    args: ['--github-token-file', githubTokenFile, '--github-api-url', github.url, '--public-url', 'https://deploy.example.test'],
+    args: ['--github-token-file', githubTokenFile, '--github-api-url', github.url, '--public-url', 'https://deploy.example.test',
+      '--chat-webhook-url-file', chatFile, '--chat-format', 'slack'],
   });
 });
 
 after(async () => {
   await agent?.stop().catch(() => undefined);
   await github?.close();
+  await chat?.close();
   if (docker) await cleanupProject(docker, project);
   if (root) fs.rmSync(root, { recursive: true, force: true });
 });
@@ -103,11 +114,10 @@ test('a signed push deploys the new commit; pending then success is reported to 
   assert.equal(containers[0]!.image, 'waffle-test/app:2');
   assert.equal(containers[0]!.labels['dev.wafflemaker.commit'], commit.slice(0, 12));
   const states = await waitFor('success status', () => {
-    const mine = github.statuses.filter((s) => s.sha === commit);
+    const mine = github.statuses(GITHUB_REPO, commit);
     return mine.some((s) => s.state === 'success') ? mine : undefined;
   });
   assert.equal(states[0]!.state, 'pending');
-  assert.equal(states[0]!.repo, GITHUB_REPO);
   assert.equal(states.at(-1)!.context, 'waffle/deploy');
   assert.equal(states.at(-1)!.target_url, `https://deploy.example.test/deployments/${d.id}`);
   // The deployment's events came from the engine runs of this deploy.
@@ -188,8 +198,10 @@ test('a commit that breaks evaluation is reported failed with file and service; 
   assert.match(d.error!, /services\/web\.ts/);
   assert.match(d.error!, /broken on purpose/);
   assert.deepEqual((await webContainer()).map((c) => c.id), running, 'nothing changed');
-  const failure = await waitFor('failure status', () => github.statuses.find((s) => s.sha === bad && s.state === 'failure'));
-  assert.match(failure.description, /broken on purpose|failed/);
+  const failure = await waitFor('failure status', () => github.statuses(GITHUB_REPO, bad).find((s) => s.state === 'failure'));
+  assert.match(failure.description!, /broken on purpose|failed/);
+  const post = await waitFor('a chat message about the failure', () => chat.delivered.find((p) => JSON.stringify(p.body).includes(bad.slice(0, 7)) && /fail/i.test(JSON.stringify(p.body))));
+  assert.ok((post.body as { text?: string }).text, 'Slack format: {text}');
 
   const good = remote.commit({ 'services/web.ts': webService(1) }, 'back to v1');
   const r2 = await deliver(agent.url, { body: pushPayload(good) });

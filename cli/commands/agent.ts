@@ -173,6 +173,9 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     ...(cli.opts.loadTimeout ? { loadTimeoutMs: Number(cli.opts.loadTimeout) } : {}),
     ...(cli.opts.allowEnv ? { allowEnv: cli.opts.allowEnv.split(',').map((n) => n.trim()).filter(Boolean) } : {}),
   });
+  // The Docker socket this agent drives is refused as a bind source like the well-known ones.
+  const dockerHost = engine.dockerHostFor();
+  if (dockerHost.startsWith('unix://')) policy = { ...policy, dockerSockets: [...(policy.dockerSockets ?? []), dockerHost.slice('unix://'.length)] };
   const { Checkout } = await import('../../runtime/agent/checkout.ts');
   const checkout = new Checkout({
     repo,

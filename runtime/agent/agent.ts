@@ -86,7 +86,7 @@ export class Agent {
       },
       run: (job) => this.#run(job),
       onError: (job, e) => opts.log.error('deploy crashed', { deployment: job.id, error: String((e as Error)?.message ?? e) }),
-      onLength: (n) => opts.metrics.queueLength(n),
+      onWaiting: (n) => opts.metrics.queueLength(n),
     });
   }
 

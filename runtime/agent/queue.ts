@@ -18,8 +18,8 @@ export interface QueueHooks {
   /** Runs one job; never expected to throw (a throw is reported through `onError`). */
   run(job: Job): Promise<void>;
   onError?(job: Job, e: unknown): void;
-  /** Jobs running or waiting changed (metrics). */
-  onLength?(n: number): void;
+  /** The number of jobs waiting to run changed (metrics). */
+  onWaiting?(n: number): void;
 }
 
 export class DeployQueue {
@@ -58,7 +58,7 @@ export class DeployQueue {
       this.#idle = new Promise((r) => (this.#settle = r));
       this.#start(job);
     }
-    this.#hooks.onLength?.(this.length);
+    this.#hooks.onWaiting?.(this.#pending ? 1 : 0);
     return { deployment: job.id, outcome: 'deployed' };
   }
 
@@ -73,7 +73,7 @@ export class DeployQueue {
         this.#pending = undefined;
         if (next && !this.#closed) this.#start(next);
         else this.#settle?.();
-        this.#hooks.onLength?.(this.length);
+        this.#hooks.onWaiting?.(this.#pending ? 1 : 0);
       });
   }
 
