@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -191,6 +191,38 @@ test("github: a JWT signed with another key, or an installation the app doesn't 
   assert.equal(gh.statuses(REPO, SHA_A).length, 0);
 });
 
+test('github double: checks the JWT claims as GitHub does, and an installation token stops working when it expires', async (t) => {
+  const gh = await github(t);
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  gh.addApp({ appId: 77, publicKey: keys.publicKey, installations: { '1': [REPO] } });
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const jwt = (claims: object, alg = 'RS256') => {
+    const head = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
+    return `${head}.${sign('RSA-SHA256', Buffer.from(head), keys.privateKey).toString('base64url')}`;
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const ask = (token: string) =>
+    fetch(`${gh.url}/app/installations/1/access_tokens`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).then(async (r) => ({ status: r.status, body: (await r.json()) as { message?: string; token?: string; expires_at?: string } }));
+
+  assert.match((await ask(jwt({ iss: 77, iat: now - 30, exp: now + 3600 }))).body.message!, /'exp'\) is too far in the future/);
+  assert.match((await ask(jwt({ iss: 77, iat: now - 700, exp: now - 100 }))).body.message!, /'exp'\) must be a numeric value representing the future/);
+  assert.match((await ask(jwt({ iss: 77, iat: now + 300, exp: now + 500 }))).body.message!, /'iat'\) must be an Integer representing a time in the past/);
+  assert.equal((await ask(jwt({ iss: 78, iat: now - 30, exp: now + 500 }))).status, 401, 'an app the double does not know');
+  assert.equal((await ask(jwt({ iss: 77, iat: now - 30, exp: now + 500 }, 'HS256'))).status, 401, 'only RS256');
+  const good = await ask(jwt({ iss: 77, iat: now - 30, exp: now + 500 }));
+  assert.equal(good.status, 201);
+  assert.match(good.body.token!, /^ghs_\w{36}$/);
+  assert.ok(Date.parse(good.body.expires_at!) > Date.now() + 59 * 60_000);
+  // A JWT is not a credential for repository endpoints; the installation token is, until it expires.
+  const status = (token: string) =>
+    fetch(`${gh.url}/repos/${REPO}/statuses/${SHA_A}`, { method: 'POST', headers: { authorization: `token ${token}` }, body: JSON.stringify({ state: 'success' }) }).then((r) => r.status);
+  assert.equal(await status(jwt({ iss: 77, iat: now - 30, exp: now + 500 })), 401);
+  assert.equal(await status(good.body.token!), 201);
+  const realNow = gh.now;
+  gh.now = () => realNow() + 61 * 60_000;
+  assert.equal(await status(good.body.token!), 401);
+});
+
 // ───────────────────────────── the hub ─────────────────────────────
 
 test('hub: a failing GitHub is retried with backoff in the background until the status is posted', async (t) => {
@@ -308,7 +340,8 @@ test('hub: close() ends waiting retries and idle() resolves', async (t) => {
   const log = recordingLog();
   const hub = new NotificationHub([githubStatusNotifier({ repo: REPO, auth: { token: TOKEN }, baseUrl: gh.url })], { log, retries: 10, baseDelayMs: 600_000 });
   hub.send(report());
-  while (statusPosts(gh).length === 0) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 6000 && statusPosts(gh).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(statusPosts(gh).length, 1, 'the first attempt was made');
   hub.close();
   await hub.idle();
   assert.equal(statusPosts(gh).length, 1);

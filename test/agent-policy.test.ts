@@ -99,14 +99,14 @@ test('policy: binds outside the checkout are refused, whether written with .., a
   assert.deepEqual(checkHostPolicy(g, { ...DEFAULT_HOST_POLICY, bindRoots: [viaLink] }, dir).map((p) => p.service).sort(), ['dots', 'link']);
 });
 
-test('policy: the Docker socket is refused, as a file, as a directory holding it, by name or through a symlink, unless allowed', async () => {
+test('policy: the Docker socket is refused, as a file, as a directory holding it, by name or through a symlink, unless allowed', async (t) => {
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-policy-sock-'));
   made.push(sockDir);
   // A real unix socket standing for this host's Docker engine at a path only the agent knows.
   const enginePath = path.join(sockDir, 'engine.sock');
   const server = net.createServer().listen(enginePath);
   await new Promise((r) => server.once('listening', r));
-  after(() => server.close());
+  t.after(() => server.close());
 
   const dir = repoWith({
     sock: `{ image: 'waffle-test/app:1', volumes: [{ bind: '/var/run/docker.sock', target: '/var/run/docker.sock' }] }`,
@@ -115,17 +115,23 @@ test('policy: the Docker socket is refused, as a file, as a directory holding it
     named: `{ image: 'waffle-test/app:1', volumes: [{ bind: ${JSON.stringify(path.join(sockDir, 'docker-rootless.sock'))}, target: '/d.sock' }] }`,
     custom: `{ image: 'waffle-test/app:1', volumes: [{ bind: ${JSON.stringify(sockDir)}, target: '/s' }] }`,
     linked: `{ image: 'waffle-test/app:1', volumes: [{ bind: './sock', target: '/x.sock' }] }`,
+    holder: `{ image: 'waffle-test/app:1', volumes: [{ bind: './run', target: '/r' }] }`,
   });
   fs.symlinkSync('/var/run/docker.sock', path.join(dir, 'sock'));
+  // A directory of the checkout with a Docker socket in it (a rootless engine's, say).
+  fs.mkdirSync(path.join(dir, 'run'));
+  const inRepo = net.createServer().listen(path.join(dir, 'run', 'docker.sock'));
+  await new Promise((r) => inRepo.once('listening', r));
+  t.after(() => inRepo.close());
   const g = await load(dir);
   const policy: HostPolicy = { ...DEFAULT_HOST_POLICY, dockerSockets: [enginePath], source: '/etc/waffle/agent.json' };
   const problems = checkHostPolicy(g, policy, dir);
-  for (const service of ['sock', 'run', 'root', 'named', 'custom', 'linked']) {
+  for (const service of ['sock', 'run', 'root', 'named', 'custom', 'linked', 'holder']) {
     const p = one(problems.filter((x) => x.service === service), /would give the container the Docker socket/, service);
     assert.match(p.message, /root on this host/);
     assert.match(p.fix!, /"dockerSocket": true in the agent's host policy \(\/etc\/waffle\/agent\.json\)/);
   }
-  assert.equal(problems.length, 6, problems.map(formatProblem).join('\n'));
+  assert.equal(problems.length, 7, problems.map(formatProblem).join('\n'));
   assert.match(one(problems, /"\/run"/, 'run').message, /\("\/run\/docker\.sock"\)/, 'names the socket a directory holds');
 
   // Allowing the socket leaves the other rules: outside the checkout a bind still needs a root, and

@@ -10,7 +10,8 @@
  *   `.git` (which holds how the agent fetches) is never mounted, nor a directory containing it.
  * - The Docker socket never, unless `dockerSocket` is true: a bind of a known socket path
  *   (/var/run/docker.sock, /run/docker.sock, containerd's, `dockerSockets`), of any `docker*.sock` or
- *   `containerd*.sock`, or of a directory holding one (`/`, `/run`, `/var/run`...). Access to the socket
+ *   `containerd*.sock`, or of a directory holding a known one (`/`, `/run`, `/var/run`...) or one of those
+ *   names directly. Access to the socket
  *   is root on the host; this rule holds even inside an allowed root.
  * - Fixed host ports only in `hostPorts` (inclusive ranges; default 1024–65535, so a push cannot take
  *   22, 80 or 443 from what already serves them; add `[80, 80]`, `[443, 443]` to let a service publish
@@ -176,8 +177,17 @@ function isSocketFile(p: string): boolean {
 /** The Docker socket a bind of `source` (resolved) would expose, if any. */
 function exposedSocket(source: string, sockets: string[]): string | undefined {
   if (SOCKET_NAME.test(path.basename(source))) return source;
-  // A directory holding a socket exposes it too (`/`, `/run`, `/var/run`…).
-  return sockets.find((s) => within(s, source));
+  // A directory holding a known socket exposes it too (`/`, `/run`, `/var/run`…).
+  const known = sockets.find((s) => within(s, source));
+  if (known) return known;
+  // So does a directory with a docker*.sock or containerd*.sock directly in it (one level is looked at:
+  // a deep scan of a large allowed root would cost more than it finds).
+  try {
+    const hit = fs.readdirSync(source).find((n) => SOCKET_NAME.test(n));
+    return hit ? path.join(source, hit) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Checked {

@@ -354,7 +354,7 @@ export class GitHubDouble {
     if ('message' in claims) return send(401, { message: claims.message, documentation_url: DOCS });
     const covered = claims.app.installations.get(installationId);
     if (!covered) return send(404, { message: 'Not Found', documentation_url: DOCS });
-    const token = `ghs_${randomBytes(18).toString('base64url').replace(/[-_]/g, 'x').slice(0, 36)}`;
+    const token = `ghs_${randomBytes(27).toString('base64url').replace(/[-_]/g, 'x')}`;
     const expiresAt = this.now() + 60 * 60 * 1000;
     this.tokens.set(token, { login: `${claims.app.slug}[bot]`, type: 'Bot', repos: covered, expiresAt });
     send(201, {
