@@ -120,3 +120,30 @@ test('selectTag: a cooldown delays a fresh tag and says when it is ready', () =>
   assert.deepEqual(selectTag({ ...input, now: 60_500 }), { tag: '1.3.0', why: 'newer', pending: { tag: '1.4.0', readyAt: 61_000 } });
   assert.deepEqual(selectTag({ ...input, now: 61_000 }), { tag: '1.4.0', why: 'newer' });
 });
+
+test('a repository with a bad policy fails to load with the file, the service, the line and the fix', async () => {
+  const { Engine } = await import('../runtime/engine.ts');
+  const { makeRepo } = await import('./helpers.ts');
+  const fs = await import('node:fs');
+  const dir = makeRepo({
+    'waffle.config.ts': "import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'badpolicy', updates: { poll: '1s' } });\n",
+    'services/api.ts': "import { defineService } from 'wafflemaker';\nexport default defineService({\n  image: 'acme/api:1.2.0',\n  update: { tags: { semver: 'one point two' } },\n});\n",
+  });
+  try {
+    const err = await new Engine({ env: { PATH: process.env.PATH } }).load({ dir }).then(
+      () => assert.fail('the load should fail'),
+      (e: { problems?: Array<{ file: string; service?: string; where?: string; loc?: string; message: string; fix?: string }> }) => e,
+    );
+    const semverProblem = err.problems?.find((p) => /semver range "one point two" is invalid/.test(p.message));
+    assert.ok(semverProblem, JSON.stringify(err.problems));
+    assert.equal(semverProblem.file, 'services/api.ts');
+    assert.equal(semverProblem.service, 'api');
+    assert.equal(semverProblem.where, 'update.tags.semver');
+    assert.match(semverProblem.loc ?? '', /^4:/);
+    assert.match(semverProblem.fix ?? '', /'\^1\.2'/);
+    const poll = err.problems?.find((p) => /updates\.poll "1s" is shorter than 10s/.test(p.message));
+    assert.equal(poll?.file, 'waffle.config.ts');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
