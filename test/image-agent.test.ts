@@ -107,7 +107,7 @@ test('a pushed tag the policy allows is deployed through the health-gated path a
   push('web', '1.3.0', 2);
   await waitFor('1.3.0 to run', async () => (await running('web'))?.image === image('web', '1.3.0'));
   assert.equal((await httpGet(`http://127.0.0.1:${webPort}/`)).body.trim(), 'waffle v2');
-  const d = await waitFor('the registry delivery', async () => (await deliveries()).find((x) => x.outcome === 'deployed' || x.outcome === 'coalesced'));
+  const d = await waitFor('the registry delivery', async () => (await deliveries()).find((x) => /^(deployed|coalesced): web 1\.2\.0 → 1\.3\.0 \(sha256:[0-9a-f]{64}\)$/.test(x.outcome)));
   const row = (await deployments()).find((x) => x.id === d.deployment)!;
   assert.match(row.trigger, /^registry/);
   await waitFor('the registry deploy to finish', async () => (await deployments()).find((x) => x.id === d.deployment && x.state === 'applied'));
@@ -132,7 +132,7 @@ test('semver picks the highest allowed version among several pushes', async () =
   for (const tag of ['1.4.0', '1.10.0', '1.9.0']) push('web', tag, 2);
   await waitFor('1.10.0 to run', async () => (await running('web'))?.image === image('web', '1.10.0'));
   // Every push was delivered; whatever their order, 1.10.0 stays.
-  await waitFor('all three deliveries', async () => (await deliveries()).filter((x) => /1\.(4|10|9)\.0|deployed|coalesced/.test(x.outcome)).length >= 3);
+  await waitFor('all three deliveries', async () => (await deliveries()).filter((x) => /web:1\.(4|10|9)\.0|→ 1\.(4|10|9)\.0/.test(x.outcome)).length >= 3);
   await idle();
   assert.equal((await running('web'))?.image, image('web', '1.10.0'));
 });

@@ -171,7 +171,9 @@ test('the poll finds tags the registry could not notify (v2 tag list and manifes
     assert.equal(g.updates?.pollMs, 10_000);
     u.desired(g);
     const r = await u.poll();
-    assert.deepEqual(r?.updates, [{ service: 'api', from: 'main-1', to: 'main-12' }]);
+    const client = new RegistryClient({ host: quiet.host });
+    assert.deepEqual(r?.updates, [{ service: 'api', from: 'main-1', to: 'main-12', digest: await client.manifestDigest(`waffle/${pollProject}`, 'main-12') }]);
+    assert.match(r?.updates[0]?.digest ?? '', /^sha256:[0-9a-f]{64}$/);
     assert.equal(seen[0]?.kind, 'registry-poll');
     assert.deepEqual(u.candidates(`${quiet.host}/waffle/${pollProject}`).map((c) => c.tag).sort(), ['main-12', 'main-7', 'main-9']);
     // Nothing new: the next poll queues nothing.

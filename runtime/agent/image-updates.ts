@@ -80,7 +80,7 @@ const tagsKey = (repo: string) => `images:tags:${repo}`;
 
 export interface PushOutcome {
   /** Services whose tag changes, with the tag. */
-  updates: Array<{ service: string; from: string; to: string }>;
+  updates: Array<{ service: string; from: string; to: string; digest?: string }>;
   /** Services that follow the repository but stay (no better tag, a cooldown, a pin). */
   unchanged: Array<{ service: string; why: string }>;
   deployment?: string;
@@ -290,7 +290,7 @@ export class ImageUpdates implements TriggerSource {
         };
         this.#inFlight.set(svc.name, records[svc.name]!);
       }
-      out.updates.push({ service: svc.name, from: current, to: sel.tag });
+      out.updates.push({ service: svc.name, from: current, to: sel.tag, ...(sel.tag !== written && sel.digest ? { digest: sel.digest } : {}) });
     }
     this.#scheduleCooldown(nextCheck);
     if (out.updates.length === 0) {

@@ -80,7 +80,8 @@ export function registryHook(o: RegistryHookOptions): (req: HookRequest) => Hook
       record(`ignored: ${pushed}: ${r.reason ?? 'no change'}`, { ...(id ? { id } : {}) });
       return { status: 202, body: { status: 'ignored', pushed, reason: r.reason, unchanged: r.unchanged } };
     }
-    record(r.outcome, { ...(id ? { id } : {}), ...(r.deployment ? { deployment: r.deployment } : {}) });
+    const changes = r.updates.map((u) => `${u.service} ${u.from} → ${u.to}${u.digest ? ` (${u.digest})` : ''}`).join(', ');
+    record(`${r.outcome}: ${changes}`, { ...(id ? { id } : {}), ...(r.deployment ? { deployment: r.deployment } : {}) });
     return { status: 202, body: { status: r.outcome, deployment: r.deployment, updates: r.updates } };
   };
 }
