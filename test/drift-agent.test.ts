@@ -113,6 +113,37 @@ test('a container created by hand with the project label but not desired is remo
   await waitFor('the repair record', async () => (await repairs()).find((d) => d.outcome === 'repaired: container created by hand'));
 });
 
+test('a restart policy changed by hand is set back in place', async () => {
+  await waitFor('the queue to be empty', async () => (await agent.api<{ queue: number }>('GET', '/healthz', undefined, null)).json.queue === 0);
+  const c = (await web())!;
+  await docker.getContainer(c.id).update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+  await waitFor('the restart policy set back', async () => (await docker.getContainer(c.id).inspect()).HostConfig.RestartPolicy?.Name === 'unless-stopped');
+  await waitFor('the repair record', async () => (await repairs()).find((d) => d.outcome === 'repaired: restart policy changed by hand, set back'));
+  assert.equal((await web())?.id, c.id, 'the same container');
+});
+
+test('a container that turns unhealthy is restarted', async () => {
+  // Healthy at first (the deploy waits for it), unhealthy a few seconds later; a restart makes it healthy again.
+  remote.commit(
+    {
+      'services/flaky.ts': `import { defineService } from 'wafflemaker';
+export default defineService({
+  image: '${TEST_IMAGES.busybox}',
+  command: ['sh', '-c', 'touch /tmp/ok; sleep 4; rm /tmp/ok; sleep 3600'],
+  healthcheck: { command: 'test -f /tmp/ok', interval: '500ms', retries: 2 },
+  stopGracePeriod: '1s',
+});
+`,
+    },
+    'add a service that turns unhealthy',
+  );
+  await agent.api('POST', '/deployments', {});
+  await waitFor('the unhealthy container restarted', async () => (await repairs()).find((d) => d.event.includes('-flaky') && /^repaired: container unhealthy, restarted \(\d of 3 in 300s\)/.test(d.outcome)), 90_000);
+  remote.commit({ 'services/flaky.ts': null }, 'remove flaky');
+  await agent.api('POST', '/deployments', {});
+  await waitFor('flaky removed', async () => !(await snapshot(docker, project)).containers.some((c) => c.labels['dev.wafflemaker.service'] === 'flaky'));
+});
+
 test('a crash-looping service is restarted within its budget, also across an agent restart, then left stopped and reported once', async () => {
   remote.commit({ 'services/crash.ts': crashFile }, 'add a crashing service');
   await agent.api('POST', '/deployments', {});
