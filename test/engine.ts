@@ -293,6 +293,8 @@ export const TEST_TOOLS = [
   { pkg: 'busybox-static', provides: '/bin/busybox' },
   { pkg: 'docker-compose', provides: 'docker-compose' },
   { pkg: 'docker-registry', provides: 'docker-registry' },
+  // htpasswd files (bcrypt) for the registry's basic auth
+  { pkg: 'apache2-utils', provides: 'htpasswd' },
   { pkg: 'tmux', provides: 'tmux' },
   // the reference age CLI: a second implementation that must decrypt what `waffle secrets` writes
   { pkg: 'age', provides: 'age' },

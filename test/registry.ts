@@ -18,6 +18,8 @@ export interface Registry {
 export interface RegistryOptions {
   /** Push notifications: the registry's `notifications.endpoints` entry (url and headers it sends). */
   notify?: { url: string; headers?: Record<string, string> };
+  /** HTTP basic auth: this user and password only (an htpasswd file with a bcrypt hash). */
+  auth?: { username: string; password: string };
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
@@ -25,6 +27,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-registry-'));
   const config = path.join(dir, 'config.yml');
+  let htpasswd: string | undefined;
+  if (opts.auth) {
+    ensureDebianPackages([{ pkg: 'apache2-utils', provides: 'htpasswd' }]);
+    const r = spawnSync('htpasswd', ['-Bbn', opts.auth.username, opts.auth.password], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr}`);
+    htpasswd = path.join(dir, 'htpasswd');
+    fs.writeFileSync(htpasswd, r.stdout);
+  }
   fs.writeFileSync(
     config,
     [
@@ -35,6 +45,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       '  delete: { enabled: true }',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(htpasswd ? ['auth:', '  htpasswd:', '    realm: waffle-test', `    path: ${htpasswd}`] : []),
       ...(opts.notify
         ? [
             'notifications:',
@@ -61,7 +72,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   for (;;) {
     try {
       const res = await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 200) break;
+      // With auth on, an anonymous request is answered 401: up all the same.
+      if (res.status === 200 || (opts.auth && res.status === 401)) break;
     } catch {
       /* not up yet */
     }
