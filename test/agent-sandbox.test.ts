@@ -37,7 +37,8 @@ before(async () => {
   remote = makeRemote(root, { 'waffle.config.ts': config(project), 'services/web.ts': webService(1) });
   agent = await startAgent({
     root,
-    repo: remote.bare,
+    // A file:// URL this time (the other tests give a path): cloned like any remote.
+    repo: `file://${remote.bare}`,
     stateDir: path.join(root, 'state'),
     args: ['--host-policy', policyFile],
     env: { VAULT_TOKEN: canaryVault, WAFFLE_AGE_IDENTITY_FILE: identityFile },

@@ -249,7 +249,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     process.on('SIGINT', () => onSignal('SIGINT'));
   });
 
-  const address = await server.listen({ host: listen.host, port: listen.port });
+  const address = await server.listen(listen.host, listen.port);
   log.info('agent listening', { address, repo: redact(repo), branch: o.branch, githubRepo, stateDir, poll: pollMs, notifiers: notifiers.map((n) => n.name) });
   try {
     await agent.start();

@@ -18,6 +18,7 @@ docker run -d --name waffle-agent --restart unless-stopped \
   -e WAFFLE_AGENT_GIT_TOKEN_FILE=/etc/wafflemaker/git-token \
   -e WAFFLE_AGENT_GITHUB_TOKEN_FILE=/etc/wafflemaker/github-token \
   -e WAFFLE_AGENT_PUBLIC_URL=https://deploy.example.com \
+  -e MALLOC_ARENA_MAX=2 -e NODE_OPTIONS=--max-semi-space-size=1 \
   --stop-timeout 300 \
   node:20-bookworm \
   sh -c 'npm install --global --omit=dev wafflemaker@0.1 && exec waffle agent'
