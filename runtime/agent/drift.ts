@@ -139,12 +139,17 @@ export class DriftWatcher implements TriggerSource {
         this.#quietUntil = this.#now();
         const list = await this.#o.docker.listContainers({ all: true, filters: { label: [`${LABEL.project}=${project}`] } });
         this.#known.clear();
+        const exited: Array<Known & { code: string }> = [];
         for (const c of list) {
           const service = c.Labels?.[LABEL.service] ?? '';
-          this.#known.set(c.Id, { id: c.Id, name: (c.Names?.[0] ?? c.Id).replace(/^\//, ''), service });
+          const known = { id: c.Id, name: (c.Names?.[0] ?? c.Id).replace(/^\//, ''), service };
+          this.#known.set(c.Id, known);
           const gave = this.budget.gaveUp(project, service);
           if (gave && gave.container !== c.Id && service) this.budget.reset(project, service);
+          else if (c.State === 'exited' && service && this.#graph?.services[service] && !gave) exited.push({ ...known, code: /\((-?\d+)\)/.exec(c.Status ?? '')?.[1] ?? '?' });
         }
+        // A container that exited while a deploy ran (its event was not judged then) is judged now.
+        for (const k of exited) this.#track(this.#crashed(k.id, k.service, k.name, `exited (code ${k.code})`, 'die'));
       } catch (e) {
         this.#o.log.warn('drift: could not list the project containers', { error: (e as Error).message });
       } finally {
