@@ -147,3 +147,43 @@ test('a repository with a bad policy fails to load with the file, the service, t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a tag still in its cooldown when the agent restarts is deployed once ready', async () => {
+  const { Engine } = await import('../runtime/engine.ts');
+  const { makeRepo } = await import('./helpers.ts');
+  const { History } = await import('../runtime/history/history.ts');
+  const { ImageUpdates } = await import('../runtime/agent/image-updates.ts');
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const dir = makeRepo({
+    'waffle.config.ts': "import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'cooldownrestart' });\n",
+    'services/api.ts': "import { defineService } from 'wafflemaker';\nexport default defineService({ image: '127.0.0.1:5999/acme/api:sha-0', update: { tags: { glob: 'sha-*' }, cooldown: '2s' } });\n",
+  });
+  const history = History.open(path.join(dir, '..', `${path.basename(dir)}-history.db`));
+  const log = { info() {}, warn() {}, error() {} };
+  try {
+    const graph = await new Engine({ env: { PATH: process.env.PATH } }).load({ dir });
+    const first = new ImageUpdates({ state: history, log });
+    first.start(() => assert.fail('nothing is ready yet'));
+    first.desired(graph);
+    const r = first.pushed([{ registry: '127.0.0.1:5999', repository: 'acme/api', tag: 'sha-1', digest: 'sha256:' + '1'.repeat(64), pushedAt: Date.now() }]);
+    assert.equal(r.outcome, 'ignored');
+    assert.match(r.reason ?? '', /api: sha-1 waits for its cooldown until/);
+    await first.stop();
+
+    // A new process: the pushes are in the history; its first deploy's graph schedules the check.
+    const second = new ImageUpdates({ state: history, log });
+    const queued: string[] = [];
+    second.start((t) => (queued.push(t.reason ?? ''), { deployment: 'd', outcome: 'deployed' }));
+    second.desired(graph);
+    const deadline = Date.now() + 30_000;
+    while (queued.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(queued, ['image update: api sha-0 → sha-1']);
+    assert.equal(second.overrides('cooldownrestart').api?.digest, 'sha256:' + '1'.repeat(64));
+    await second.stop();
+  } finally {
+    history.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const f of fs.readdirSync(path.dirname(dir))) if (f.startsWith(`${path.basename(dir)}-history.db`)) fs.rmSync(path.join(path.dirname(dir), f), { force: true });
+  }
+});

@@ -96,6 +96,7 @@ export class ImageUpdates implements TriggerSource {
   /** The last graph loaded from the repository, before overrides: the file's tags and policies. */
   #base: ServiceGraph | undefined;
   #cooldownTimer: NodeJS.Timeout | undefined;
+  #cooldownAt: number | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #pollEvery = 0;
   #polling: Promise<void> | undefined;
@@ -137,7 +138,10 @@ export class ImageUpdates implements TriggerSource {
    * override whose service's image or policy changed in the file, or that is pinned by a rollback.
    */
   desired(graph: ServiceGraph): ServiceGraph {
+    const first = this.#base === undefined;
     this.#base = graph;
+    // After an agent restart: a tag still in its cooldown is looked at again when it is ready.
+    if (first) this.#scheduleCooldown(this.#nextReady(graph));
     this.#schedulePoll(graph);
     const records = this.overrides(graph.project);
     if (Object.keys(records).length === 0) return graph;
@@ -317,11 +321,31 @@ export class ImageUpdates implements TriggerSource {
     return out;
   }
 
+  /** When the earliest tag now cooling down becomes ready, for any service of `graph`. */
+  #nextReady(graph: ServiceGraph): number | undefined {
+    const records = this.overrides(graph.project);
+    let at: number | undefined;
+    for (const svc of Object.values(graph.services)) {
+      const written = svc.update ? tagOf(svc.image) : undefined;
+      if (!svc.update || written === undefined) continue;
+      const rec = records[svc.name];
+      const sel = selectTag({ policy: svc.update, written, ...(rec ? { current: rec.tag } : {}), candidates: this.candidates(repositoryKey(parseImageRef(svc.image))), now: this.#now() });
+      if (sel.pending) at = Math.min(at ?? Infinity, sel.pending.readyAt);
+    }
+    return at;
+  }
+
   /** A tag in its cooldown becomes ready: evaluate again then. */
   #scheduleCooldown(at: number | undefined): void {
     if (at === undefined || this.#stopped) return;
+    // One timer, at the earliest time something becomes ready (an evaluation then schedules the next).
+    if (this.#cooldownAt !== undefined && this.#cooldownAt <= at) return;
     clearTimeout(this.#cooldownTimer);
-    this.#cooldownTimer = setTimeout(() => void this.#evaluate(() => true, 'registry'), Math.max(0, at - this.#now()) + 50);
+    this.#cooldownAt = at;
+    this.#cooldownTimer = setTimeout(() => {
+      this.#cooldownAt = undefined;
+      void this.#evaluate(() => true, 'registry');
+    }, Math.max(0, at - this.#now()) + 50);
     this.#cooldownTimer.unref();
   }
 
