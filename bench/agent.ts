@@ -51,10 +51,13 @@ async function answers(url: string, want: string, deadlineMs = 60_000): Promise<
   }
 }
 
+/** httpd under a shell that exits on SIGTERM (httpd as PID 1 ignores it): a stop takes no grace period, for both. */
+const COMMAND = ['sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait'];
+
 const service = (image: string, port: number) => `import { defineService } from 'wafflemaker';
 export default defineService({
   image: '${image}',
-  command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+  command: ${JSON.stringify(COMMAND)},
   port: 8080,
   ports: ['127.0.0.1:${port}:8080'],
   healthcheck: { http: '/index.html', interval: '200ms', timeout: '2s', retries: 20 },
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
       // The peer: docker run of the same image and command, until its first answer.
       const name = `${project}-peer`;
       const p0 = performance.now();
-      const run = spawn('docker', ['run', '-d', '--rm', '--name', name, '-p', `127.0.0.1:${peerPort}:8080`, image, 'httpd', '-f', '-p', '8080', '-h', '/www'], { stdio: 'ignore' });
+      const run = spawn('docker', ['run', '-d', '--rm', '--name', name, '-p', `127.0.0.1:${peerPort}:8080`, image, ...COMMAND], { stdio: 'ignore' });
       const ran = new Promise((r) => run.on('exit', r));
       const seen = await answers(peerUrl, `waffle v${v}`);
       peerMs.push(seen - p0);

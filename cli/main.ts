@@ -21,6 +21,7 @@ import { register as registerHistory } from './commands/history.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
 import { register as registerPlan } from './commands/plan.ts';
+import { register as registerRollback } from './commands/rollback.ts';
 import { register as registerSecrets } from './commands/secrets.ts';
 import { register as registerStatus } from './commands/status.ts';
 
@@ -62,6 +63,7 @@ export function buildProgram(app: App): Command {
   registerPlan(program, app);
   registerApply(program, app);
   registerStatus(program, app);
+  registerRollback(program, app);
   registerDestroy(program, app);
   registerSecrets(program, app);
   registerLogs(program, app);
@@ -110,7 +112,7 @@ export async function main(argv: string[], app: App): Promise<number> {
       say(error.message);
       return 0;
     }
-    const known = ['ProblemsError', 'StalePlanError', 'ProjectLockedError', 'InterruptedError'];
+    const known = ['ProblemsError', 'StalePlanError', 'ProjectLockedError', 'InterruptedError', 'RollbackError'];
     say(kleur.red(known.includes(error?.name) ? error.message : `waffle: ${error?.message ?? String(e)}`));
     if (app.env.WAFFLE_DEBUG) say(String(error?.stack));
     return 1;

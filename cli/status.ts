@@ -46,6 +46,8 @@ export function statusRows(graph: ServiceGraph, observed: ObservedState, now: nu
   const project = observed.project;
   const byService = new Map<string, ObservedContainer[]>();
   for (const c of observed.containers) {
+    // Containers kept for rollback (`<project>-<service>-kept-<generation>`) are not the service's: `waffle rollback --list` shows them.
+    if (c.service && c.name === `${project}-${c.service}-kept-${c.generation}`) continue;
     const list = byService.get(c.service) ?? [];
     list.push(c);
     byService.set(c.service, list);

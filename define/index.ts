@@ -141,6 +141,21 @@ export interface EvaluationSettings {
   memoryMb?: number;
 }
 
+/**
+ * What a replace keeps for `waffle rollback`.
+ *
+ * @example
+ * rollback: { keep: 5 }
+ */
+export interface RollbackSettings {
+  /**
+   * How many earlier containers of each service are kept, stopped, after a replace (a whole number from
+   * 0 to 20; 0 removes the old container as soon as the new one serves). Each keeps its image, so
+   * `waffle rollback <service>` switches back without a pull; older ones are removed. Default 3.
+   */
+  keep?: number;
+}
+
 /** A reference to another service's URL, resolved by name on the links network. Create it with `service.url()`. */
 export interface ServiceUrl {
   readonly [WAFFLE_BRAND]: 'service-url';
@@ -386,6 +401,8 @@ export interface ProjectConfig {
   evaluation?: EvaluationSettings;
   /** How `waffle agent` finds new tags for services with an `update` policy: a registry poll and its credentials. */
   updates?: ImageUpdateSettings;
+  /** How many earlier containers of each service are kept for `waffle rollback` (`{ keep: 3 }` by default). */
+  rollback?: RollbackSettings;
 }
 
 function captureCallSite(): string | undefined {

@@ -13,7 +13,11 @@ import type Dockerode from 'dockerode';
 import { loadRepo, type LoadOptions } from './load/load.ts';
 import { confinement, type Confinement } from './load/sandbox.ts';
 import { buildGraph } from './graph/graph.ts';
-import { reconcile } from './plan/reconcile.ts';
+import { reconcile, type PinInput } from './plan/reconcile.ts';
+import { generationsOf, planRollback, rollbackTarget, type Generations } from './plan/rollback.ts';
+import { definitionHash } from './plan/container.ts';
+import { PinStore, type PinRecord } from './pins.ts';
+import { DEFAULT_KEEP } from './plan/steps.ts';
 import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
 import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
@@ -30,6 +34,7 @@ import { ProblemsError } from './problems.ts';
 import { locateProblems } from './locate.ts';
 import type { PullPolicy } from '../define/index.ts';
 import type {
+  ApplyEvent,
   DestroyRunEvent,
   EngineEvent,
   FailureStage,
@@ -91,6 +96,22 @@ export interface ApplyOptions extends PlanOptions {
   checkStale?: boolean;
   /** Asked after planning, before anything changes (a prompt); false cancels the run. */
   confirm?: (planned: Planned) => Promise<boolean>;
+}
+
+export interface RollbackOptions extends RunOptions {
+  /** The generation to switch to; default: the newest kept one older than the current one. */
+  to?: number;
+  /** Asked after planning, before anything changes; false cancels the run. */
+  confirm?: (planned: Planned) => Promise<boolean>;
+}
+
+/** A service's generations, for `waffle rollback --list`. */
+export interface GenerationsReport extends Generations {
+  service: string;
+  /** The rollback pin of the service, when it has one. */
+  pin?: PinRecord;
+  /** How many earlier containers a replace keeps. */
+  keep: number;
 }
 
 export interface DestroyOptions extends RunOptions {
@@ -229,7 +250,7 @@ function counts(plan: Plan): PlanOpCounts {
   const c: PlanOpCounts = { create: 0, replace: 0, update: 0, start: 0, remove: 0, unchanged: plan.unchanged.length, infra: 0 };
   for (const op of plan.operations) {
     if (op.kind === 'create-service') c.create++;
-    else if (op.kind === 'replace-service') c.replace++;
+    else if (op.kind === 'replace-service' || op.kind === 'rollback-service') c.replace++;
     else if (op.kind === 'update-service') c.update++;
     else if (op.kind === 'start-service') c.start++;
     else if (op.kind === 'remove-service') c.remove++;
@@ -415,7 +436,8 @@ export class Engine {
     this.#checkSignal(ctx, opts.signal, 'nothing was changed');
 
     const observed = await this.#observe(docker, graph, ctx, { ...opts, desired: true });
-    let plan = reconcile(graph, observed, { commit, ...(secrets ? secrets.hashInputs() : {}) });
+    const pins = this.#pinInputs(graph, ctx);
+    let plan = reconcile(graph, observed, { commit, ...(secrets ? secrets.hashInputs() : {}), ...(pins ? { pins } : {}) });
     if (notChecked.length) plan = dropUncheckedSecretChanges(plan, new Set(notChecked));
     const planned = { run: ctx.id, graph, observed, plan, commit, offline: !!opts.offline, notChecked } as Planned;
     // The run's context (Docker client, secrets session) travels with the plan but is not its data: not enumerable, never serialised.
@@ -476,8 +498,34 @@ export class Engine {
     }
   }
 
+  /** The project's rollback pins as the planner reads them; undefined when there is none. */
+  #pinInputs(graph: ServiceGraph, ctx: RunContext): Record<string, PinInput> | undefined {
+    let pins: Record<string, PinRecord>;
+    try {
+      pins = new PinStore(graph.project, this.env).read();
+    } catch (e) {
+      throw ctx.fail(e, 'rollback');
+    }
+    const out: Record<string, PinInput> = {};
+    for (const [service, p] of Object.entries(pins)) out[service] = { generation: p.generation, definitionHash: p.definitionHash };
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  /** After an apply: forgets the pins its plan dropped (a changed definition, a vanished container), saying so. */
+  #forgetDroppedPins(planned: Planned): void {
+    const dropped = (planned.plan.pins ?? []).filter((p) => p.state === 'dropped');
+    if (dropped.length === 0) return;
+    try {
+      new PinStore(planned.graph.project, this.env).drop(dropped.map((p) => p.service));
+      for (const p of dropped) planned.ctx.emit({ type: 'notice', message: `${p.service}: ${p.detail}`, at: Date.now() });
+    } catch (e) {
+      planned.ctx.emit({ type: 'notice', message: `could not forget the dropped rollback pins: ${(e as Error).message}`, at: Date.now() });
+    }
+  }
+
   #noop(planned: Planned): { ok: boolean; planned: Planned } {
     const { ctx, graph } = planned;
+    this.#forgetDroppedPins(planned);
     ctx.emit({ type: 'apply-start', project: graph.project, operations: 0, at: Date.now() });
     ctx.emit({ type: 'apply-done', ok: true, summary: { created: 0, replaced: 0, updated: 0, removed: 0, failed: 0, skipped: 0 }, ms: 0, at: Date.now() });
     return { ok: true, planned };
@@ -573,6 +621,7 @@ export class Engine {
       // operations it interrupted rolled back (bounded in time), so the lock is released after that.
       const run = () => execute(docker, bound.plan, bound.listen(ctx.emit), { parallelism: graph.parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
       const result = opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run();
+      this.#forgetDroppedPins(planned);
       return { ok: result.ok, planned };
     } catch (e) {
       // Docker's own error texts can quote a request body (environment included): never show a value.
@@ -603,6 +652,8 @@ export class Engine {
           ctx.emit({ type: 'destroy-item', state: e.type, what: e.what, name: e.name, ...('message' in e ? { message: e.message } : {}), at: e.at } as DestroyRunEvent),
         );
         removeSecretFiles(graph.project, this.env);
+        // Kept containers went with the others: no pin can hold any more.
+        new PinStore(graph.project, this.env).clear();
         const revoked = await revokeProjectLeases(graph, 'all', { env: this.env }).catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));
         const report: DestroyReport = {
           removed: { containers: removed.containers, networks: removed.networks, volumes: removed.volumes },
@@ -616,6 +667,150 @@ export class Engine {
     } catch (e) {
       throw this.#failOnce(ctx, e, 'destroy');
     }
+  }
+
+  /**
+   * `waffle rollback <service>`: switches the service back to a kept container (generation `to`, else the
+   * newest one older than the current one) through the replace sequence (start, health gate, switch,
+   * drain, keep the current one), without a pull, and pins the service to that generation: later
+   * applies leave it alone until its definition changes or {@link releasePin}. When the target does not
+   * become healthy, the current container keeps serving and no pin is recorded (ok=false, the health
+   * output in the op-failed event).
+   */
+  async rollback(source: Source, service: string, opts: RollbackOptions = {}): Promise<{ ok: boolean; planned: Planned; pin?: PinRecord }> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'rollback', false);
+    try {
+      const started = Date.now();
+      const { graph, commit } = await this.#graphAndCommit(source, ctx, opts.signal);
+      const svc = this.#serviceOf(graph, service, ctx);
+      return await this.#locked(graph.project, 'rollback', ctx, async () => {
+        const docker = await this.#docker(graph, ctx, opts.signal);
+        // No desired graph: nothing is pulled, nothing inspected but what labels cannot answer.
+        const observed = await this.#observe(docker, graph, ctx, { offline: true });
+        ctx.stage = 'rollback';
+        let target;
+        try {
+          target = rollbackTarget(observed, service, opts.to);
+        } catch (e) {
+          throw ctx.fail(e, 'rollback');
+        }
+        let info: Dockerode.ContainerInspectInfo;
+        try {
+          info = await docker.getContainer(target.id).inspect();
+        } catch (e) {
+          throw ctx.fail(e, 'docker');
+        }
+        const hostPorts = Object.entries(info.HostConfig?.PortBindings ?? {}).flatMap(([key, binds]) =>
+          ((binds as Array<{ HostPort?: string }> | null) ?? [])
+            .filter((b) => b.HostPort)
+            .map((b) => ({ host: Number(b.HostPort), protocol: key.split('/')[1] ?? 'tcp' })),
+        );
+        const plan = planRollback({
+          graph,
+          observed,
+          service,
+          target,
+          targetNetworks: Object.keys(info.NetworkSettings?.Networks ?? {}),
+          targetHostPorts: hostPorts,
+        });
+        const planned = { run: ctx.id, graph, observed, plan, commit, offline: false, notChecked: [] } as unknown as Planned;
+        Object.defineProperty(planned, 'ctx', { value: ctx, enumerable: false });
+        ctx.emit({ type: 'plan-ready', operations: 1, counts: counts(plan), notChecked: [], offline: false, commit, plan, ms: Date.now() - started, at: Date.now() });
+        await this.#confirm(ctx, opts.confirm && (() => opts.confirm!(planned)));
+        this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+
+        // The pin is recorded before the switch, so an apply after a crash mid-rollback finishes it
+        // instead of undoing it; it is taken back when the rollback fails before the switch.
+        const pins = new PinStore(graph.project, this.env);
+        const before = pins.get(service);
+        const { current } = generationsOf(observed, service);
+        const pin: PinRecord = {
+          generation: target.generation,
+          definitionHash: definitionHash(graph, svc),
+          ...(current ? { from: current.generation } : {}),
+          commit,
+          at: new Date().toISOString(),
+        };
+        pins.set(service, pin);
+        ctx.stage = 'apply';
+        // A kept container holds the secret values of its time, which no session here knows to redact: the
+        // log tail of a failed target is left out for a service that uses secrets (its health output stays).
+        const usesSecrets = !!(svc.secretEnv || svc.secretFiles);
+        const emit = (e: ApplyEvent) => {
+          if (!usesSecrets || e.type !== 'op-failed' || !e.failure.logTail) return ctx.emit(e);
+          const { logTail: _withheld, ...failure } = e.failure;
+          ctx.emit({ ...e, failure });
+        };
+        let ok = false;
+        try {
+          const run = () => execute(docker, plan, emit, { parallelism: 1, ...(opts.signal ? { signal: opts.signal } : {}) });
+          ok = (opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run()).ok;
+        } finally {
+          if (!ok) {
+            // Still served by the container it had (the rollback was undone): the earlier pin state is back.
+            // Outside the run's signal: an interrupted rollback must still find out who serves.
+            const now = await withCallLimits({ detached: true, timeoutMs: 4_000 }, () => observe(docker, graph.project)).catch(() => undefined);
+            const serving = now ? generationsOf(now, service).current : undefined;
+            if (!now || serving?.id !== target.id) {
+              if (before) pins.set(service, before);
+              else pins.drop([service]);
+            }
+          }
+        }
+        if (ok) {
+          ctx.emit({
+            type: 'notice',
+            message: `${service} is pinned to generation ${target.generation}: applies leave it alone until its definition changes or \`waffle rollback --release ${service}\``,
+            at: Date.now(),
+          });
+        }
+        return { ok, planned, ...(ok ? { pin } : {}) };
+      }, opts.signal);
+    } catch (e) {
+      throw this.#failOnce(ctx, e, 'rollback');
+    }
+  }
+
+  /** `waffle rollback --list`: a service's current container, its kept ones (newest first) and its pin. */
+  async generations(source: Source, service: string, opts: RunOptions = {}): Promise<GenerationsReport> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'status', true);
+    try {
+      const graph = await this.#graph(source, ctx, opts.signal);
+      const docker = await this.#docker(graph, ctx, opts.signal);
+      const observed = await this.#observe(docker, graph, ctx, { offline: true });
+      if (!graph.services[service] && !observed.containers.some((c) => c.service === service)) this.#serviceOf(graph, service, ctx);
+      const pin = new PinStore(graph.project, this.env).get(service);
+      return { service, ...generationsOf(observed, service), ...(pin ? { pin } : {}), keep: graph.rollback?.keep ?? DEFAULT_KEEP };
+    } catch (e) {
+      throw this.#failOnce(ctx, e, 'rollback');
+    }
+  }
+
+  /** `waffle rollback --release`: forgets the service's pin, so the next apply deploys the repository's version. */
+  async releasePin(source: Source, service: string, opts: RunOptions = {}): Promise<{ project: string; released?: PinRecord }> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start(source, ctx, 'rollback', true);
+    try {
+      const graph = await this.#graph(source, ctx, opts.signal);
+      return await this.#locked(graph.project, 'rollback --release', ctx, async () => {
+        const released = new PinStore(graph.project, this.env).drop([service])[service];
+        return { project: graph.project, ...(released ? { released } : {}) };
+      }, opts.signal);
+    } catch (e) {
+      throw this.#failOnce(ctx, e, 'rollback');
+    }
+  }
+
+  /** The service `name` of the graph, else a validation failure listing the services. */
+  #serviceOf(graph: ServiceGraph, name: string, ctx: RunContext) {
+    const svc = graph.services[name];
+    if (svc) return svc;
+    throw ctx.fail(
+      new Error(`no service "${name}" in project ${graph.project}; services: ${Object.keys(graph.services).join(', ') || '(none)'}. Fix: use one of the names above.`),
+      'validate',
+    );
   }
 
   /** Loads and validates only: the graph (load events and problems on `onEvent`). */

@@ -31,6 +31,8 @@ export const RESERVED_LABEL_PREFIX = 'dev.wafflemaker.';
 export const names = {
   container: (project: string, service: string) => `${project}-${service}`,
   tempContainer: (project: string, service: string, generation: number) => `${project}-${service}-next-${generation}`,
+  /** A container kept stopped after a replace, for `waffle rollback`: its generation in its name. */
+  keptContainer: (project: string, service: string, generation: number) => `${project}-${service}-kept-${generation}`,
   defaultNetwork: (project: string) => `${project}_default`,
   linkNetwork: (project: string, a: string, b: string) => `${project}_link_${a < b ? `${a}_${b}` : `${b}_${a}`}`,
   volume: (project: string, name: string) => `${project}_${name}`,
@@ -57,4 +59,13 @@ export function parseInPlaceLabel(label: string | undefined): InPlaceValues | un
     restart: { name: m[1] as RestartSpec['name'], maximumRetryCount: Number(m[2]) },
     resources: { memory: Number(m[3]), nanoCpus: Number(m[4]) },
   };
+}
+
+/**
+ * Whether a container is one kept for rollback (not the service's current one). Docker cannot change a
+ * label after create, so a kept container is told by its name: `<project>-<service>-kept-<generation>`,
+ * made of its own service and generation labels (a service named `api-kept-3` cannot be mistaken for it).
+ */
+export function isKept(c: { name: string; service: string; generation: number }, project: string): boolean {
+  return c.service !== '' && c.generation > 0 && c.name === names.keptContainer(project, c.service, c.generation);
 }

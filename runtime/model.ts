@@ -246,6 +246,11 @@ export interface ServiceGraph {
   evaluation?: { env: string[]; memoryMb?: number };
   /** `defineConfig({ updates })`, validated. Present only when configured. */
   updates?: UpdateSettingsSpec;
+  /**
+   * `defineConfig({ rollback })`, validated: how many stopped containers of each service a replace keeps
+   * for `waffle rollback` (0: none, the old container is removed). Present only when configured (default 3).
+   */
+  rollback?: { keep: number };
 }
 
 /** One problem found while loading or validating. */
@@ -410,6 +415,27 @@ export type Operation =
       containerId: string;
       update: { RestartPolicy?: { Name: string; MaximumRetryCount: number }; Memory?: number; MemorySwap?: number; NanoCpus?: number };
     })
+  | (OpBase & {
+      kind: 'rollback-service';
+      service: string;
+      strategy: 'start-first' | 'stop-first';
+      /** Why the strategy: e.g. `fixed host port 8080`. */
+      strategyReason: string;
+      /** The kept container that serves again, and its generation. */
+      targetId: string;
+      targetName: string;
+      generation: number;
+      /** The container serving now (kept in its turn), when the service has one. */
+      currentId?: string;
+      currentName?: string;
+      currentGeneration?: number;
+      /** The canonical name the target takes. */
+      containerName: string;
+      /** The replace sequence with an existing container as the new one (see {@link ServiceStep}). */
+      steps: ServiceStep[];
+      /** Run when a step fails before the current container is let go: the target is stopped and kept again. */
+      rollback: ServiceStep[];
+    })
   | (OpBase & { kind: 'start-service'; service: string; containerId: string; waitHealthy: boolean })
   | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number });
 
@@ -430,7 +456,10 @@ export type StepTarget = 'new' | { id: string; name: string };
  *   without it): clients stop resolving it, and it usually gets its address back, so requests in flight
  *   finish after a retransmit;
  * - `draining`: wait while the old container finishes what it was sent before;
- * - `stopping-old` (its own stop grace period), `removing-old`, `renaming`.
+ * - `stopping-old` (its own stop grace period), `removing-old`, `renaming`;
+ * - `retaining-old`: keep a stopped old container for `waffle rollback`: its restart policy becomes `no`
+ *   (a restarted engine does not bring it back) and it is renamed to `to` (its kept name);
+ * - `restoring`: give a kept container its restart policy back before it serves again.
  */
 export type ServiceStep =
   | { step: 'creating'; name: string }
@@ -441,7 +470,21 @@ export type ServiceStep =
   | { step: 'draining'; seconds: number }
   | { step: 'stopping-old'; target: { id: string; name: string } }
   | { step: 'removing-old'; target: { id: string; name: string } }
-  | { step: 'renaming'; target: StepTarget; from: string; to: string };
+  | { step: 'renaming'; target: StepTarget; from: string; to: string }
+  | { step: 'retaining-old'; target: { id: string; name: string }; to: string }
+  | { step: 'restoring'; target: { id: string; name: string }; restart: RestartSpec };
+
+/**
+ * A service pinned by `waffle rollback`: left alone by the plan (`held`), or released because its
+ * definition in the repository changed or its pinned container is gone (`dropped`; apply forgets the pin).
+ */
+export interface PinLine {
+  service: string;
+  generation: number;
+  state: 'held' | 'dropped';
+  /** Human text: why held or dropped. */
+  detail: string;
+}
 
 export interface Plan {
   project: string;
@@ -450,6 +493,8 @@ export interface Plan {
   operations: Operation[];
   /** Services that need nothing. */
   unchanged: string[];
+  /** Services pinned by a rollback: held or dropped. Present only when a pin exists. */
+  pins?: PinLine[];
 }
 
 // ───────────────────────────── apply events ─────────────────────────────
@@ -465,6 +510,8 @@ export type Step =
   | 'stopping-old'
   | 'removing-old'
   | 'renaming'
+  | 'retaining-old'
+  | 'restoring'
   | 'updating'
   | 'stopping'
   | 'removing'
@@ -500,10 +547,10 @@ export type ApplyEvent =
 // ───────────────────────────── engine events ─────────────────────────────
 
 /** What a run of the engine does. */
-export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check';
+export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'rollback';
 
 /** Where a run failed before (or instead of) changing anything. */
-export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'lock' | 'stale' | 'apply' | 'destroy' | 'interrupted';
+export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'lock' | 'stale' | 'apply' | 'destroy' | 'rollback' | 'interrupted';
 
 /** Operation counts of a plan, by what happens to services. */
 export interface PlanOpCounts {

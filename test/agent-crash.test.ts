@@ -11,7 +11,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, snapshot, uniqueProject } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
-import { config, deliver, makeRemote, pushPayload, startAgent, tempRoot, waitFor, webService, type RunningAgent } from './agent-support.ts';
+import { config, deliver, makeRemote, pushPayload, startAgent, tempRoot, live, waitFor, webService, type RunningAgent } from './agent-support.ts';
 
 let docker: Dockerode;
 const project = uniqueProject('agk');
@@ -58,7 +58,7 @@ test('kill -9 mid-apply, restart: interrupted in history, converged, no duplicat
     return events.some((e) => e.type === 'step' && e.step === 'waiting-health');
   });
   const during = await snapshot(docker, project);
-  assert.equal(during.containers.length, 2, 'old container and candidate');
+  assert.equal(live(during.containers).length, 2, 'old container and candidate');
   await first.kill9();
 
   const second = await startAgent({ root, repo: remote.bare, stateDir });
@@ -76,8 +76,10 @@ test('kill -9 mid-apply, restart: interrupted in history, converged, no duplicat
   assert.equal(reconcile.commit, commit);
 
   const after = await snapshot(docker, project);
-  assert.deepEqual(after.containers.map((c) => c.name), [`${project}-web`], 'one container, under its own name');
-  const c = after.containers[0]!;
+  assert.deepEqual(live(after.containers).map((c) => c.name), [`${project}-web`], 'one container, under its own name');
+  // Anything else is an old generation kept for rollback: stopped, under its kept name (no orphaned candidate).
+  for (const k of after.containers.filter((x) => !live([x]).length)) assert.notEqual(k.state, 'running', k.name);
+  const c = live(after.containers)[0]!;
   assert.equal(c.image, TEST_IMAGES.appV2);
   assert.equal(c.state, 'running');
   assert.equal(c.labels['dev.wafflemaker.commit'], commit.slice(0, 12));
@@ -107,5 +109,5 @@ test('kill -9 mid-apply, restart: interrupted in history, converged, no duplicat
     history.close();
   }
   const final = await snapshot(docker, project);
-  assert.deepEqual(final.containers.map((c) => [c.name, c.image, c.state]), [[`${project}-web`, TEST_IMAGES.appV1, 'running']]);
+  assert.deepEqual(live(final.containers).map((c) => [c.name, c.image, c.state]), [[`${project}-web`, TEST_IMAGES.appV1, 'running']]);
 });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, snapshot, uniqueProject } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
-import { config, deliver, makeRemote, pushPayload, SECRET, startAgent, tempRoot, TOKEN, waitFor, webService, type Remote, type RunningAgent } from './agent-support.ts';
+import { config, deliver, makeRemote, pushPayload, SECRET, startAgent, tempRoot, TOKEN, live, waitFor, webService, type Remote, type RunningAgent } from './agent-support.ts';
 
 let docker: Dockerode;
 const project = uniqueProject('ags');
@@ -56,7 +56,7 @@ type Row = { id: string; state: string; commit?: string; error?: string };
 
 /** Pushes `files`, delivers the push, waits for its deploy; checks nothing changed and the agent serves. */
 async function refusedCommit(files: Record<string, string>, message: string): Promise<Row> {
-  const running = (await snapshot(docker, project)).containers.map((c) => c.id);
+  const running = live((await snapshot(docker, project)).containers).map((c) => c.id);
   const commit = remote.commit(files, message);
   const r = await deliver(agent.url, { body: pushPayload(commit) });
   assert.equal(r.status, 202);
@@ -66,7 +66,7 @@ async function refusedCommit(files: Record<string, string>, message: string): Pr
   });
   assert.equal(row.state, 'failed', `${message}: ${row.error}`);
   assert.equal(row.commit, commit);
-  assert.deepEqual((await snapshot(docker, project)).containers.map((c) => c.id), running, `${message}: nothing deployed`);
+  assert.deepEqual(live((await snapshot(docker, project)).containers).map((c) => c.id), running, `${message}: nothing deployed`);
   assert.equal((await fetch(agent.url + '/healthz')).status, 200, 'the agent still serves');
   return row;
 }
@@ -141,7 +141,7 @@ test('the next good commit deploys (a bind mount under an allowed root); no secr
     return d.state !== 'queued' && d.state !== 'running' ? d : undefined;
   });
   assert.equal(row.state, 'applied', row.error);
-  const containers = (await snapshot(docker, project)).containers;
+  const containers = live((await snapshot(docker, project)).containers);
   assert.equal(containers.length, 1);
   assert.equal(containers[0]!.image, TEST_IMAGES.appV2);
 

@@ -231,3 +231,8 @@ export function tempRoot(prefix: string): string {
   fs.chmodSync(root, 0o755);
   return root;
 }
+
+/** The project's containers without those kept for rollback (stopped, named `<project>-<service>-kept-<generation>`). */
+export function live<T extends { name: string }>(containers: T[]): T[] {
+  return containers.filter((c) => !/-kept-\d+$/.test(c.name));
+}

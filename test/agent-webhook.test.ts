@@ -15,7 +15,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, httpGet, snapshot, uniqueProject, waffle } from './helpers.ts';
 import { ensureTestImages } from './engine.ts';
-import { config, deliver, GITHUB_REPO, GITHUB_TOKEN, makeRemote, pushPayload, secretFiles, startAgent, tempRoot, TOKEN, waitFor, webService, type Remote, type RunningAgent } from './agent-support.ts';
+import { config, deliver, GITHUB_REPO, GITHUB_TOKEN, makeRemote, pushPayload, secretFiles, startAgent, tempRoot, TOKEN, live, waitFor, webService, type Remote, type RunningAgent } from './agent-support.ts';
 import { GitHubDouble } from './doubles/github-double.ts';
 import { ChatRecorder } from './doubles/chat-recorder.ts';
 
@@ -75,7 +75,7 @@ async function finished(id: string): Promise<Row> {
 
 async function webContainer() {
   const snap = await snapshot(docker, project);
-  return snap.containers;
+  return live(snap.containers);
 }
 
 test('start-up reconcile deploys the branch head and reports it', async () => {

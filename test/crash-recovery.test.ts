@@ -198,7 +198,11 @@ for (const { name, trigger, oldExits } of SCENARIOS) {
 
     const snap = await snapshot(docker, project);
     for (const s of SERVICES) {
-      const mine = snap.containers.filter((c) => c.labels['dev.wafflemaker.service'] === s);
+      // Besides at most one container kept stopped for rollback (the one the replace let go).
+      const all = snap.containers.filter((c) => c.labels['dev.wafflemaker.service'] === s);
+      const kept = all.filter((c) => c.name === `${project}-${s}-kept-${c.labels['dev.wafflemaker.generation']}`);
+      assert.ok(kept.length <= 1 && kept.every((c) => c.state !== 'running'), `${s}: ${JSON.stringify(kept.map((c) => [c.name, c.state]))}`);
+      const mine = all.filter((c) => !kept.includes(c));
       assert.equal(mine.length, 1, `${s}: ${JSON.stringify(mine.map((c) => [c.name, c.state]))}`);
       assert.equal(mine[0]!.name, `${project}-${s}`);
       assert.equal(mine[0]!.state, 'running');

@@ -150,7 +150,12 @@ test('changing one env value replaces exactly that service', async () => {
   assert.equal(worker.state, 'running');
   const inspect = await docker.getContainer(worker.id).inspect();
   assert.ok(inspect.Config.Env.includes('POLL_SECONDS=7'));
-  assert.equal(after.containers.length, 4);
+  // The four services, and the replaced worker kept stopped for rollback.
+  assert.deepEqual(
+    after.containers.filter((c) => c.name.includes('-kept-')).map((c) => [c.name, c.state]),
+    [[`${project}-worker-kept-1`, 'exited']],
+  );
+  assert.equal(after.containers.length, 5);
 });
 
 test('status shows each service with state, image and commit', async () => {
@@ -184,7 +189,7 @@ test('destroy removes everything of the project and nothing else', async () => {
   const refused = await waffle(['destroy'], { cwd: repo });
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /--yes/);
-  assert.equal((await snapshot(docker, project)).containers.length, 4, 'refused destroy changed nothing');
+  assert.equal((await snapshot(docker, project)).containers.length, 5, 'refused destroy changed nothing');
 
   const r = await waffle(['destroy', '--yes', '--volumes'], { cwd: repo });
   assert.equal(r.code, 0, r.stderr);

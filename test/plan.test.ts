@@ -597,13 +597,14 @@ test('a replace interrupted by a crash: the running candidate with the desired c
   assert.equal(r.containerName, 'demo-api');
   assert.deepEqual(
     r.steps.map((s) => s.step),
-    ['switching', 'switching', 'removing-old', 'renaming'],
+    ['switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'retaining-old', 'renaming'],
   );
   assert.deepEqual(
     r.steps.filter((s) => s.step === 'switching').map((s) => (s.step === 'switching' ? [s.network, s.aliases] : [])),
     [['demo_link_api_db', ['api']], ['demo_link_api_web', ['api']]],
   );
-  assert.deepEqual(r.steps.find((s) => s.step === 'removing-old'), { step: 'removing-old', target: { id: oldId, name: 'demo-api' } });
+  // The stale old container is kept for rollback, without the alias it still had while stopped.
+  assert.deepEqual(r.steps.find((s) => s.step === 'retaining-old'), { step: 'retaining-old', target: { id: oldId, name: 'demo-api' }, to: 'demo-api-kept-1' });
   assert.deepEqual(p.unchanged, ['db', 'web']);
   assert.deepEqual(planCounts(p), { create: 0, update: 1, replace: 0, remove: 0, start: 0, unchanged: 2 });
 
@@ -611,7 +612,7 @@ test('a replace interrupted by a crash: the running candidate with the desired c
   const early = op(plan(g1, crashed('running')), 'rename:api', 'rename-service');
   assert.deepEqual(
     early.steps.map((s) => s.step),
-    ['switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'draining', 'stopping-old', 'removing-old', 'renaming'],
+    ['switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'draining', 'stopping-old', 'retaining-old', 'renaming'],
   );
   // Killed while the candidate's health was still starting: its health is waited for first.
   assert.equal(op(plan(g1, crashed('running', 'starting')), 'rename:api', 'rename-service').steps[0]!.step, 'waiting-health');
@@ -640,11 +641,12 @@ test('a replace is planned as named steps: the new container gets the alias only
   for (const cfg of Object.values(r.body.NetworkingConfig.EndpointsConfig)) assert.deepEqual(cfg.Aliases, []);
   assert.deepEqual(Object.keys(r.body.NetworkingConfig.EndpointsConfig), ['demo_default', 'demo_link_api_db', 'demo_link_api_web']);
   assert.deepEqual(r.steps.map((s) => s.step), [
-    'creating', 'starting', 'waiting-health', 'switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'draining', 'stopping-old', 'removing-old', 'renaming',
+    'creating', 'starting', 'waiting-health', 'switching', 'switching', 'unaliasing-old', 'unaliasing-old', 'draining', 'stopping-old', 'retaining-old', 'renaming',
   ]);
   assert.deepEqual(r.rollback, []);
   const web = op(plan(demoGraph({ web: { image: 'waffle-test/app:2' } }), observedAfterApply(demoGraph())), 'replace:web', 'replace-service');
   assert.equal(web.strategy, 'stop-first');
-  assert.deepEqual(web.steps.map((s) => s.step), ['stopping-old', 'creating', 'starting', 'switching', 'removing-old', 'renaming']);
+  // Stopped first, it still has the alias: it loses it before it is kept for rollback.
+  assert.deepEqual(web.steps.map((s) => s.step), ['stopping-old', 'creating', 'starting', 'switching', 'unaliasing-old', 'retaining-old', 'renaming']);
   assert.deepEqual(web.rollback, [{ step: 'starting', target: { id: web.oldContainerId, name: 'demo-web' } }]);
 });

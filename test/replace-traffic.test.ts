@@ -143,9 +143,12 @@ test('a successful deploy of api: no request fails and traffic moves to the new 
   assert.ok(counts.ok > 100, `enough requests were made: ${JSON.stringify(counts)}`);
   assert.ok(counts.v1 > 0 && counts.v2 > 0, `both versions answered during the deploy: ${JSON.stringify(counts)}`);
   const left = await apiContainers();
-  assert.equal(left.length, 1);
-  assert.notEqual(left[0]!.id, oldApi!.id);
-  assert.equal(left[0]!.name, `${project}-api`);
+  assert.equal(left.length, 2);
+  // The old one is kept stopped for rollback; the new one has the service's name.
+  const serving = left.find((c) => c.name === `${project}-api`)!;
+  assert.notEqual(serving.id, oldApi!.id);
+  assert.equal(serving.state, 'running');
+  assert.deepEqual(left.filter((c) => c !== serving).map((c) => [c.id, c.name, c.state]), [[oldApi!.id, `${project}-api-kept-1`, 'exited']]);
   // Afterwards every answer comes from the new version.
   const after = await execIn(docker, client, ['sh', '-c', 'for i in 1 2 3 4 5; do timeout 3 wget -q -O- http://api:8080/; done']);
   assert.equal((after.output.match(/waffle v2/g) ?? []).length, 5, after.output);

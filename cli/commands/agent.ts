@@ -195,6 +195,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const { createAutomation } = await import('../../runtime/agent/automation.ts');
   const { connectDocker, dockerSettingsFromEnv } = await import('../../runtime/docker/client.ts');
   const { host: _dockerHost, ...dockerSettings } = dockerSettingsFromEnv(engine.env);
+  const { PinStore } = await import('../../runtime/pins.ts');
   const automation = createAutomation({
     history,
     metrics,
@@ -203,6 +204,8 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     env: engine.env,
     agent: () => ({ queue: agent.queue, knownCommit: agent.knownCommit, branch: agent.branch, ...(githubRepo ? { repo: githubRepo } : {}) }),
     budget,
+    // A service `waffle rollback` pinned is neither updated nor restarted by the agent.
+    pinned: (project, service) => new PinStore(project, engine.env).get(service) !== undefined,
     ...(registrySecret ? { registrySecret } : {}),
     ...(o.writeBack ? { writeBack: { repo, branch: o.branch, dir: path.join(own, 'write-back'), author: { name: author[1]!, email: author[2]! }, env: checkout.gitEnv() } } : {}),
     ...(o.repair ? { docker: await connectDocker(engine.dockerHostFor(), dockerSettings) } : {}),

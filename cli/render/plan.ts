@@ -11,7 +11,7 @@ import kleur from 'kleur';
 import type { ContainerCreateBody, Operation, Plan } from '../../runtime/model.ts';
 import { truncate } from './text.ts';
 
-export type ServiceChangeKind = 'create' | 'replace' | 'update' | 'rename' | 'start' | 'remove';
+export type ServiceChangeKind = 'create' | 'replace' | 'rollback' | 'update' | 'rename' | 'start' | 'remove';
 
 export interface FieldChange {
   /** `image`, `env`, `ports`, `restart`, `secrets`, ... */
@@ -26,7 +26,7 @@ export interface FieldChange {
 export interface ServiceChange {
   op: string;
   kind: ServiceChangeKind;
-  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>';
+  symbol: '+' | '-/+' | '~' | '>' | '-' | '=>' | '<-';
   service: string;
   /** One-line reason or strategy, e.g. `start-first`, `stop-first: fixed host port 8080/tcp`, `removed`. */
   note: string;
@@ -45,10 +45,12 @@ export interface PlanModel {
   services: ServiceChange[];
   infra: InfraChange[];
   unchanged: string[];
-  counts: { create: number; replace: number; update: number; rename: number; start: number; remove: number; unchanged: number };
+  /** Services pinned by a rollback (held: left alone; dropped: released by this plan). */
+  pins: Array<{ service: string; state: 'held' | 'dropped'; detail: string }>;
+  counts: { create: number; replace: number; rollback: number; update: number; rename: number; start: number; remove: number; unchanged: number };
 }
 
-const ORDER: ServiceChangeKind[] = ['create', 'replace', 'update', 'rename', 'start', 'remove'];
+const ORDER: ServiceChangeKind[] = ['create', 'replace', 'rollback', 'update', 'rename', 'start', 'remove'];
 
 /** Cause kinds that concern secrets: their detail is replaced by `(secret)` plus a neutral text. */
 const isSecretCause = (kind: string) => /^secrets?$/.test(kind) || kind.startsWith('secret');
@@ -157,6 +159,16 @@ export function planModel(plan: Plan): PlanModel {
         });
         break;
       }
+      case 'rollback-service':
+        services.push({
+          op: op.id,
+          kind: 'rollback',
+          symbol: '<-',
+          service: op.service,
+          note: `to generation ${op.generation}, ${op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy}`,
+          fields: [...causeFields(op), { field: 'container', text: `${op.targetName} → ${op.containerName}`, fullOnly: true }, ...stepsField(op)],
+        });
+        break;
       case 'update-service':
         services.push({ op: op.id, kind: 'update', symbol: '~', service: op.service, note: 'in place', fields: causeFields(op) });
         break;
@@ -208,9 +220,11 @@ export function planModel(plan: Plan): PlanModel {
     services,
     infra,
     unchanged: [...plan.unchanged].sort(),
+    pins: (plan.pins ?? []).map((p) => ({ service: p.service, state: p.state, detail: p.detail })),
     counts: {
       create: count('create'),
       replace: count('replace'),
+      rollback: count('rollback'),
       update: count('update'),
       rename: count('rename'),
       start: count('start'),
@@ -226,6 +240,7 @@ export function planHeadline(m: PlanModel): string {
   const parts = [
     c.create && `${c.create} to create`,
     c.replace && `${c.replace} to replace`,
+    c.rollback && `${c.rollback} to roll back`,
     c.update && `${c.update} to update`,
     c.rename && `${c.rename} to rename`,
     c.start && `${c.start} to start`,
@@ -282,6 +297,13 @@ export function planLines(plan: Plan, opts: PlanTextOptions = {}): string[] {
   }
   if (opts.full) for (const i of m.infra) lines.push(cut(infraLine(i)));
   else if (m.infra.length) lines.push(kleur.dim(cut(`    ${infraSummary(m.infra)}`)));
+  // A dropped pin is said by the cause of its service's operation when there is one, else on its own line.
+  const pinCaused = new Set(plan.operations.filter((o) => 'service' in o && o.causes.some((c) => c.kind === 'pin')).map((o) => (o as { service: string }).service));
+  for (const p of m.pins) {
+    if (p.state === 'dropped' && pinCaused.has(p.service)) continue;
+    const text = cut(`${p.state === 'held' ? '=' : '~'}   ${(p.state === 'held' ? 'pinned' : 'unpin').padEnd(7)} ${truncate(p.service, nameWidth).padEnd(nameWidth)}  ${p.detail}`);
+    lines.push(p.state === 'held' ? kleur.cyan(text) : kleur.yellow(text));
+  }
   if (m.unchanged.length) lines.push(kleur.dim(cut(`=   ${m.unchanged.length} unchanged: ${m.unchanged.join(', ')}`)));
   return lines;
 }

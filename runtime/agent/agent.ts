@@ -13,6 +13,7 @@ import type { AgentMetrics } from './metrics.ts';
 import type { HostPolicy } from './policy.ts';
 import type { Checkout } from './checkout.ts';
 import { deployOnce, type DeployHook, type DeployOutcome } from './deploy.ts';
+import { isKept } from '../labels.ts';
 import { DeployQueue, type Job } from './queue.ts';
 import type { Enqueued, Trigger, TriggerSource } from './trigger.ts';
 
@@ -257,7 +258,8 @@ export class Agent {
     out.project = graph.project;
     const { observed } = await this.#o.engine.status({ graph });
     for (const name of Object.keys(graph.services).sort()) {
-      const c = observed.containers.filter((x) => x.service === name).sort((a, b) => b.generation - a.generation)[0];
+      // The service's container, not one kept for rollback.
+      const c = observed.containers.filter((x) => x.service === name && !isKept(x, graph.project)).sort((a, b) => b.generation - a.generation)[0];
       const row = rows.find((r) => r.services.some((s) => s.service === name));
       const s = row?.services.find((x) => x.service === name);
       out.services.push({

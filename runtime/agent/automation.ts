@@ -131,6 +131,7 @@ export function createAutomation(o: AutomationOptions): Automation {
       busy: () => o.agent().queue.length > 0,
       idle: () => o.agent().queue.idle(),
       ...(o.budget ? { budget: o.budget } : {}),
+      ...(o.pinned ? { pinned: o.pinned } : {}),
       onRepair: record,
       onGaveUp: (g) => {
         const a = o.agent();

@@ -13,7 +13,7 @@
  */
 import type Dockerode from 'dockerode';
 import { withCallLimits } from '../docker/client.ts';
-import { LABEL } from '../labels.ts';
+import { isKept, LABEL } from '../labels.ts';
 import type { ServiceGraph } from '../model.ts';
 import type { StateStore, Submit } from './image-updates.ts';
 import type { Logger } from './notify/notifier.ts';
@@ -46,6 +46,8 @@ export interface DriftOptions {
   onRepair?: (r: RepairRecord) => void;
   /** The budget of a service ran out (reported once, also across agent restarts). */
   onGaveUp?: (r: { project: string; service: string; container: string; restarts: number; windowMs: number; message: string }) => void;
+  /** True when `waffle rollback` pinned the service: its containers are the rollback's to start and stop. */
+  pinned?: (project: string, service: string) => boolean;
   /** How long an exited container is left to Docker's own restart policy before the agent starts it. Default 1.5 s. */
   settleMs?: number;
   now?: () => number;
@@ -146,7 +148,7 @@ export class DriftWatcher implements TriggerSource {
           this.#known.set(c.Id, known);
           const gave = this.budget.gaveUp(project, service);
           if (gave && gave.container !== c.Id && service) this.budget.reset(project, service);
-          else if (c.State === 'exited' && service && this.#graph?.services[service] && !gave) exited.push({ ...known, code: /\((-?\d+)\)/.exec(c.Status ?? '')?.[1] ?? '?' });
+          else if (c.State === 'exited' && service && this.#graph?.services[service] && !gave && !this.#leftAlone(project, service, known.name, c.Labels)) exited.push({ ...known, code: /\((-?\d+)\)/.exec(c.Status ?? '')?.[1] ?? '?' });
         }
         // A container that exited while a deploy ran (its event was not judged then) is judged now.
         for (const k of exited) this.#track(this.#crashed(k.id, k.service, k.name, `exited (code ${k.code})`, 'die'));
@@ -157,6 +159,16 @@ export class DriftWatcher implements TriggerSource {
       }
     })();
     return this.#resnap;
+  }
+
+  /** Containers kept for `waffle rollback`, and every container of a service a rollback pinned, are not the agent's to restart. */
+  #leftAlone(project: string, service: string, name: string, labels: Record<string, string> | undefined): boolean {
+    if (isKept({ name, service, generation: Number(labels?.[LABEL.generation] ?? 0) }, project)) return true;
+    try {
+      return !!this.#o.pinned?.(project, service);
+    } catch {
+      return false;
+    }
   }
 
   async #follow(): Promise<void> {
@@ -240,7 +252,7 @@ export class DriftWatcher implements TriggerSource {
       this.#reconcile({ event: 'destroy', service, container: name, kind: 'reconcile', outcome: 'repaired: container removed by hand' });
     } else if (action === 'create' && !known) {
       this.#reconcile({ event: 'create', service, container: name, kind: 'reconcile', outcome: 'repaired: container created by hand' });
-    } else if (action.startsWith('rename') && known) {
+    } else if (action.startsWith('rename') && known && !this.#leftAlone(project, service, name, attrs)) {
       this.#reconcile({ event: 'rename', service, container: name, kind: 'reconcile', outcome: `repaired: container renamed by hand (was ${attrs.oldName?.replace(/^\//, '') ?? known.name})` });
     } else if (action === 'update' && known) {
       this.#track(this.#restoreInPlace(id, service, name));
@@ -295,6 +307,8 @@ export class DriftWatcher implements TriggerSource {
     }
     const info = await c.inspect().catch(() => undefined);
     if (!info) return;
+    // A rollback stops the serving container and keeps it: not a crash.
+    if (this.#leftAlone(project, service, info.Name.replace(/^\//, ''), info.Config.Labels ?? {})) return;
     const spend = this.budget.spend(project, service, id);
     const { max, windowMs } = this.budget.settings;
     const window = `${Math.round(windowMs / 1000)}s`;

@@ -245,7 +245,7 @@ function serviceOf(op: Operation): string | undefined {
 
 function count(summary: { created: number; replaced: number; updated: number; removed: number }, op: Operation): void {
   if (op.kind === 'create-service') summary.created++;
-  else if (op.kind === 'replace-service') summary.replaced++;
+  else if (op.kind === 'replace-service' || op.kind === 'rollback-service') summary.replaced++;
   else if (op.kind === 'update-service' || op.kind === 'start-service' || op.kind === 'rename-service') summary.updated++;
   else if (op.kind === 'remove-service') summary.removed++;
 }
@@ -285,6 +285,8 @@ async function runOperation(ctx: OpContext, op: Operation): Promise<string | und
       return replaceService(ctx, op);
     case 'rename-service':
       return renameService(ctx, op);
+    case 'rollback-service':
+      return rollbackService(ctx, op);
     case 'update-service':
       step(ctx, op, 'updating', describeUpdate(op.update));
       await updateContainer(docker, op.containerId, op.update);
@@ -444,6 +446,7 @@ function pointOfNoReturn(steps: ServiceStep[]): number {
       s.step === 'unaliasing-old' ||
       s.step === 'draining' ||
       s.step === 'removing-old' ||
+      s.step === 'retaining-old' ||
       s.step === 'renaming' ||
       (s.step === 'stopping-old' && created >= 0 && idx > created),
   );
@@ -506,6 +509,52 @@ async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 're
   return run.newId ?? op.oldContainerId;
 }
 
+/**
+ * A rollback: the replace sequence with a kept container as the new one (restore its restart policy,
+ * start it, wait for health, switch, let the current one go and keep it). A step that fails (or is
+ * interrupted) before the current container is let go runs the plan's rollback outside the run's signal
+ * (the target is stopped and kept again; stop-first: the current one starts again), so the current one
+ * keeps serving; later failures leave both for the next apply, which finishes the switch.
+ */
+async function rollbackService(ctx: OpContext, op: Extract<Operation, { kind: 'rollback-service' }>): Promise<string> {
+  const run: StepRun = { newId: undefined };
+  const limit = pointOfNoReturn(op.steps);
+  for (let i = 0; i < op.steps.length; i++) {
+    const s = op.steps[i]!;
+    let err: unknown;
+    if (!aborted(ctx)) {
+      try {
+        await runStep(ctx, op, s, run);
+        continue;
+      } catch (e) {
+        err = e;
+      }
+    }
+    const interrupted = aborted(ctx);
+    const where = err === undefined ? `before ${s.step}` : `while ${s.step}`;
+    if (i >= limit) {
+      if (!interrupted) throw err;
+      throw new OpFailure({
+        message: `service ${op.service}: interrupted ${where}, after the switch: ${op.targetName} serves, so nothing was rolled back; left for the next apply, which finishes the rollback`,
+      });
+    }
+    step(ctx, op, 'rolling-back', `${op.targetName} is stopped and kept again${op.currentName ? `; ${op.currentName} keeps serving` : ''}`);
+    const failedUndo: string[] = [];
+    for (const r of op.rollback) {
+      try {
+        await cleanup(ctx, () => runStep(ctx, op, r, run));
+      } catch (undoErr) {
+        failedUndo.push((undoErr as Error).message);
+      }
+    }
+    const undoFailed = failedUndo.length ? `; rolling back failed: ${failedUndo.join('; ')}` : '';
+    if (interrupted) throw new OpFailure({ message: `service ${op.service}: interrupted ${where}; ${op.targetName} was stopped again${undoFailed}` });
+    if (err instanceof OpFailure) err.detail.message += undoFailed;
+    throw err;
+  }
+  return op.targetId;
+}
+
 /** Finishes an interrupted replace: the kept container already has the desired configuration. */
 async function renameService(ctx: OpContext, op: Extract<Operation, { kind: 'rename-service' }>): Promise<string> {
   const run: StepRun = { newId: undefined };
@@ -521,7 +570,7 @@ interface StepRun {
 /** Runs one planned step: one Docker call (an alias move is a disconnect and a connect) or one wait. */
 async function runStep(
   ctx: OpContext,
-  op: Extract<Operation, { kind: 'replace-service' | 'rename-service' }>,
+  op: Extract<Operation, { kind: 'replace-service' | 'rename-service' | 'rollback-service' }>,
   s: ServiceStep,
   run: StepRun,
 ): Promise<void> {
@@ -532,7 +581,8 @@ async function runStep(
     if (!run.newId) throw new Error(`service ${op.service}: a step needs the new container before it was created`);
     return run.newId;
   };
-  const nameOf = (t: StepTarget): string => (t !== 'new' ? t.name : op.kind === 'replace-service' ? op.tempName : op.currentName);
+  const nameOf = (t: StepTarget): string =>
+    t !== 'new' ? t.name : op.kind === 'replace-service' ? op.tempName : op.kind === 'rollback-service' ? op.targetName : op.currentName;
   switch (s.step) {
     case 'creating': {
       if (op.kind !== 'replace-service') throw new Error(`service ${op.service}: only a replace creates a container`);
@@ -552,7 +602,7 @@ async function runStep(
         await startContainer(docker, id);
       } catch (err) {
         const message = `service ${op.service}: ${(err as Error).message}${startFix((err as Error).message)}`;
-        throw new OpFailure(s.target === 'new' ? await failureEvidence(docker, id, message, definedAt) : { message });
+        throw new OpFailure(s.target === 'new' || op.kind === 'rollback-service' ? await failureEvidence(docker, id, message, definedAt) : { message });
       }
       return;
     }
@@ -602,6 +652,16 @@ async function runStep(
     case 'renaming':
       step(ctx, op, 'renaming', `${s.from} → ${s.to}`);
       await renameContainer(docker, idOf(s.target), s.to);
+      return;
+    case 'retaining-old':
+      // Stopped, it must stay stopped: a restarted engine would start it again under `always`.
+      step(ctx, op, 'retaining-old', s.to === s.target.name ? s.target.name : `${s.target.name} → ${s.to}`);
+      await updateContainer(docker, s.target.id, { RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
+      if (s.to !== s.target.name) await renameContainer(docker, s.target.id, s.to);
+      return;
+    case 'restoring':
+      step(ctx, op, 'restoring', `${s.target.name}: restart policy ${s.restart.name}`);
+      await updateContainer(docker, s.target.id, { RestartPolicy: { Name: s.restart.name, MaximumRetryCount: s.restart.maximumRetryCount } });
       return;
   }
 }

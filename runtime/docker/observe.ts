@@ -23,7 +23,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { LABEL, parseInPlaceLabel, type InPlaceValues } from '../labels.ts';
+import { isKept, LABEL, parseInPlaceLabel, type InPlaceValues } from '../labels.ts';
 import type { ObservedContainer, ObservedNetwork, ObservedState, ObservedVolume, RestartSpec, ServiceGraph, ServiceSpec } from '../model.ts';
 import { dockerStatus } from './client.ts';
 import { listLocalImages, refreshImages, type PullProgress } from './image.ts';
@@ -96,7 +96,9 @@ export async function observe(docker: Dockerode, project: string, opts: ObserveO
       const labelled = parseInPlaceLabel(base.labels[LABEL.inPlace]);
       const known = record[c.Id] ?? labelled;
       const svc = opts.desired?.services[base.service];
-      if (known && !(svc && disagrees(known, svc))) return { ...base, ...known };
+      // A container kept for rollback is not compared with the desired values (its restart policy is set to
+      // `no` while kept; what it had before, from the label or the record, is what a rollback restores).
+      if (known && (isKept(base, project) || !(svc && disagrees(known, svc)))) return { ...base, ...known };
       let info: Dockerode.ContainerInspectInfo;
       try {
         info = await docker.getContainer(c.Id).inspect();

@@ -158,5 +158,6 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
     ...(cfg.updates ? { updates: cfg.updates } : {}),
+    ...(cfg.rollback ? { rollback: cfg.rollback } : {}),
   };
 }

@@ -146,6 +146,15 @@ export function configHash(graph: ServiceGraph, svc: ServiceSpec, extra: HashExt
   return sha256Hex(canonicalJson(configParts(graph, svc, extra)));
 }
 
+/**
+ * The hash of a service's definition as the repository states it, without secret values or leases: what
+ * a rollback pin records, so that only a change to the definition itself (a new commit) releases the
+ * pin, not a rotated secret or a re-pushed tag.
+ */
+export function definitionHash(graph: ServiceGraph, svc: ServiceSpec): string {
+  return configHash(graph, svc);
+}
+
 const short = (v: unknown) => sha256Hex(canonicalJson(v)).slice(0, 8);
 
 /**

@@ -2,7 +2,7 @@
  * The human plan text (compose's `plan.String()`): one line per operation, no colours, stable enough
  * for golden files. Causes name what changed, never a value.
  */
-import type { Operation, Plan, ServiceStep, StepTarget } from '../model.ts';
+import type { Operation, PinLine, Plan, ServiceStep, StepTarget } from '../model.ts';
 
 export interface PlanCounts {
   create: number;
@@ -18,7 +18,7 @@ export function planCounts(plan: Plan): PlanCounts {
   for (const op of plan.operations) {
     if (op.kind === 'create-service') counts.create++;
     else if (op.kind === 'update-service' || op.kind === 'rename-service') counts.update++;
-    else if (op.kind === 'replace-service') counts.replace++;
+    else if (op.kind === 'replace-service' || op.kind === 'rollback-service') counts.replace++;
     else if (op.kind === 'remove-service') counts.remove++;
     else if (op.kind === 'start-service') counts.start++;
   }
@@ -47,6 +47,13 @@ export function formatOperation(op: Operation): string {
         op.service,
         `${causeList(op)} (${op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy})`,
       );
+    case 'rollback-service':
+      return line(
+        '<-',
+        'rollback',
+        op.service,
+        `to generation ${op.generation} (${op.targetName})${op.currentName ? `, ${op.currentName} kept` : ''} (${op.strategy === 'stop-first' ? `stop-first: ${op.strategyReason}` : op.strategy})`,
+      );
     case 'rename-service':
       return line('~', 'rename', op.service, `${op.currentName} → ${op.containerName} (${op.causes.map((c) => c.detail).join('; ')})`);
     case 'start-service':
@@ -74,6 +81,8 @@ const VERB: Record<ServiceStep['step'], string> = {
   'stopping-old': 'stop',
   'removing-old': 'remove',
   renaming: 'rename',
+  'retaining-old': 'keep',
+  restoring: 'restore',
 };
 
 const nameOf = (t: StepTarget, newName: string) => (t === 'new' ? newName : t.name);
@@ -100,6 +109,10 @@ export function formatStep(s: ServiceStep, newName: string): string {
         return s.target.name;
       case 'renaming':
         return `${s.from} → ${s.to}`;
+      case 'retaining-old':
+        return s.to === s.target.name ? `${s.target.name} stopped for rollback (restart policy no)` : `${s.target.name} → ${s.to}, stopped for rollback (restart policy no)`;
+      case 'restoring':
+        return `${s.target.name} restart policy ${s.restart.name}`;
     }
   })();
   return `${VERB[s.step].padEnd(8)} ${what}`;
@@ -107,11 +120,14 @@ export function formatStep(s: ServiceStep, newName: string): string {
 
 /** The numbered steps of a replace or rename (and a replace's rollback), indented under its line. */
 export function formatSteps(op: Operation): string[] {
-  if (op.kind !== 'replace-service' && op.kind !== 'rename-service') return [];
-  const newName = op.kind === 'replace-service' ? op.tempName : op.currentName;
+  if (op.kind !== 'replace-service' && op.kind !== 'rename-service' && op.kind !== 'rollback-service') return [];
+  const newName = op.kind === 'replace-service' ? op.tempName : op.kind === 'rollback-service' ? op.targetName : op.currentName;
   const out = op.steps.map((s, i) => `    ${String(i + 1).padStart(2)}. ${formatStep(s, newName)}`);
   if (op.kind === 'replace-service' && op.rollback.length > 0) {
     out.push(`    on failure up to the switch: remove ${op.tempName}, then ${op.rollback.map((s) => formatStep(s, newName).replace(/\s+/, ' ')).join(', ')}`);
+  }
+  if (op.kind === 'rollback-service' && op.rollback.length > 0) {
+    out.push(`    on failure up to the switch: ${op.rollback.map((s) => formatStep(s, newName).replace(/\s+/, ' ')).join(', ')}`);
   }
   return out;
 }
@@ -121,8 +137,14 @@ const isService = (op: Operation) =>
   op.kind === 'update-service' ||
   op.kind === 'replace-service' ||
   op.kind === 'rename-service' ||
+  op.kind === 'rollback-service' ||
   op.kind === 'start-service' ||
   op.kind === 'remove-service';
+
+/** A rollback pin: `= pinned  api  pinned by rollback to generation 4 (waffle rollback --release api)`. */
+export function formatPin(p: PinLine): string {
+  return p.state === 'held' ? line('=', 'pinned', p.service, p.detail) : line('~', 'unpin', p.service, p.detail);
+}
 
 /**
  * The plan as text: service operations first (in plan order), then images, networks and volumes,
@@ -134,6 +156,8 @@ export function formatPlan(plan: Plan, opts: { steps?: boolean } = {}): string {
   const lines = [
     ...plan.operations.filter(isService).flatMap((op) => [formatOperation(op), ...(withSteps ? formatSteps(op) : [])]),
     ...plan.operations.filter((op) => !isService(op)).map(formatOperation),
+    // A dropped pin is said by the cause of its service's operation when there is one.
+    ...(plan.pins ?? []).filter((p) => p.state === 'held' || !plan.operations.some((o) => 'service' in o && o.service === p.service && o.causes.some((c) => c.kind === 'pin'))).map(formatPin),
   ];
   if (lines.length === 0) lines.push('no changes');
   lines.push(`${plan.unchanged.length} unchanged`);

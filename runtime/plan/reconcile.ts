@@ -4,12 +4,13 @@
  *
  * Recreation is decided by the config-hash label alone; the per-part label only explains WHY.
  */
-import { LABEL, names } from '../labels.ts';
+import { isKept, LABEL, names } from '../labels.ts';
 import type {
   Cause,
   ObservedContainer,
   ObservedState,
   Operation,
+  PinLine,
   Plan,
   PortBinding,
   ResourcesSpec,
@@ -18,9 +19,9 @@ import type {
   ServiceSpec,
 } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
-import { changedSecretStrings, configHash, configPartHashes, containerBody, parsePartsLabel, secretValueLabel, type HashExtra } from './container.ts';
+import { changedSecretStrings, configHash, configPartHashes, containerBody, definitionHash, parsePartsLabel, secretValueLabel, type HashExtra } from './container.ts';
 import { desiredNetworks, serviceNetworks } from './network.ts';
-import { renameSteps, replaceSteps } from './steps.ts';
+import { DEFAULT_KEEP, renameSteps, replaceSteps } from './steps.ts';
 
 export interface ReconcileOptions {
   /** Commit the desired state comes from (labelled on new containers). */
@@ -31,6 +32,18 @@ export interface ReconcileOptions {
   credentialsDigests?: Record<string, string>;
   /** Per service, per `secretString` variable: keyed hash of its parts' values (container.ts `envDigests`). */
   secretEnvDigests?: Record<string, Record<string, string>>;
+  /**
+   * Rollback pins (runtime/pins.ts), per service: the generation `waffle rollback` switched to and the
+   * service's definition hash at that time. Read like observed state; the plan holds or drops each.
+   */
+  pins?: Record<string, PinInput>;
+}
+
+/** What the planner needs of a rollback pin. */
+export interface PinInput {
+  generation: number;
+  /** {@link definitionHash} of the service when it was pinned. */
+  definitionHash: string;
 }
 
 /** Default grace for containers whose spec we no longer have (removed services). */
@@ -45,6 +58,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
   const project = graph.project;
   const ops: Operation[] = [];
   const unchanged: string[] = [];
+  const pinLines: PinLine[] = [];
+  const keepN = graph.rollback?.keep ?? DEFAULT_KEEP;
 
   // Only what carries our project label is ours to touch.
   const ours = <T extends { labels: Record<string, string> }>(x: T) => x.labels?.[LABEL.project] === project;
@@ -88,11 +103,15 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
   }
 
   // ── services ──
+  // Containers kept for rollback are never a service's current container: they are only counted for the
+  // next generation number, pruned beyond the number to keep, and switched to by `waffle rollback`.
   const byService = new Map<string, ObservedContainer[]>();
+  const keptOf = new Map<string, ObservedContainer[]>();
   for (const c of containers) {
-    const list = byService.get(c.service) ?? [];
+    const into = isKept(c, project) ? keptOf : byService;
+    const list = into.get(c.service) ?? [];
     list.push(c);
-    byService.set(c.service, list);
+    into.set(c.service, list);
   }
 
   /** Service → ids of its ops that bring it up (what dependants wait for). */
@@ -120,8 +139,32 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     return op;
   };
 
+  /**
+   * Which kept containers stay when `candidates` (containers this plan is about to keep) join `kept`:
+   * the `keepN` of highest generation. Returns the kept name of each candidate that stays, and the
+   * kept containers that go.
+   */
+  const retention = (service: string, kept: ObservedContainer[], candidates: ObservedContainer[]) => {
+    const keptNames = new Set(kept.map((c) => c.name));
+    const eligible = candidates.filter((c) => c.generation > 0 && c.state !== 'dead' && !keptNames.has(names.keptContainer(project, service, c.generation)));
+    const ranked = [...kept, ...eligible].sort((a, b) => b.generation - a.generation || cmp(a.name, b.name));
+    const stays = new Set(ranked.slice(0, keepN));
+    const keepAs: Record<string, string> = {};
+    for (const c of eligible) if (stays.has(c)) keepAs[c.id] = names.keptContainer(project, service, c.generation);
+    return { keepAs, prune: kept.filter((c) => !stays.has(c)) };
+  };
+  /** Kept containers beyond the number to keep, when no replace of their service prunes them. */
+  const pruneOps = (service: string, prune: ObservedContainer[], after: string[]) => {
+    for (const c of prune) {
+      const op = removeOp(c, { kind: 'retention', detail: `kept generation ${c.generation}: beyond the ${keepN} kept for rollback` }, 0);
+      op.after = [...after];
+      ops.push(op);
+    }
+  };
+
   for (const name of graph.order) {
     const svc = graph.services[name]!;
+    const kept = keptOf.get(name) ?? [];
     const extra: HashExtra = {
       ...(opts.secretsDigests?.[name] !== undefined ? { secretsDigest: opts.secretsDigests[name] } : {}),
       ...(opts.credentialsDigests?.[name] !== undefined ? { credentialsDigest: opts.credentialsDigests[name] } : {}),
@@ -131,18 +174,94 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     const existing = byService.get(name) ?? [];
     const waitHealthy = svc.healthcheck !== undefined;
 
+    // ── a service pinned by a rollback: left alone while its definition is the one it was pinned under ──
+    const pin = opts.pins?.[name];
+    let unpinned: Cause | undefined;
+    if (pin) {
+      const pinned = [...existing, ...kept].find((c) => c.generation === pin.generation);
+      const why =
+        definitionHash(graph, svc) !== pin.definitionHash
+          ? 'the definition changed since the rollback'
+          : !pinned
+            ? `generation ${pin.generation} has no container any more`
+            : isKept(pinned, project) && pinned.state !== 'running'
+              ? `generation ${pin.generation} is not running (an interrupted rollback)`
+              : undefined;
+      if (why) {
+        unpinned = { kind: 'pin', detail: `pin to generation ${pin.generation} dropped: ${why}` };
+        pinLines.push({ service: name, generation: pin.generation, state: 'dropped', detail: unpinned.detail });
+      } else {
+        pinLines.push({ service: name, generation: pin.generation, state: 'held', detail: `pinned by rollback to generation ${pin.generation} (waffle rollback --release ${name})` });
+        const held = pinned!;
+        const others = existing.filter((c) => c !== held);
+        const ids: string[] = [];
+        if (held.name !== canonicalName && held.state === 'running') {
+          // A rollback interrupted after its switch: finish it (alias, the others out, the canonical name).
+          const { keepAs, prune } = retention(name, kept.filter((c) => c !== held), others);
+          const op = {
+            kind: 'rename-service' as const,
+            id: `rename:${name}`,
+            after: [] as string[],
+            causes: [
+              { kind: 'pin', detail: `running as ${held.name}, pinned to generation ${pin.generation} by a rollback` },
+              ...others.map((c) => ({ kind: 'duplicate', detail: `stale ${c.name} (${c.state})` })),
+            ],
+            service: name,
+            containerId: held.id,
+            currentName: held.name,
+            containerName: canonicalName,
+            steps: renameSteps({ keep: held, containerName: canonicalName, body: containerBody(graph, svc, { commit: opts.commit, generation: held.generation, ...extra }), stale: others, keepAs }),
+          };
+          ops.push(op);
+          ids.push(op.id);
+          for (const c of others) removalOps.push({ id: op.id, container: c });
+          pruneOps(name, prune, [op.id]);
+        } else {
+          for (const c of others) {
+            const op = removeOp(c, { kind: 'duplicate', detail: `duplicate ${c.name}` }, svc.stopGraceSeconds);
+            ops.push(op);
+            ids.push(op.id);
+          }
+          pruneOps(name, retention(name, kept, []).prune, []);
+          if (held.state === 'created' || held.state === 'exited') {
+            const op = {
+              kind: 'start-service' as const,
+              id: `start:${name}`,
+              after: [...ids],
+              causes: [{ kind: 'stopped', detail: `stopped: ${held.state} (pinned to generation ${pin.generation})` }],
+              service: name,
+              containerId: held.id,
+              waitHealthy: false,
+            };
+            ops.push(op);
+            ids.push(op.id);
+          }
+        }
+        if (ids.length > 0) serviceOps.set(name, ids);
+        else {
+          idle.set(name, held);
+          unchanged.push(name);
+        }
+        continue;
+      }
+    }
+
+    // Kept containers count: a new generation never takes the number (and kept name) of one of them.
+    const generation = Math.max(0, ...existing.map((c) => c.generation || 0), ...kept.map((c) => c.generation)) + 1;
+
     if (existing.length === 0) {
       const op = {
         kind: 'create-service' as const,
         id: `create:${name}`,
         after: [] as string[],
-        causes: [{ kind: 'new', detail: 'new' }],
+        causes: [{ kind: 'new', detail: 'new' }, ...(unpinned ? [unpinned] : [])],
         service: name,
         containerName: canonicalName,
-        body: containerBody(graph, svc, { commit: opts.commit, generation: 1, ...extra }),
+        body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
         waitHealthy,
       };
       ops.push(op);
+      pruneOps(name, retention(name, kept, []).prune, []);
       startingOps.push({ op, svc });
       serviceOps.set(name, [op.id]);
       continue;
@@ -165,7 +284,6 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       }
     };
     if (!finishes) removeDuplicates();
-    const generation = Math.max(...existing.map((c) => c.generation || 0)) + 1;
 
     const inPlace = inPlaceDiff(keep, svc);
     const causes: Cause[] = [];
@@ -185,6 +303,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
 
     if (causes.length > 0) {
       if (!inPlace.unsettable) causes.push(...inPlace.causes);
+      if (unpinned) causes.unshift(unpinned);
       // The new container cannot overlap the old one only when the old one holds a host port the new one
       // wants (a service that gains a fixed port, or moves to another one, still replaces start-first). A
       // restarting container lists no ports between its restarts, but gets them back: treat it as holding them.
@@ -192,6 +311,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
       const fixedText = `fixed host port${fixed.length > 1 ? 's' : ''} ${fixed.map((p) => `${p.host}/${p.protocol}`).join(', ')}`;
       const stopFirst = fixed.length > 0 && (holdsHostPort(keep, fixed) || keep.state === 'restarting');
       const tempName = names.tempContainer(project, name, generation);
+      // The old container is kept, stopped, for rollback (when it is among the newest to keep).
+      const { keepAs, prune } = retention(name, kept, [keep]);
       const planned = replaceSteps({
         strategy: stopFirst ? 'stop-first' : 'start-first',
         old: keep,
@@ -199,6 +320,8 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         containerName: canonicalName,
         body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }),
         waitHealthy,
+        ...(keepAs[keep.id] ? { keepAs: keepAs[keep.id] } : {}),
+        prune,
       });
       const op = {
         kind: 'replace-service' as const,
@@ -231,6 +354,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     const ids: string[] = [];
     if (finishes) {
       const stale = sorted.filter((c) => c !== keep);
+      const { keepAs, prune } = retention(name, kept, stale);
       const op = {
         kind: 'rename-service' as const,
         id: `rename:${name}`,
@@ -243,13 +367,14 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
         containerId: keep.id,
         currentName: keep.name,
         containerName: canonicalName,
-        steps: renameSteps({ keep, containerName: canonicalName, body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }), stale }),
+        steps: renameSteps({ keep, containerName: canonicalName, body: containerBody(graph, svc, { commit: opts.commit, generation, ...extra }), stale, keepAs }),
       };
       ops.push(op);
       ids.push(op.id);
+      pruneOps(name, prune, [op.id]);
       duplicateIds.push(op.id);
       for (const c of stale) removalOps.push({ id: op.id, container: c });
-    }
+    } else pruneOps(name, retention(name, kept, []).prune, []);
     if (inPlace.causes.length > 0) {
       const op = {
         kind: 'update-service' as const,
@@ -389,6 +514,7 @@ export function reconcile(graph: ServiceGraph, observed: ObservedState, opts: Re
     observedFingerprint: observedFingerprint(observed, project),
     operations: ops,
     unchanged: unchanged.sort(cmp),
+    ...(pinLines.length > 0 ? { pins: pinLines.sort((a, b) => cmp(a.service, b.service)) } : {}),
   };
 }
 

@@ -13,7 +13,10 @@ import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_NS, parseResources, parseRestart, t
 import { checkSecretDecls, checkVaultConfigured, checkVaultSettings } from './secrets.ts';
 import { checkUpdateSettings } from './updates.ts';
 
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'updates'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'rollback', 'updates'];
+const ROLLBACK_KEYS = ['keep'];
+/** At most this many kept containers per service: each holds its writable layer on the host's disk. */
+export const MAX_KEEP = 20;
 export const NAMINGS = ['file', 'path'] as const;
 export type Naming = (typeof NAMINGS)[number];
 export const DEFAULTS_KEYS = ['restart', 'resources', 'stopGracePeriod', 'healthcheck'];
@@ -42,6 +45,8 @@ export interface ConfigResult {
   vault?: VaultSettingsSpec;
   evaluation?: EvaluationSpec;
   updates?: UpdateSettingsSpec;
+  /** `rollback.keep`, when configured. */
+  rollback?: { keep: number };
 }
 
 /** Validates `repo.config`; every problem is pushed onto `problems`, valid parts are returned with defaults filled. */
@@ -146,6 +151,21 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
   const evaluation = checkEvaluation(c.evaluation, report, credentials);
   const updates = checkUpdateSettings(c.updates, { secrets, declared: c.secrets !== undefined, configFile: file }, report);
 
+  let rollback: { keep: number } | undefined;
+  if (has(c, 'rollback')) {
+    const r = c.rollback;
+    if (!isObject(r)) report('rollback', `rollback must be an object, got ${show(r)}`, 'for example rollback: { keep: 3 }');
+    else {
+      unknownKeys(r, ROLLBACK_KEYS, 'rollback.', report, 'rollback');
+      if (has(r, 'keep')) {
+        const k = r.keep;
+        if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > MAX_KEEP) {
+          report('rollback.keep', `rollback.keep ${show(k)} must be a whole number from 0 to ${MAX_KEEP}`, 'for example rollback: { keep: 3 } (0 keeps no earlier container)');
+        } else rollback = { keep: k };
+      }
+    }
+  }
+
   return {
     project,
     ...(dockerHost !== undefined ? { dockerHost } : {}),
@@ -158,5 +178,6 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
     ...(vault ? { vault } : {}),
     ...(evaluation ? { evaluation } : {}),
     ...(updates ? { updates } : {}),
+    ...(rollback ? { rollback } : {}),
   };
 }
