@@ -7,9 +7,11 @@
  * figure when `git push` has returned and the signed webhook is sent; both include pulling the image.
  *
  * Run: `npx tsx bench/image-update.ts` (starts the engine itself, builds dist/). BENCH_RUNS (3). The last
- * line is one JSON object of figures.
+ * line is one JSON object of figures. bench/agent.ts runs the same measurement (`imageUpdateFigures`)
+ * and reports it next to its git push figure.
  */
 import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,12 +27,19 @@ const median = (xs: number[]) => {
 };
 const log = (m: string) => process.stderr.write(m + '\n');
 
-async function main(): Promise<void> {
-  const host = await ensureEngine();
-  process.env.DOCKER_HOST = host;
+export interface ImageUpdateFigures {
+  runs: number;
+  registry_push_to_answer_median_ms: number;
+  git_push_to_answer_median_ms: number;
+  registry_over_git_ratio: number;
+  registry_push_to_answer_ms: number[];
+  git_push_to_answer_ms: number[];
+}
+
+/** Registry push → answering and git push → answering, `runs` times each, alternated (dist/ built, engine up). */
+export async function imageUpdateFigures(runs = RUNS): Promise<ImageUpdateFigures> {
+  const host = process.env.DOCKER_HOST!;
   await ensureTestImages(host);
-  const b = spawnSync('npm', ['run', 'build'], { cwd: PKG_ROOT, encoding: 'utf8' });
-  if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr}`);
   const docker = await dockerClient();
   const project = uniqueProject('benchimg');
   const root = tempRoot('waffle-bench-img-');
@@ -83,7 +92,7 @@ export default defineService({
     await waitPage('waffle v1');
     await idle();
     let page: 1 | 2 = 1;
-    for (let i = 1; i <= RUNS; i++) {
+    for (let i = 1; i <= runs; i++) {
       // Registry: a new tag the policy allows.
       page = page === 1 ? 2 : 1;
       pushImage(host, page === 1 ? TEST_IMAGES.appV1 : TEST_IMAGES.appV2, image(`1.${i}.0`));
@@ -116,15 +125,21 @@ export default defineService({
     await registry.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
-  const figures = {
-    runs: RUNS,
+  return {
+    runs,
     registry_push_to_answer_median_ms: Math.round(median(registryMs)),
     git_push_to_answer_median_ms: Math.round(median(gitMs)),
     registry_over_git_ratio: Number((median(registryMs) / median(gitMs)).toFixed(2)),
     registry_push_to_answer_ms: registryMs.map(Math.round),
     git_push_to_answer_ms: gitMs.map(Math.round),
   };
-  process.stdout.write(JSON.stringify(figures) + '\n');
 }
 
-await main();
+async function main(): Promise<void> {
+  process.env.DOCKER_HOST = await ensureEngine();
+  const b = spawnSync('npm', ['run', 'build'], { cwd: PKG_ROOT, encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr}`);
+  process.stdout.write(JSON.stringify(await imageUpdateFigures()) + '\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
