@@ -4,7 +4,9 @@
  *   500 signed webhook deliveries (pushes to another branch, which the agent records and ignores);
  * - reaction: from the webhook request to the new version answering on its published port, for 20
  *   pushes alternating waffle-test/app:1 and :2, against `docker run` of the same image with the same
- *   command plus its first answer (the least any deployer could do), interleaved with the pushes.
+ *   command plus its first answer (the least any deployer could do), interleaved with the pushes;
+ * - registry push → new version answering (a tag the service's update policy allows, announced by the
+ *   registry's notification), next to git push → answering in the same setting (bench/image-update.ts).
  *
  * Run: `npx tsx bench/agent.ts` (builds dist/, uses the test engine). BENCH_PUSHES (20), BENCH_DELIVERIES
  * (500). The last line is one JSON object of figures.
@@ -16,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from '../test/engine.ts';
 import { cleanupProject, dockerClient, freePort, PKG_ROOT, uniqueProject } from '../test/helpers.ts';
 import { config, deliver, makeRemote, pushPayload, secretFiles, startAgent, tempRoot, type RunningAgent } from '../test/agent-support.ts';
+import { imageUpdateFigures } from './image-update.ts';
 
 /** What the systemd unit and the docker run line set for the agent's process. */
 const AGENT_ENV = { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=1' };
@@ -149,6 +152,7 @@ async function main(): Promise<void> {
       agentReactionMs: { p50: round(pct(agentMs, 50)), p95: round(pct(agentMs, 95)), max: round(Math.max(...agentMs)) },
       dockerRunMs: { p50: round(pct(peerMs, 50)), p95: round(pct(peerMs, 95)), max: round(Math.max(...peerMs)) },
       overheadMs: { p50: round(pct(agentMs, 50) - pct(peerMs, 50)), p95: round(pct(agentMs, 95) - pct(peerMs, 95)) },
+      imageUpdate: await imageUpdateFigures(Number(process.env.BENCH_IMAGE_RUNS ?? 3)),
       agentEnv: AGENT_ENV,
       goals: { idleRssMiB: 80, rssGrowthMiB: 20, overheadMs: 1500 },
     };

@@ -202,6 +202,8 @@ export interface ServiceSpec {
   routes?: RouteSpec[];
   /** Host paths `waffle dev` watches for this service (absolute), with their action. Not part of the config hash. */
   develop?: DevelopWatchSpec[];
+  /** Automatic image updates (the agent deploys newly pushed tags it allows). Present only when written. */
+  update?: UpdatePolicySpec;
 }
 
 /** One `develop.watch` entry, normalised: an absolute host path. */
@@ -212,6 +214,22 @@ export interface DevelopWatchSpec {
   target?: string;
   /** File or folder names left alone below `path`. */
   ignore: string[];
+}
+
+/** Which tags of a service's image the agent may deploy by itself, validated (see define's `ImageUpdatePolicy`). */
+export interface UpdatePolicySpec {
+  tags: { glob: string } | { regex: string; sortBy?: string } | { semver: string };
+  order: 'semver' | 'numeric' | 'newest';
+  /** Milliseconds a tag must have existed (since its push) before it is deployed; 0 for none. */
+  cooldownMs: number;
+}
+
+/** The project's `updates` settings, validated: the agent's tag poll and the registries' credentials. */
+export interface UpdateSettingsSpec {
+  /** Poll interval in milliseconds; absent: no poll (webhooks only). */
+  pollMs?: number;
+  /** Credentials per registry host: a user name (text or a secret key) and a password (a secret key). Never values. */
+  registries: Record<string, { username: string | SecretKeySpec; password: SecretKeySpec }>;
 }
 
 /** One key of one declared secret. */
@@ -267,6 +285,8 @@ export interface ServiceGraph {
   evaluation?: { env: string[]; memoryMb?: number };
   /** Reverse proxy settings: present when the config sets `ingress` or a service has `routes`. */
   ingress?: IngressSpec;
+  /** `defineConfig({ updates })`, validated. Present only when configured. */
+  updates?: UpdateSettingsSpec;
   /**
    * `defineConfig({ rollback })`, validated: how many stopped containers of each service a replace keeps
    * for `waffle rollback` (0: none, the old container is removed). Present only when configured (default 3).

@@ -87,6 +87,8 @@ export interface AgentSetup {
   stateDir: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Port to listen on (chosen before the agent starts, e.g. for a registry's notification URL); default a free one. */
+  port?: number;
 }
 
 /** Files for the agent's secrets, 0600 under `root`. */
@@ -101,7 +103,7 @@ export function secretFiles(root: string): { secretFile: string; tokenFile: stri
 
 /** Starts `waffle agent` on a free port and waits until it answers /healthz. */
 export async function startAgent(s: AgentSetup): Promise<RunningAgent> {
-  const port = await freePort();
+  const port = s.port ?? (await freePort());
   const { secretFile, tokenFile } = secretFiles(s.root);
   const child = spawn(
     process.execPath,

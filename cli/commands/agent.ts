@@ -39,6 +39,21 @@ interface AgentFlags {
   previewForks?: boolean;
   pageTokenFile?: string;
   pageOpen?: boolean;
+  registrySecretFile?: string;
+  writeBack?: boolean;
+  writeBackAuthor: string;
+  restartBudget: string;
+  repair: boolean;
+}
+
+/** `5/5m`: restarts allowed per window. */
+export function parseBudget(text: string): { max: number; windowMs: number } {
+  const m = /^(\d+)\/(.+)$/.exec(text.trim());
+  const max = Number(m?.[1]);
+  if (!m || !Number.isInteger(max) || max < 1) throw new Exit(1, `waffle: --restart-budget takes restarts/window such as 5/5m, not "${text}"`);
+  const windowMs = parseDuration(m[2]!, '--restart-budget');
+  if (windowMs <= 0) throw new Exit(1, `waffle: --restart-budget needs a window longer than 0, not "${text}"`);
+  return { max, windowMs };
 }
 
 /** `60s`, `5m`, `1h`, `500ms`, `0` → milliseconds. */
@@ -93,6 +108,10 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const keep = Number(o.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new Exit(1, `waffle: --keep takes a whole number of deployments (at least 1), not "${o.keep}"`);
   const listen = parseListen(o.listen);
+  const registrySecret = o.registrySecretFile ? readSecret(cli, o.registrySecretFile, '--registry-secret-file').trim() : undefined;
+  const budget = parseBudget(o.restartBudget);
+  const author = /^(.+?)\s*<([^<>\s]+@[^<>\s]+)>$/.exec(o.writeBackAuthor.trim());
+  if (!author) throw new Exit(1, `waffle: --write-back-author takes "Name <email>", not "${o.writeBackAuthor}"`);
   if (o.chatFormat !== 'slack' && o.chatFormat !== 'discord') throw new Exit(1, `waffle: --chat-format takes slack or discord, not "${o.chatFormat}"`);
 
   const { stateRoot } = await import('../../runtime/secrets/state.ts');
@@ -181,6 +200,25 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const { PollSource } = await import('../../runtime/agent/poll.ts');
   let agent!: InstanceType<typeof Agent>;
   const poll = new PollSource({ intervalMs: pollMs, checkout, log, known: () => agent.knownCommit, busy: () => agent.queue.length > 0 });
+  // Image updates (registry hook, tag poll, write-back) and drift/crash repair.
+  const { createAutomation } = await import('../../runtime/agent/automation.ts');
+  const { connectDocker, dockerSettingsFromEnv } = await import('../../runtime/docker/client.ts');
+  const { host: _dockerHost, ...dockerSettings } = dockerSettingsFromEnv(engine.env);
+  const { PinStore } = await import('../../runtime/pins.ts');
+  const automation = createAutomation({
+    history,
+    metrics,
+    hub,
+    log,
+    env: engine.env,
+    agent: () => ({ queue: agent.queue, knownCommit: agent.knownCommit, branch: agent.branch, ...(githubRepo ? { repo: githubRepo } : {}) }),
+    budget,
+    // A service `waffle rollback` pinned is neither updated nor restarted by the agent.
+    pinned: (project, service) => new PinStore(project, engine.env).get(service) !== undefined,
+    ...(registrySecret ? { registrySecret } : {}),
+    ...(o.writeBack ? { writeBack: { repo, branch: o.branch, dir: path.join(own, 'write-back'), author: { name: author[1]!, email: author[2]! }, env: checkout.gitEnv() } } : {}),
+    ...(o.repair ? { docker: await connectDocker(engine.dockerHostFor(), dockerSettings) } : {}),
+  });
   agent = new Agent({
     engine,
     checkout,
@@ -189,7 +227,8 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     metrics,
     log,
     policy,
-    sources: [poll],
+    sources: [poll, ...automation.sources],
+    hooks: automation.hooks,
     renewEveryMs: renewMs,
     ...(githubRepo ? { repo: githubRepo } : {}),
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
@@ -224,7 +263,6 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   // The status page: the management token or the read-only page token, or open when asked.
   const pageToken = o.pageTokenFile ? readSecret(cli, o.pageTokenFile, '--page-token-file') : undefined;
   const { pageSource } = await import('../../runtime/agent/page/source.ts');
-  const { connectDocker, dockerSettingsFromEnv } = await import('../../runtime/docker/client.ts');
   let docker: ReturnType<typeof connectDocker> | undefined;
   const source = pageSource({
     status: () => agent.status(),
@@ -257,6 +295,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
     ...(githubRepo ? { githubRepo } : {}),
     ...(previews ? { previews: { runner: previews, forks: !!o.previewForks } } : {}),
     page,
+    ...(automation.registryHook ? { registryHook: automation.registryHook } : {}),
   });
 
   // The process's signals are the agent's: the first SIGTERM/SIGINT stops gracefully (the running
@@ -334,6 +373,11 @@ export function register(program: Command, app: App): void {
     .addOption(new Option('--preview-forks', "also preview pull requests from forks (their code runs in the agent's sandboxed evaluation)").env('WAFFLE_AGENT_PREVIEW_FORKS'))
     .addOption(new Option('--page-token-file <file>', 'file holding a read-only token for the status page (the management token opens it too)').env('WAFFLE_AGENT_PAGE_TOKEN_FILE'))
     .addOption(new Option('--page-open', 'the status page needs no token (put the agent behind a VPN or a proxy that authenticates)').env('WAFFLE_AGENT_PAGE_OPEN'))
+    .addOption(new Option('--registry-secret-file <file>', 'file holding the shared secret of POST /hooks/registry (registry push notifications; off without it)').env('WAFFLE_AGENT_REGISTRY_SECRET_FILE'))
+    .addOption(new Option('--write-back', 'commit tags deployed by an update policy into the service file and push them').env('WAFFLE_AGENT_WRITE_BACK'))
+    .addOption(new Option('--write-back-author <author>', 'author of write-back commits, "Name <email>"').env('WAFFLE_AGENT_WRITE_BACK_AUTHOR').default('waffle agent <waffle-agent@localhost>'))
+    .addOption(new Option('--restart-budget <n/window>', 'restarts of a crashing service allowed per window before the agent stops trying').env('WAFFLE_AGENT_RESTART_BUDGET').default('5/5m'))
+    .addOption(new Option('--no-repair', 'do not follow Docker events: no crash restarts, no drift repair').env('WAFFLE_AGENT_NO_REPAIR'))
     .addOption(new Option('--log-format <format>', 'json or text (default: json unless stderr is a terminal)').env('WAFFLE_AGENT_LOG_FORMAT').choices(['json', 'text']))
     .action(async (o: AgentFlags, cmd: Command) => {
       // Global options after `agent` reach the root; the agent's own are read here.

@@ -12,7 +12,7 @@ import type { DeploymentReport, Logger, NotificationHub } from './notify/notifie
 import type { AgentMetrics } from './metrics.ts';
 import type { HostPolicy } from './policy.ts';
 import type { Checkout } from './checkout.ts';
-import { deployOnce, type DeployOutcome } from './deploy.ts';
+import { deployOnce, type DeployHook, type DeployOutcome } from './deploy.ts';
 import { isKept } from '../labels.ts';
 import { DeployQueue, type Job } from './queue.ts';
 import type { Enqueued, Trigger, TriggerSource } from './trigger.ts';
@@ -29,8 +29,10 @@ export interface AgentOptions {
   repo?: string;
   /** Base URL people reach the agent at (links in notifications). */
   publicUrl?: string;
-  /** More trigger sources (the poll, later registry notifications and Docker events). */
+  /** More trigger sources (the poll, registry notifications, Docker events). */
   sources?: TriggerSource[];
+  /** Take part in every deploy: change the graph before planning (image updates), hear the outcome (write-back, drift). */
+  hooks?: DeployHook[];
   /** How often due Vault leases are renewed; default 60 s, 0 = never. */
   renewEveryMs?: number;
   /** Backoff of retries after a transient failure: first delay and cap. Defaults 5 s and 5 min. */
@@ -72,6 +74,8 @@ export class Agent {
   #renewTimer: NodeJS.Timeout | undefined;
   #renewing = false;
   #stopped = false;
+  /** What the hooks still do after a deploy (awaited on stop). */
+  #hookWork = new Set<Promise<unknown>>();
 
   constructor(opts: AgentOptions) {
     this.#o = opts;
@@ -153,6 +157,7 @@ export class Agent {
         target: job.target,
         onEvent,
         signal: this.#abort.signal,
+        ...(this.#o.hooks ? { hooks: this.#o.hooks } : {}),
         onCommit: (commit) => {
           this.#attempted = commit;
           history.update(job.id, { commit });
@@ -183,6 +188,15 @@ export class Agent {
     else log.info('deploy finished', fields);
     if (outcome.commit) this.#report(job.id, outcome.commit, outcome.result, describe(outcome), outcome, durationMs);
     this.#retryAfter(outcome, job);
+    // Not awaited: a hook may wait for the queue to be idle (this deploy is still its running job).
+    for (const h of this.#o.hooks ?? []) {
+      if (!h.deployed) continue;
+      const work = Promise.resolve()
+        .then(() => h.deployed!(outcome))
+        .catch((e) => log.warn('a deploy hook failed', { deployment: job.id, error: String((e as Error)?.message ?? e) }));
+      this.#hookWork.add(work);
+      void work.finally(() => this.#hookWork.delete(work));
+    }
   }
 
   /** A transient failure is tried again later, each time waiting twice as long (up to the cap). */
@@ -275,6 +289,7 @@ export class Agent {
     await Promise.allSettled((this.#o.sources ?? []).map((s) => s.stop()));
     if (opts.abort) this.#abort.abort();
     const dropped = await this.queue.close();
+    await Promise.allSettled([...this.#hookWork]);
     if (dropped) this.#o.history.update(dropped.id, { state: 'interrupted', finishedAt: Date.now(), error: 'the agent stopped before this deploy started; the next start reconciles' });
     await this.#o.hub.idle();
   }

@@ -53,13 +53,8 @@ export class Checkout {
     return this.#opts.repo;
   }
 
-  /** git's environment, for other git work against the same remote (pull-request previews). */
-  gitEnv(): Record<string, string> {
-    return this.#env();
-  }
-
   /** git's environment: nothing from this process but what git needs, plus the credentials. */
-  #env(): Record<string, string> {
+  gitEnv(): Record<string, string> {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
     const auth = this.#opts.auth ?? {};
     if (auth.token) {
@@ -81,7 +76,7 @@ export class Checkout {
       timeout: { block: this.#opts.timeoutMs ?? 120_000 },
       // The environment above is ours, set on purpose: an SSH command and a config header.
       unsafe: { allowUnsafeSshCommand: true, allowUnsafeConfigEnvCount: true },
-    }).env(this.#env());
+    }).env(this.gitEnv());
   }
 
   /** Clones the repository (the branch only) unless the directory already holds a checkout of it. */

@@ -32,6 +32,15 @@ export interface DeployOutcome {
   graph?: ServiceGraph;
 }
 
+/**
+ * Takes part in every deploy: `desired` may change the loaded graph before it is checked and planned
+ * (automatic image updates put their tags in); `deployed` hears the outcome (write-back, drift snapshots).
+ */
+export interface DeployHook {
+  desired?(graph: ServiceGraph): ServiceGraph;
+  deployed?(outcome: DeployOutcome): void | Promise<void>;
+}
+
 export interface DeployInput {
   engine: Engine;
   checkout: Checkout;
@@ -43,6 +52,8 @@ export interface DeployInput {
   onCommit?: (commit: string) => void;
   /** Aborting stops the deploy; what an interrupted apply had in flight is rolled back by the engine. */
   signal?: AbortSignal;
+  /** Each may change the loaded graph before it is checked and applied (in order). */
+  hooks?: DeployHook[];
 }
 
 const TRANSIENT_STAGES = new Set(['secrets', 'docker', 'lock']);
@@ -144,6 +155,8 @@ export async function deployOnce(input: DeployInput): Promise<DeployOutcome> {
     const problems = f?.problems ?? [];
     return failed({ commit, error: problemLine(problems, (e as Error).message), problems, stage: f?.stage ?? 'load', transient: TRANSIENT_STAGES.has(f?.stage ?? '') });
   }
+
+  for (const h of input.hooks ?? []) if (h.desired) graph = h.desired(graph);
 
   const violations = checkHostPolicy(graph, policy, dir);
   if (violations.length) {

@@ -20,6 +20,7 @@ import { classify, payloadOf, verifySignature } from './github-webhook.ts';
 import { classifyPullRequest, type PreviewRunner } from './preview/preview.ts';
 import { pageRoutes, type PageOptions } from './page/routes.ts';
 import { newRunId } from '../engine.ts';
+import type { HookRequest, HookResponse } from './registry-hook.ts';
 
 /** GitHub's own limit on a webhook payload. */
 export const BODY_LIMIT = 25 * 1024 * 1024;
@@ -40,6 +41,8 @@ export interface ServerOptions {
   previews?: { runner: PreviewRunner; forks: boolean };
   /** The status page (`GET /`, a browser's `GET /deployments/<id>`, `/events`, `/login`); off without it. */
   page?: PageOptions;
+  /** `POST /hooks/registry` (registry push notifications); without it the route answers 503. */
+  registryHook?: (req: HookRequest) => HookResponse;
 }
 
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -251,6 +254,23 @@ export async function createServer(o: ServerOptions): Promise<AgentServer> {
         return send(res, { status: 413, headers: { connection: 'close' }, body: { error: 'payload too large' } });
       }
       return send(res, await githubHook(req, body));
+    }
+    if (p === '/hooks/registry') {
+      const no = allowed('POST');
+      if (no) return send(res, no);
+      if (!o.registryHook) {
+        req.resume();
+        return send(res, { status: 503, body: { error: 'registry notifications are off: the agent has no --registry-secret-file' } });
+      }
+      let body: Buffer;
+      try {
+        // A notification envelope is small; the registry's own events never come near this.
+        body = await readBody(req, 1024 * 1024);
+      } catch (e) {
+        if (e instanceof TooLarge) return send(res, { status: 413, headers: { connection: 'close' }, body: { error: 'payload too large' } });
+        throw e;
+      }
+      return send(res, o.registryHook({ headers: req.headers, url: req.url ?? '/', body }));
     }
     if (p === '/healthz') return send(res, allowed('GET,HEAD') ?? { status: 200, body: { ok: true, queue: o.agent.queue.length } });
     if (p === '/metrics') return send(res, allowed('GET,HEAD') ?? { status: 200, text: await o.metrics.text(), headers: { 'content-type': o.metrics.contentType } });

@@ -27,6 +27,7 @@ import { checkCommand, checkUser, checkWorkdir } from './validate/process.ts';
 import { checkIngress, checkRoutes, routeConflicts, type ClaimedRoute } from './validate/routes.ts';
 import { checkSecretFiles } from './validate/secrets.ts';
 import { traefikLabels } from '../ingress/traefik.ts';
+import { checkUpdatePolicy } from './validate/updates.ts';
 import { checkVolumes } from './validate/volumes.ts';
 
 export { CONFIG_KEYS } from './validate/config.ts';
@@ -34,7 +35,7 @@ export { CONFIG_KEYS } from './validate/config.ts';
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
   'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull', 'routes',
-  'develop',
+  'develop', 'update',
 ];
 
 /** Validates and normalises the loaded repository into a ServiceGraph; throws ProblemsError with every problem. */
@@ -66,6 +67,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     const command = checkCommand('command', d.command, report);
     const entrypoint = checkCommand('entrypoint', d.entrypoint, report);
     const pull = checkPull(d.pull, 'pull', report, cfg.defaults.pull);
+    const update = checkUpdatePolicy(d.update, report);
 
     const port = checkPort(d.port, report);
     const ports = checkPorts(d.ports, report);
@@ -130,6 +132,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       pull,
       ...(routes.length > 0 ? { routes: sortRoutes(routes.map((r) => r.route)) } : {}),
       ...(develop.length > 0 ? { develop } : {}),
+      ...(update ? { update } : {}),
     };
   }
 
@@ -174,6 +177,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
     ...(ingress ? { ingress } : {}),
+    ...(cfg.updates ? { updates: cfg.updates } : {}),
     ...(cfg.rollback ? { rollback: cfg.rollback } : {}),
   };
 }
