@@ -14,6 +14,8 @@ export class Exit extends Error {
   constructor(
     readonly code: number,
     readonly text?: string,
+    /** `interruptHandled`: a Ctrl-C was the command's normal way out (`waffle dev`), not an interruption. */
+    readonly opts: { interruptHandled?: boolean } = {},
   ) {
     super(text ?? `exit ${code}`);
     this.name = 'Exit';

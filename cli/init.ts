@@ -72,16 +72,22 @@ export interface InitResult {
   updated: string[];
 }
 
-export function initRepo(dir: string, opts: { project?: string } = {}): InitResult {
+/**
+ * `only`: write just these of the files (`tsconfig.json`, `package.json`, `.gitignore`: what
+ * `waffle import` adds around the files it writes itself).
+ */
+export function initRepo(dir: string, opts: { project?: string; only?: string[] } = {}): InitResult {
   const templates = templatesDir();
   const project = opts.project ?? projectNameFrom(dir);
-  const files: Array<[string, string]> = [
-    ['waffle.config.ts', 'waffle.config.ts'],
-    ['services/web.ts', 'services/web.ts'],
-    ['tsconfig.json', 'tsconfig.json'],
-    ['package.json', 'package.json'],
-    ['gitignore', '.gitignore'],
-  ];
+  const files: Array<[string, string]> = (
+    [
+      ['waffle.config.ts', 'waffle.config.ts'],
+      ['services/web.ts', 'services/web.ts'],
+      ['tsconfig.json', 'tsconfig.json'],
+      ['package.json', 'package.json'],
+      ['gitignore', '.gitignore'],
+    ] as Array<[string, string]>
+  ).filter(([, to]) => !opts.only || opts.only.includes(to));
   const existing = files.filter(([, to]) => fs.existsSync(path.join(dir, to))).map(([, to]) => to);
   if (existing.includes('waffle.config.ts')) {
     throw new Error(`${path.join(dir, 'waffle.config.ts')} exists already: this repository is initialised (nothing was written)`);

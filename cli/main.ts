@@ -13,9 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { Exit, type App } from './context.ts';
 import { createInterrupt } from './interrupt.ts';
 import { colorEnabledFor } from './render/color.ts';
+import { register as registerAgent } from './commands/agent.ts';
 import { register as registerApply } from './commands/apply.ts';
 import { register as registerCheck } from './commands/check.ts';
 import { register as registerDestroy } from './commands/destroy.ts';
+import { register as registerDev } from './commands/dev.ts';
+import { register as registerImport } from './commands/import.ts';
+import { register as registerHistory } from './commands/history.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerLogs } from './commands/logs.ts';
 import { register as registerMaintenance } from './commands/maintenance.ts';
@@ -58,15 +62,19 @@ export function buildProgram(app: App): Command {
     })
     .configureOutput({ writeOut: (s) => void app.stdout.write(s), writeErr: (s) => void app.stderr.write(s) });
   registerInit(program, app);
+  registerImport(program, app);
   registerCheck(program, app);
   registerPlan(program, app);
   registerApply(program, app);
+  registerDev(program, app);
   registerStatus(program, app);
   registerRollback(program, app);
   registerDestroy(program, app);
   registerSecrets(program, app);
   registerLogs(program, app);
   registerMaintenance(program, app);
+  registerAgent(program, app);
+  registerHistory(program, app);
   program.hook('preAction', (_root, action) => {
     const g = action.optsWithGlobals() as { loadTimeout?: string };
     if (g.loadTimeout !== undefined && !(Number(g.loadTimeout) > 0)) {
@@ -91,7 +99,7 @@ export async function main(argv: string[], app: App): Promise<number> {
     const error = e as Error & { code?: string; exitCode?: number };
     if (e instanceof Exit) {
       if (e.text) say(e.text);
-      if (app.interrupt.presses > 0) {
+      if (app.interrupt.presses > 0 && !e.opts.interruptHandled) {
         say(kleur.yellow(app.interrupt.outcome()));
         return 130;
       }

@@ -200,6 +200,106 @@ export interface Route {
   stripPrefix?: boolean;
 }
 
+/**
+ * A host path `waffle dev` watches for one service, and what it does when a file under it changes.
+ * The names follow Compose's `develop.watch`; unlike Compose, it works for any image, not only for
+ * services it builds.
+ */
+export interface DevelopWatch {
+  /** A file or directory on the host, relative to the repository root (or absolute). */
+  path: string;
+  /**
+   * - `'sync'`: copy each changed file into the running container, below `target` (no restart);
+   * - `'restart'`: restart the container;
+   * - `'sync+restart'`: copy, then restart.
+   */
+  action: 'sync' | 'restart' | 'sync+restart';
+  /** Where `path` is in the container (an absolute path); needed by `'sync'` and `'sync+restart'`. */
+  target?: `/${string}`;
+  /** Names to leave alone below `path`, for example `['node_modules', '.git']` (a file or folder name at any depth). */
+  ignore?: string[];
+}
+
+/** What `waffle dev` does for a service besides redeploying it when its definition changes. */
+export interface DevelopSettings {
+  /** Host paths to watch, each with its action. */
+  watch: DevelopWatch[];
+}
+
+/**
+ * Which tags of the service's image may be deployed automatically (by `waffle agent`), as they are pushed
+ * to the registry. One of:
+ * - `glob`: the tag matches a glob, `*` standing for any characters: `'sha-*'`, `'main-*'`;
+ * - `regex`: the tag matches a regular expression (anchor it with `^…$` to match the whole tag);
+ *   `sortBy` names a capture group (`(?<ts>\d+)`) whose value orders the candidates;
+ * - `semver`: the tag is a semantic version (a leading `v` allowed) inside a range: `'^1.2'`, `'>=2 <3'`, `'1.x'`.
+ */
+export type TagFilter =
+  | {
+      /** Glob the tag must match, `*` for any characters, e.g. `'sha-*'`. */
+      glob: string;
+    }
+  | {
+      /** Regular expression the tag must match, e.g. `'^main-(?<ts>\\d+)$'`. */
+      regex: string;
+      /** A named capture group of `regex` whose value orders the candidates (with `order`, default `'numeric'`). */
+      sortBy?: string;
+    }
+  | {
+      /** A semver range the tag must satisfy, e.g. `'^1.2'`. Prereleases are left out unless the range names one. */
+      semver: string;
+    };
+
+/**
+ * How the agent picks the tag to deploy among those allowed:
+ * - `'semver'`: the highest version (the tag, or the `sortBy` group, read as a semantic version);
+ * - `'numeric'`: the highest number (the `sortBy` group, else the whole tag);
+ * - `'newest'`: the most recently pushed.
+ */
+export type TagOrder = 'semver' | 'numeric' | 'newest';
+
+/**
+ * Automatic image updates: `waffle agent` deploys a newly pushed tag of this service's image when the tag
+ * is allowed by `tags` and is the best one by `order`. The tag written in `image` is always allowed. The
+ * deployed tag is kept across commits that change neither `image` nor `update` (with `writeBack` set on the
+ * agent, it is also committed into this file).
+ *
+ * @example
+ * update: { tags: { semver: '^1.2' } }
+ * update: { tags: { glob: 'sha-*' }, order: 'newest', cooldown: '10m' }
+ * update: { tags: { regex: '^main-(?<ts>\\d+)$', sortBy: 'ts' } }
+ */
+export interface ImageUpdatePolicy {
+  /** Which tags may be deployed automatically. */
+  tags: TagFilter;
+  /** How candidates are ordered. Default: `'semver'` for a `semver` filter, `'numeric'` for a regex with `sortBy`, else `'newest'`. */
+  order?: TagOrder;
+  /** A tag must be at least this old (since its push) before it is deployed, e.g. `'10m'`. Default: none. */
+  cooldown?: Duration;
+}
+
+/** Registry credentials for the agent's tag poll: values from the project's secrets. */
+export interface RegistryCredentials {
+  /** User name: text, or a secret reference. */
+  username: string | SecretRef;
+  /** Password or access token: a secret reference (`secrets.registry.password`). */
+  password: SecretRef;
+}
+
+/**
+ * How `waffle agent` learns about new tags for services with an `update` policy. Registry webhooks
+ * (`POST /hooks/registry`) always work; the poll is for registries that cannot send them.
+ *
+ * @example
+ * updates: { poll: '5m', registries: { 'ghcr.io': { username: 'acme-bot', password: secrets.ghcr.token } } }
+ */
+export interface ImageUpdateSettings {
+  /** Ask each registry for the tags of the updated images this often (at least `'10s'`). Default: never (webhooks only). */
+  poll?: Duration;
+  /** Credentials per registry host (`'ghcr.io'`, `'registry.example.com:5000'`; `'docker.io'` for Docker Hub). */
+  registries?: Record<string, RegistryCredentials>;
+}
+
 /** Everything a service can declare. Only `image` is required. */
 export interface ServiceDefinition {
   /**
@@ -279,6 +379,22 @@ export interface ServiceDefinition {
   placement?: Placement;
   /** How Swarm rolls out a change of the service (`target: 'swarm'` only). */
   rollout?: Rollout;
+  /**
+   * For `waffle dev` only (never part of a deploy): host files to watch and what to do when they
+   * change, copy them into the container (`sync`) or restart it (`restart`).
+   *
+   * @example
+   * develop: { watch: [{ path: './public', action: 'sync', target: '/www' }, { path: './app.conf', action: 'restart' }] }
+   */
+  develop?: DevelopSettings;
+  /**
+   * Let `waffle agent` deploy newly pushed tags of `image` by itself: which tags, in which order, after
+   * which cooldown. See {@link ImageUpdatePolicy}.
+   *
+   * @example
+   * update: { tags: { semver: '^1.2' }, cooldown: '10m' }
+   */
+  update?: ImageUpdatePolicy;
 }
 
 /**
@@ -455,6 +571,8 @@ export interface ProjectConfig {
   evaluation?: EvaluationSettings;
   /** Reverse proxy for services with `routes`: provider, Caddy admin address, TLS, drain time. */
   ingress?: IngressSettings;
+  /** How `waffle agent` finds new tags for services with an `update` policy: a registry poll and its credentials. */
+  updates?: ImageUpdateSettings;
   /** How many earlier containers of each service are kept for `waffle rollback` (`{ keep: 3 }` by default). */
   rollback?: RollbackSettings;
 }

@@ -38,6 +38,7 @@ import { names } from './labels.ts';
 import { ProblemsError } from './problems.ts';
 import { locateProblems } from './locate.ts';
 import type { PullPolicy } from '../define/index.ts';
+import type { DevelopAction } from './plan/develop.ts';
 import type {
   ApplyEvent,
   DestroyRunEvent,
@@ -334,7 +335,16 @@ export class Engine {
       throw ctx.fail(e, 'validate');
     }
     ctx.project = graph.project;
-    ctx.emit({ type: 'load-done', files: repo.inputs.length, services: Object.keys(graph.services).length, ms: Date.now() - started, at: Date.now() });
+    const globs = repo.config.services;
+    ctx.emit({
+      type: 'load-done',
+      files: repo.inputs.length,
+      services: Object.keys(graph.services).length,
+      inputs: repo.inputs,
+      serviceGlobs: Array.isArray(globs) ? (globs as string[]) : ['services/*.ts'],
+      ms: Date.now() - started,
+      at: Date.now(),
+    });
     this.#checkSignal(ctx, signal, 'nothing was changed');
     return graph;
   }
@@ -752,6 +762,43 @@ export class Engine {
       }, opts.signal);
     } catch (e) {
       throw this.#failOnce(ctx, e, 'destroy');
+    }
+  }
+
+  /**
+   * `waffle dev`'s action on a running service: copies `action.sync` into its container, then restarts
+   * it when `action.restart`. Holds the project like an apply, so it never races a redeploy.
+   */
+  async develop(graph: ServiceGraph, action: DevelopAction, opts: RunOptions = {}): Promise<void> {
+    const ctx = this.#context(opts.onEvent);
+    this.#start({ graph }, ctx, 'develop', false);
+    try {
+      const docker = await this.#docker(graph, ctx, opts.signal);
+      await this.#locked(graph.project, 'develop', ctx, async () => {
+        this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+        const started = Date.now();
+        ctx.stage = 'docker';
+        const svc = graph.services[action.service];
+        if (!svc) throw new Error(`no service "${action.service}" in project ${graph.project}`);
+        const { serviceContainer, syncIntoContainer, restartContainer } = await import('./docker/develop.ts');
+        const container = await serviceContainer(docker, graph.project, svc.name);
+        await syncIntoContainer(docker, container.id, action.sync);
+        // A restart waits for the process's grace period: the call's time limit grows with it.
+        if (action.restart) {
+          await withCallLimits({ timeoutMs: 30_000 + svc.stopGraceSeconds * 1000 }, () => restartContainer(docker, container.id, svc.stopGraceSeconds));
+        }
+        ctx.emit({
+          type: 'develop-done',
+          service: svc.name,
+          container: container.name,
+          synced: action.sync.map((f) => f.container),
+          restarted: action.restart,
+          ms: Date.now() - started,
+          at: Date.now(),
+        });
+      }, opts.signal);
+    } catch (e) {
+      throw this.#failOnce(ctx, e, 'docker');
     }
   }
 

@@ -71,6 +71,7 @@ export interface ServiceData {
   files?: unknown;
   pull?: unknown;
   routes?: unknown;
+  develop?: unknown;
   [key: string]: unknown;
 }
 
@@ -222,6 +223,36 @@ export interface ServiceSpec {
   rollout?: RolloutSpec;
   /** Public routes through the project's proxy, sorted by domain and path. Present only when used. */
   routes?: RouteSpec[];
+  /** Host paths `waffle dev` watches for this service (absolute), with their action. Not part of the config hash. */
+  develop?: DevelopWatchSpec[];
+  /** Automatic image updates (the agent deploys newly pushed tags it allows). Present only when written. */
+  update?: UpdatePolicySpec;
+}
+
+/** One `develop.watch` entry, normalised: an absolute host path. */
+export interface DevelopWatchSpec {
+  path: string;
+  action: 'sync' | 'restart' | 'sync+restart';
+  /** Absolute path in the container (sync). */
+  target?: string;
+  /** File or folder names left alone below `path`. */
+  ignore: string[];
+}
+
+/** Which tags of a service's image the agent may deploy by itself, validated (see define's `ImageUpdatePolicy`). */
+export interface UpdatePolicySpec {
+  tags: { glob: string } | { regex: string; sortBy?: string } | { semver: string };
+  order: 'semver' | 'numeric' | 'newest';
+  /** Milliseconds a tag must have existed (since its push) before it is deployed; 0 for none. */
+  cooldownMs: number;
+}
+
+/** The project's `updates` settings, validated: the agent's tag poll and the registries' credentials. */
+export interface UpdateSettingsSpec {
+  /** Poll interval in milliseconds; absent: no poll (webhooks only). */
+  pollMs?: number;
+  /** Credentials per registry host: a user name (text or a secret key) and a password (a secret key). Never values. */
+  registries: Record<string, { username: string | SecretKeySpec; password: SecretKeySpec }>;
 }
 
 /** One key of one declared secret. */
@@ -279,6 +310,8 @@ export interface ServiceGraph {
   evaluation?: { env: string[]; memoryMb?: number };
   /** Reverse proxy settings: present when the config sets `ingress` or a service has `routes`. */
   ingress?: IngressSpec;
+  /** `defineConfig({ updates })`, validated. Present only when configured. */
+  updates?: UpdateSettingsSpec;
   /**
    * `defineConfig({ rollback })`, validated: how many stopped containers of each service a replace keeps
    * for `waffle rollback` (0: none, the old container is removed). Present only when configured (default 3).
@@ -775,7 +808,7 @@ export type ApplyEvent =
 // ───────────────────────────── engine events ─────────────────────────────
 
 /** What a run of the engine does. */
-export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'rollback' | 'maintenance';
+export type RunKind = 'plan' | 'apply' | 'destroy' | 'status' | 'check' | 'rollback' | 'maintenance' | 'develop';
 
 /** Where a run failed before (or instead of) changing anything. */
 export type FailureStage = 'load' | 'validate' | 'secrets' | 'docker' | 'proxy' | 'lock' | 'stale' | 'apply' | 'destroy' | 'rollback' | 'interrupted';
@@ -796,7 +829,17 @@ export interface PlanOpCounts {
 export type PlanningEvent =
   | { type: 'run-start'; kind: RunKind; source: 'dir' | 'graph'; root: string; offline: boolean; at: number }
   | { type: 'load-start'; root: string; at: number }
-  | { type: 'load-done'; files: number; services: number; ms: number; at: number }
+  | {
+      type: 'load-done';
+      files: number;
+      services: number;
+      /** Every file the bundles read, relative to the root (what `waffle dev` watches); absent for a stored graph. */
+      inputs?: string[];
+      /** The configuration's service globs (new files matching them are services). */
+      serviceGlobs?: string[];
+      ms: number;
+      at: number;
+    }
   /** Waiting for earlier runs of the same project in this process (`ahead` of them). */
   | { type: 'queued'; ahead: number; at: number }
   | { type: 'dequeued'; waitedMs: number; at: number }
@@ -844,8 +887,20 @@ export type DestroyRunEvent =
       at: number;
     };
 
+/** `waffle dev`'s own actions on a running service (`develop.watch`): files copied in, a restart. */
+export type DevelopRunEvent = {
+  type: 'develop-done';
+  service: string;
+  container: string;
+  /** Container paths of the files copied in. */
+  synced: string[];
+  restarted: boolean;
+  ms: number;
+  at: number;
+};
+
 /** Everything an engine run emits. */
-export type EngineEvent = PlanningEvent | ApplyEvent | DestroyRunEvent;
+export type EngineEvent = PlanningEvent | ApplyEvent | DestroyRunEvent | DevelopRunEvent;
 
 /** Stamped on every event by the engine: which run, its order in the run, and the project. */
 export interface RunStamp {

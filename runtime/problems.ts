@@ -12,12 +12,17 @@ export class ProblemsError extends Error {
 
 const LINE_COL = /^\d+(:\d+)?$/;
 
+/** `line:col` (or `line`) in the problem's file: its field's `loc`, or a `where` that is a position. */
+export function problemPosition(p: Problem): string | undefined {
+  return p.loc ?? (p.where && LINE_COL.test(p.where) ? p.where : undefined);
+}
+
 /**
  * `services/api.ts:7:5: service "api": ports[1]: host port 8080 is taken by "web"` and the fix on the
  * next line. The position is `loc` (of the field) or a `where` that is itself `line:col`.
  */
 export function formatProblem(p: Problem): string {
-  const at = p.loc ?? (p.where && LINE_COL.test(p.where) ? p.where : undefined);
+  const at = problemPosition(p);
   const loc = at ? `${p.file}:${at}` : p.file;
   const field = p.where && !LINE_COL.test(p.where) ? `${p.where}: ` : '';
   const svc = p.service ? `service "${p.service}": ` : '';

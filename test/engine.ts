@@ -293,7 +293,11 @@ export const TEST_TOOLS = [
   { pkg: 'busybox-static', provides: '/bin/busybox' },
   { pkg: 'docker-compose', provides: 'docker-compose' },
   { pkg: 'docker-registry', provides: 'docker-registry' },
+  // htpasswd files (bcrypt) for the registry's basic auth
+  { pkg: 'apache2-utils', provides: 'htpasswd' },
   { pkg: 'tmux', provides: 'tmux' },
+  // a real browser for the agent page's test, driven by playwright-core (no browser download)
+  { pkg: 'chromium', provides: '/usr/bin/chromium' },
   // the reference age CLI: a second implementation that must decrypt what `waffle secrets` writes
   { pkg: 'age', provides: 'age' },
   // the reverse proxy routed services are deployed behind (tests start their own `caddy run` on free ports)

@@ -15,11 +15,26 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(): Promise<Registry> {
+export interface RegistryOptions {
+  /** Push notifications: the registry's `notifications.endpoints` entry (url and headers it sends). */
+  notify?: { url: string; headers?: Record<string, string> };
+  /** HTTP basic auth: this user and password only (an htpasswd file with a bcrypt hash). */
+  auth?: { username: string; password: string };
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   ensureDebianPackages([{ pkg: 'docker-registry', provides: 'docker-registry' }]);
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-registry-'));
   const config = path.join(dir, 'config.yml');
+  let htpasswd: string | undefined;
+  if (opts.auth) {
+    ensureDebianPackages([{ pkg: 'apache2-utils', provides: 'htpasswd' }]);
+    const r = spawnSync('htpasswd', ['-Bbn', opts.auth.username, opts.auth.password], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr}`);
+    htpasswd = path.join(dir, 'htpasswd');
+    fs.writeFileSync(htpasswd, r.stdout);
+  }
   fs.writeFileSync(
     config,
     [
@@ -30,6 +45,22 @@ export async function startRegistry(): Promise<Registry> {
       '  delete: { enabled: true }',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(htpasswd ? ['auth:', '  htpasswd:', '    realm: waffle-test', `    path: ${htpasswd}`] : []),
+      ...(opts.notify
+        ? [
+            'notifications:',
+            '  endpoints:',
+            '    - name: waffle',
+            `      url: ${opts.notify.url}`,
+            ...(opts.notify.headers
+              ? ['      headers:', ...Object.entries(opts.notify.headers).map(([k, v]) => `        ${k}: [${JSON.stringify(v)}]`)]
+              : []),
+            '      timeout: 2s',
+            '      threshold: 3',
+            '      backoff: 1s',
+            '      ignoredmediatypes: [application/octet-stream]',
+          ]
+        : []),
       '',
     ].join('\n'),
   );
@@ -41,7 +72,8 @@ export async function startRegistry(): Promise<Registry> {
   for (;;) {
     try {
       const res = await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 200) break;
+      // With auth on, an anonymous request is answered 401: up all the same.
+      if (res.status === 200 || (opts.auth && res.status === 401)) break;
     } catch {
       /* not up yet */
     }

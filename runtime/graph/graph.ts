@@ -15,6 +15,7 @@ import { cmp, findCycles, topoOrder, type Edge } from './order.ts';
 import { isObject } from './parse.ts';
 import { reporterFor, unknownKeys } from './report.ts';
 import { checkConfig } from './validate/config.ts';
+import { checkDevelop } from './validate/develop.ts';
 import { checkEnv } from './validate/env.ts';
 import { checkHealthcheck } from './validate/healthchecks.ts';
 import { checkImageField, checkPull } from './validate/images.ts';
@@ -27,6 +28,7 @@ import { checkIngress, checkRoutes, routeConflicts, type ClaimedRoute } from './
 import { checkSecretFiles } from './validate/secrets.ts';
 import { checkSwarmFields } from './validate/swarm.ts';
 import { traefikLabels } from '../ingress/traefik.ts';
+import { checkUpdatePolicy } from './validate/updates.ts';
 import { checkVolumes } from './validate/volumes.ts';
 
 export { CONFIG_KEYS } from './validate/config.ts';
@@ -34,6 +36,7 @@ export { CONFIG_KEYS } from './validate/config.ts';
 export const SERVICE_KEYS = [
   'name', 'image', 'command', 'entrypoint', 'env', 'port', 'ports', 'volumes', 'healthcheck', 'restart',
   'resources', 'dependsOn', 'connects', 'labels', 'user', 'workdir', 'stopGracePeriod', 'files', 'pull', 'routes',
+  'develop', 'update',
   // Swarm: tasks, where they run, how a change rolls out (validate/swarm.ts).
   'replicas', 'placement', 'rollout',
 ];
@@ -67,6 +70,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     const command = checkCommand('command', d.command, report);
     const entrypoint = checkCommand('entrypoint', d.entrypoint, report);
     const pull = checkPull(d.pull, 'pull', report, cfg.defaults.pull);
+    const update = checkUpdatePolicy(d.update, report);
 
     const port = checkPort(d.port, report);
     const ports = checkPorts(d.ports, report);
@@ -100,6 +104,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       report,
     );
 
+    const develop = checkDevelop(d.develop, { root: repo.root }, report);
+
     for (const l of new Set([...dependencyLinks, ...connects, ...urlLinks])) {
       if (l !== service) linkPairs.add(service < l ? `${service}\u0000${l}` : `${l}\u0000${service}`);
     }
@@ -130,6 +136,8 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
       pull,
       ...swarm,
       ...(routes.length > 0 ? { routes: sortRoutes(routes.map((r) => r.route)) } : {}),
+      ...(develop.length > 0 ? { develop } : {}),
+      ...(update ? { update } : {}),
     };
   }
 
@@ -175,6 +183,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
     ...(cfg.vault ? { vault: cfg.vault } : {}),
     ...(cfg.evaluation ? { evaluation: cfg.evaluation } : {}),
     ...(ingress ? { ingress } : {}),
+    ...(cfg.updates ? { updates: cfg.updates } : {}),
     ...(cfg.rollback ? { rollback: cfg.rollback } : {}),
   };
 }

@@ -3,7 +3,7 @@
  * parallelism, service globs and naming, defaults for every service, pull policy, evaluation settings, secrets
  * and Vault settings. Problems are reported on the config file.
  */
-import type { LoadedRepo, Problem, SecretDecl, VaultSettingsSpec } from '../../model.ts';
+import type { LoadedRepo, Problem, SecretDecl, UpdateSettingsSpec, VaultSettingsSpec } from '../../model.ts';
 import { isObject, show } from '../parse.ts';
 import { durationField, has, reporterFor, unknownKeys } from '../report.ts';
 import { checkEvaluation, type EvaluationSpec } from './evaluation.ts';
@@ -12,8 +12,9 @@ import { checkPull, DEFAULT_PULL, type PullPolicy } from './images.ts';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_NS, parseResources, parseRestart, type LifecycleDefaults } from './lifecycle.ts';
 import { checkSecretDecls, checkVaultConfigured, checkVaultSettings } from './secrets.ts';
 import { checkTarget, type TargetName } from './swarm.ts';
+import { checkUpdateSettings } from './updates.ts';
 
-export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'rollback', 'ingress', 'target'];
+export const CONFIG_KEYS = ['project', 'docker', 'defaults', 'services', 'naming', 'parallelism', 'secrets', 'vault', 'pull', 'evaluation', 'rollback', 'ingress', 'updates', 'target'];
 const ROLLBACK_KEYS = ['keep'];
 /** At most this many kept containers per service: each holds its writable layer on the host's disk. */
 export const MAX_KEEP = 20;
@@ -46,6 +47,7 @@ export interface ConfigResult {
   secretsDeclared: boolean;
   vault?: VaultSettingsSpec;
   evaluation?: EvaluationSpec;
+  updates?: UpdateSettingsSpec;
   /** `rollback.keep`, when configured. */
   rollback?: { keep: number };
 }
@@ -152,6 +154,7 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
   if (vault?.auth.method === 'token') credentials[vault.auth.tokenEnv] = 'the Vault token (vault.auth.token.env)';
   if (vault?.auth.method === 'approle') credentials[vault.auth.secretIdEnv] = 'the Vault AppRole secret id (vault.auth.approle.secretIdEnv)';
   const evaluation = checkEvaluation(c.evaluation, report, credentials);
+  const updates = checkUpdateSettings(c.updates, { secrets, declared: c.secrets !== undefined, configFile: file }, report);
 
   let rollback: { keep: number } | undefined;
   if (has(c, 'rollback')) {
@@ -180,6 +183,7 @@ export function checkConfig(repo: LoadedRepo, problems: Problem[]): ConfigResult
     secretsDeclared: c.secrets !== undefined,
     ...(vault ? { vault } : {}),
     ...(evaluation ? { evaluation } : {}),
+    ...(updates ? { updates } : {}),
     ...(rollback ? { rollback } : {}),
   };
 }
