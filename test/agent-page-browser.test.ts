@@ -3,13 +3,16 @@
  * real `waffle agent` and engine: sign in with the read-only token, watch a deploy happen live (server-
  * sent events, no reload) and finish, see a failed deploy's health output on its page, fit a phone
  * screen, pass axe-core's accessibility rules (WCAG 2 A/AA: labels, contrast…), never show a
- * token, and let the agent stop while browsers listen. The main views are saved to docs/screenshots/.
+ * token, and let the agent stop while browsers listen. The main views are saved as screenshots: into
+ * docs/screenshots/ with UPDATE_SCREENSHOTS=1, else into a temporary directory (a test run leaves the
+ * repository as it was).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import os from 'node:os';
 import type Dockerode from 'dockerode';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { cleanupProject, dockerClient, execIn, PKG_ROOT, snapshot, uniqueProject } from './helpers.ts';
@@ -18,7 +21,7 @@ import { config, deliver, makeRemote, pushPayload, SECRET, startAgent, tempRoot,
 
 const require = createRequire(import.meta.url);
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(PKG_ROOT, 'docs', 'screenshots');
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(PKG_ROOT, 'docs', 'screenshots') : path.join(os.tmpdir(), 'waffle-page-screenshots');
 const PAGE_TOKEN = `page-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 const project = uniqueProject('agpage');
 

@@ -188,6 +188,7 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const { Checkout } = await import('../../runtime/agent/checkout.ts');
   const checkout = new Checkout({
     repo,
+    hostEnv: { ...(process.env.PATH ? { PATH: process.env.PATH } : {}), ...(process.env.HOME ? { HOME: process.env.HOME } : {}) },
     branch: o.branch,
     dir: path.join(own, 'checkout'),
     auth: {

@@ -26,6 +26,8 @@ export interface CheckoutOptions {
   auth?: GitAuth;
   /** Time limit of one git command. */
   timeoutMs?: number;
+  /** PATH and HOME git runs with (the caller's; nothing else of its environment reaches git). */
+  hostEnv?: { PATH?: string; HOME?: string };
 }
 
 /** A commit that is not on the branch, or a branch that does not exist: the deploy is refused. */
@@ -55,7 +57,7 @@ export class Checkout {
 
   /** git's environment: nothing from this process but what git needs, plus the credentials. */
   gitEnv(): Record<string, string> {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+    const env: Record<string, string> = { PATH: this.#opts.hostEnv?.PATH ?? '/usr/bin:/bin', HOME: this.#opts.hostEnv?.HOME ?? '/root' };
     const auth = this.#opts.auth ?? {};
     if (auth.token) {
       const basic = Buffer.from(`x-access-token:${auth.token}`).toString('base64');

@@ -71,7 +71,7 @@ export class WriteBack {
   async #repo(): Promise<SimpleGit> {
     if (this.#git) return this.#git;
     const { simpleGit } = await import('simple-git');
-    const env = this.#o.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+    const env = this.#o.env ?? { PATH: '/usr/bin:/bin', HOME: '/root' };
     if (!fs.existsSync(path.join(this.#o.dir, '.git'))) {
       fs.mkdirSync(path.dirname(this.#o.dir), { recursive: true });
       fs.rmSync(this.#o.dir, { recursive: true, force: true });
