@@ -130,11 +130,12 @@ test('a re-pushed tag with pull always replaces exactly that service, naming bot
   const done = events.filter((e) => e.type === 'op-done').map((e) => (e as { op: string }).op);
   assert.deepEqual(done, ['replace:app']);
   const afterSnap = await snapshot(docker, project);
-  const byName = (s: typeof before) => new Map(s.containers.map((c) => [c.labels['dev.wafflemaker.service'], c.id]));
+  // The replaced container is kept stopped for rollback (`<project>-app-kept-<generation>`): compare live ones.
+  const byName = (s: typeof before) => new Map(s.containers.filter((c) => !/-kept-\d+$/.test(c.name)).map((c) => [c.labels['dev.wafflemaker.service'], c.id]));
   assert.notEqual(byName(afterSnap).get('app'), byName(before).get('app'), 'app was replaced');
   assert.equal(byName(afterSnap).get('lazy'), byName(before).get('lazy'), 'lazy kept its container');
   assert.equal(byName(afterSnap).get('steady'), byName(before).get('steady'), 'steady kept its container');
-  const appNow = (await docker.listContainers({ all: true, filters: { label: [`dev.wafflemaker.service=app`, `dev.wafflemaker.project=${project}`] } }))[0]!;
+  const appNow = (await docker.listContainers({ all: true, filters: { label: [`dev.wafflemaker.service=app`, `dev.wafflemaker.project=${project}`] } })).find((c) => !/-kept-\d+$/.test(c.Names[0]!))!;
   assert.equal(appNow.ImageID, idB, 'the new container runs the new image');
 
   assert.deepEqual((await engine().plan({ dir: repo })).plan.operations, [], 'after the apply: nothing to do');

@@ -318,6 +318,9 @@ export async function createServer(o: ServerOptions): Promise<AgentServer> {
   // Slow or stalled clients do not hold the agent: a request has 60 s to arrive whole.
   server.requestTimeout = 60_000;
   server.headersTimeout = 20_000;
+  // An idle kept-alive connection stays open longer than a client's pause between deliveries (Node's
+  // default is 5 s): a client that reuses it right as the server closes it would see its request cut off.
+  server.keepAliveTimeout = 65_000;
 
   return {
     listen: (host, port) =>
