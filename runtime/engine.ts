@@ -17,7 +17,7 @@ import { buildGraph } from './graph/graph.ts';
 import { reconcile, type PinInput } from './plan/reconcile.ts';
 import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
-import { generationsOf, planRollback, rollbackTarget, type Generations } from './plan/rollback.ts';
+import { generationsOf, planRollback, RollbackError, rollbackTarget, type Generations } from './plan/rollback.ts';
 import { definitionHash } from './plan/container.ts';
 import { PinStore, type PinRecord } from './pins.ts';
 import { DEFAULT_KEEP } from './plan/steps.ts';
@@ -51,7 +51,9 @@ import type {
   Problem,
   RunEvent,
   RunKind,
+  SecretValueSpec,
   ServiceGraph,
+  ServiceSpec,
 } from './model.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -818,6 +820,16 @@ export class Engine {
       const { graph, commit } = await this.#graphAndCommit(source, ctx, opts.signal);
       engineTargetOnly(graph, 'waffle rollback');
       const svc = this.#serviceOf(graph, service, ctx);
+      const leased = leasedSecretsOf(graph, svc);
+      if (leased.length > 0) {
+        throw ctx.fail(
+          new RollbackError(
+            `${service} uses leased credentials (${leased.join(', ')}): they were revoked when its kept containers were stopped, so a kept container cannot serve again. ` +
+              `Fix: deploy the earlier definition (git revert, then waffle apply), which issues fresh credentials`,
+          ),
+          'rollback',
+        );
+      }
       return await this.#locked(graph.project, 'rollback', ctx, async () => {
         const docker = await this.#docker(graph, ctx, opts.signal);
         // No desired graph: nothing is pulled, nothing inspected but what labels cannot answer.
@@ -1099,4 +1111,17 @@ function dropUncheckedSecretChanges(plan: Plan, unchecked: Set<string>): Plan {
     operations: ops.map((op) => (op.after.some((a) => dropped.has(a)) ? { ...op, after: op.after.filter((a) => !dropped.has(a)) } : op)),
     unchanged: unchanged.sort(),
   };
+}
+
+/** Secrets with leases (Vault database and AWS engines) a service's env or files use, by name. */
+function leasedSecretsOf(graph: ServiceGraph, svc: ServiceSpec): string[] {
+  const refs: Array<{ secret: string }> = [];
+  const add = (v: SecretValueSpec) => {
+    if ('template' in v) for (const part of v.template) typeof part === 'string' || refs.push(part);
+    else refs.push(v);
+  };
+  for (const v of Object.values(svc.secretEnv ?? {})) add(v);
+  for (const f of svc.secretFiles ?? []) add(f);
+  const names = new Set(refs.map((r) => r.secret).filter((n) => ['database', 'aws'].includes(graph.secrets?.[n]?.engine ?? '')));
+  return [...names].sort();
 }

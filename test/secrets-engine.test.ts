@@ -217,8 +217,9 @@ test('rotation: a new value replaces exactly the services that use it', async ()
   for (const s of ['worker', 'web', 'plain']) assert.equal(after[s], before[s], `${s} does not use it: same container`);
   assert.equal((await execIn(docker, `${project}-api`, ['cat', '/run/secrets/db_password'])).output, ROTATED);
   assert.equal((await execIn(docker, `${project}-api`, ['sh', '-c', 'echo "$DATABASE_URL"'])).output.trim(), CANARY_ENV);
-  // The old container's files are gone with it.
-  assert.deepEqual(fs.readdirSync(path.join(secretFilesRoot(), project)).sort(), ['api-2', 'worker-1']);
+  // The old container is kept stopped for rollback, and its files with it (a rollback starts it again);
+  // they go when it is pruned.
+  assert.deepEqual(fs.readdirSync(path.join(secretFilesRoot(), project)).sort(), ['api-1', 'api-2', 'worker-1']);
   assertNoCanary(outputs.join('\n'), 'the output of waffle');
 });
 

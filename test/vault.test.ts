@@ -229,6 +229,15 @@ test('a lease that reaches its max TTL redeploys the service with fresh credenti
   assert.equal(store().get(fresh!.leaseId)?.containerId, await containerId('api'));
   assert.equal(await containerId('worker'), workerId, 'other services untouched');
   assert.equal(await containerId('plain'), plainId);
+
+  // The replaced container is kept stopped for rollback, without live credentials: a rollback to it is
+  // refused, naming the leased secret and the fix, and changes nothing.
+  const kept = await docker.listContainers({ all: true, filters: { label: [`dev.wafflemaker.project=${project}`, 'dev.wafflemaker.service=api'] } });
+  assert.equal(kept.filter((c) => /-kept-\d+$/.test(c.Names[0]!)).length, 1, 'the old api container is kept');
+  const rb = await waffle(['rollback', 'api', '--yes'], { cwd: repo, env });
+  assert.equal(rb.code, 1, rb.stdout + rb.stderr);
+  assert.match(rb.stdout + rb.stderr, /uses leased credentials \(pg\)[\s\S]*git revert/);
+  assert.equal(await containerId('api'), store().get(fresh!.leaseId)?.containerId, 'the current api container still serves');
 });
 
 test('Vault down: apply fails before any change, naming the address; running containers untouched (Vault double)', async () => {

@@ -11,7 +11,7 @@
  * and removes secret files of containers that no longer exist.
  */
 import type Dockerode from 'dockerode';
-import { LABEL } from '../labels.ts';
+import { isKept, LABEL } from '../labels.ts';
 import type { ApplyEvent, ContainerCreateBody, ObservedState, Operation, Plan, SecretValueSpec, ServiceGraph } from '../model.ts';
 import { observe } from '../docker/observe.ts';
 import { containerKey, fileOwner, gcSecretFiles, projectFilesDir, secretFilesPresent, writeSecretFiles } from '../secrets/files.ts';
@@ -179,7 +179,10 @@ export async function bindSecrets(
       if (store && graph.vault) {
         try {
           const vault = await (session?.registry ?? new ProviderRegistry(graph, env)).kind('vault');
-          await new Renewer({ store, provider: vault, renewFraction: graph.vault.renewFraction }).revokeOrphans(now.containers.map((c) => ({ id: c.id, service: c.service, generation: c.generation })));
+          // A container kept stopped for rollback holds no live credentials: its leases are revoked like
+          // those of a removed container (a rollback of a service with leased credentials is refused).
+          const live = now.containers.filter((c) => !isKept(c, graph.project));
+          await new Renewer({ store, provider: vault, renewFraction: graph.vault.renewFraction }).revokeOrphans(live.map((c) => ({ id: c.id, service: c.service, generation: c.generation })));
         } catch {
           // Vault unreachable after the apply: the records stay, and the next apply (or the agent) revokes them.
         }
