@@ -8,7 +8,7 @@
  * lock in the state directory across processes). Every event of a run carries the run's id, a sequence
  * number from 1 and the project; they are stamped here, in one place, around every emitter.
  */
-import { randomBytes } from 'node:crypto';
+import { newSortableId } from './ids.ts';
 import type Dockerode from 'dockerode';
 import { loadRepo, type LoadOptions } from './load/load.ts';
 import { confinement, type Confinement } from './load/sandbox.ts';
@@ -176,20 +176,9 @@ export class CancelledError extends Error {
 
 // ───────────────────────────── run context ─────────────────────────────
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
 /** A ULID-like id: 10 characters of time (sortable), 16 of randomness. */
 export function newRunId(now = Date.now()): string {
-  let t = now;
-  let time = '';
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  const bytes = randomBytes(16);
-  let rand = '';
-  for (let i = 0; i < 16; i++) rand += CROCKFORD[bytes[i]! % 32];
-  return time + rand;
+  return newSortableId(now);
 }
 
 /** One run: its id, its sequence counter, its listeners, and what it opened (Docker, secrets). */

@@ -19,9 +19,9 @@
  * one would fail with SQLITE_BUSY_SNAPSHOT when another writer commits between its read and write.
  */
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { newSortableId, nextSortableId } from '../ids.ts';
 
 export type DeployResult = 'applied' | 'no-op' | 'failed' | 'interrupted';
 export type DeployState = 'queued' | 'running' | DeployResult;
@@ -172,7 +172,6 @@ const COLUMNS: Record<Exclude<keyof DeploymentRow, 'id'>, { col: string; json?: 
 };
 
 const STATES = new Set<DeployState>(['queued', 'running', 'applied', 'no-op', 'failed', 'interrupted']);
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const INTERRUPTED_ERROR = 'the agent stopped while this deployment was queued or running (killed or crashed); the next deployment reconciles the host';
 
 function rowOf(r: DeploymentRecord): DeploymentRow {
@@ -384,36 +383,13 @@ export class History {
     }).immediate();
   }
 
-  /** ULID-like: 10 characters of time, 16 of randomness; strictly increasing within this object. */
+  /** ULID-like (runtime/ids.ts); strictly increasing within this object. */
   private newId(): string {
-    let t = this.now();
-    let time = '';
-    for (let i = 0; i < 10; i++) {
-      time = CROCKFORD[t % 32] + time;
-      t = Math.floor(t / 32);
-    }
-    const bytes = randomBytes(16);
-    let rand = '';
-    for (let i = 0; i < 16; i++) rand += CROCKFORD[bytes[i]! % 32];
-    let id = time + rand;
-    if (id <= this.lastId) id = increment(this.lastId);
+    let id = newSortableId(this.now());
+    if (id <= this.lastId) id = nextSortableId(this.lastId);
     this.lastId = id;
     return id;
   }
-}
-
-/** The next id in Crockford base32 order (the same time prefix, randomness + 1). */
-function increment(id: string): string {
-  const chars = id.split('');
-  for (let i = chars.length - 1; i >= 0; i--) {
-    const v = CROCKFORD.indexOf(chars[i]!);
-    if (v < 31) {
-      chars[i] = CROCKFORD[v + 1]!;
-      return chars.join('');
-    }
-    chars[i] = '0';
-  }
-  return chars.join('');
 }
 
 /** Every statement the history runs, prepared once per open file. */
