@@ -165,7 +165,20 @@ export function freePort(): Promise<number> {
 export async function cleanupProject(docker: Dockerode, project: string): Promise<void> {
   const snap = await snapshot(docker, project);
   await Promise.all(snap.containers.map((c) => docker.getContainer(c.id).remove({ force: true }).catch(() => {})));
-  await Promise.all(snap.networks.map((n) => docker.getNetwork(n).remove().catch(() => {})));
+  // Docker can still count an endpoint of a container it has just removed: retry a network a few times.
+  await Promise.all(
+    snap.networks.map(async (n) => {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        try {
+          await docker.getNetwork(n).remove();
+          return;
+        } catch (e) {
+          if ((e as { statusCode?: number }).statusCode === 404) return;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      }
+    }),
+  );
   await Promise.all(snap.volumes.map((v) => docker.getVolume(v).remove().catch(() => {})));
 }
 
