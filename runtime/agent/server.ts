@@ -94,6 +94,20 @@ function readBody(req: Req, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * 413 for a body over the limit. What the client still sends is read and thrown away (never kept) for
+ * at most 10 s, then the connection is cut: closing a socket with unread data resets it, and a client
+ * still writing its body would see that reset instead of the answer.
+ */
+function refuseTooLarge(req: Req, res: Res): void {
+  req.resume();
+  const cut = setTimeout(() => req.socket.destroy(), 10_000);
+  cut.unref();
+  req.once('end', () => clearTimeout(cut));
+  req.once('close', () => clearTimeout(cut));
+  send(res, { status: 413, body: { error: 'payload too large' } });
+}
+
 function send(res: Res, a: Answer): void {
   if (res.headersSent) return;
   const text = a.text ?? (a.body === undefined ? '' : JSON.stringify(a.body));
@@ -251,7 +265,7 @@ export async function createServer(o: ServerOptions): Promise<AgentServer> {
         if (!(e instanceof TooLarge)) throw e;
         // Refused unread (or as soon as it passed the limit); recorded under its own id.
         record({ event: header(req, 'x-github-event') ?? '?', outcome: `refused: body over ${Math.round(limit / 1048576)} MB (delivery ${header(req, 'x-github-delivery') ?? '?'})` });
-        return send(res, { status: 413, headers: { connection: 'close' }, body: { error: 'payload too large' } });
+        return refuseTooLarge(req, res);
       }
       return send(res, await githubHook(req, body));
     }
@@ -267,7 +281,7 @@ export async function createServer(o: ServerOptions): Promise<AgentServer> {
         // A notification envelope is small; the registry's own events never come near this.
         body = await readBody(req, 1024 * 1024);
       } catch (e) {
-        if (e instanceof TooLarge) return send(res, { status: 413, headers: { connection: 'close' }, body: { error: 'payload too large' } });
+        if (e instanceof TooLarge) return refuseTooLarge(req, res);
         throw e;
       }
       return send(res, o.registryHook({ headers: req.headers, url: req.url ?? '/', body }));
@@ -286,7 +300,7 @@ export async function createServer(o: ServerOptions): Promise<AgentServer> {
       try {
         return send(res, deploy(await readBody(req, 64 * 1024)));
       } catch (e) {
-        if (e instanceof TooLarge) return send(res, { status: 413, headers: { connection: 'close' }, body: { error: 'payload too large' } });
+        if (e instanceof TooLarge) return refuseTooLarge(req, res);
         throw e;
       }
     }
