@@ -40,11 +40,32 @@ async function findNetworkByName(docker: Dockerode, name: string): Promise<Docke
 
 /** Removes a network; an already-missing network is fine. */
 export async function removeNetwork(docker: Dockerode, name: string): Promise<void> {
-  try {
-    await docker.getNetwork(name).remove();
-  } catch (err) {
-    if (dockerStatus(err) === 404) return;
-    throw new Error(`could not remove network ${name}: ${dockerErrorMessage(err)}`);
+  // Right after its containers are removed, Docker can still count their endpoints for a moment: a few
+  // retries, then endpoints whose container no longer exists are disconnected by force (never one of a
+  // container that still exists: that is someone else's, and the error names the network).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await docker.getNetwork(name).remove();
+      return;
+    } catch (err) {
+      if (dockerStatus(err) === 404) return;
+      const busy = /active endpoints/.test(dockerErrorMessage(err));
+      if (!busy || attempt >= 6) throw new Error(`could not remove network ${name}: ${dockerErrorMessage(err)}`);
+      if (attempt === 3) await disconnectStaleEndpoints(docker, name);
+      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+    }
+  }
+}
+
+async function disconnectStaleEndpoints(docker: Dockerode, network: string): Promise<void> {
+  const info = (await docker.getNetwork(network).inspect().catch(() => undefined)) as Dockerode.NetworkInspectInfo | undefined;
+  for (const [id, ep] of Object.entries(info?.Containers ?? {})) {
+    const exists = await docker
+      .getContainer(id)
+      .inspect()
+      .then(() => true)
+      .catch((e: unknown) => dockerStatus(e) !== 404);
+    if (!exists) await docker.getNetwork(network).disconnect({ Container: ep.Name || id, Force: true }).catch(() => {});
   }
 }
 
