@@ -128,9 +128,9 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
 };
 
 /**
- * One Swarm task's news as text: `task 2 running`, `task 1 (previous) running → shutdown` (Swarm is
- * stopping it), `task 3 failed: unhealthy container [rollback_started]`. The node is in the event (JSON
- * output), not in the line.
+ * One task's news as text: `task 2 running`, `task 1 (previous) running → shutdown` (being stopped),
+ * `task 3 failed: unhealthy container [rollback_started]`. The node is in the event (JSON output), not
+ * in the line.
  */
 export function taskText(e: Extract<ApplyEvent, { type: 'task-progress' }>): string {
   const which = `task ${e.slot ?? e.task.slice(0, 12)}${e.current ? '' : ' (previous)'}`;

@@ -521,13 +521,26 @@ function pointOfNoReturn(steps: ServiceStep[]): number {
 }
 
 /**
- * A replace: runs the plan's steps in order. A step that fails (or is interrupted) before the old
- * container is let go removes the new container (its evidence taken first) and runs the plan's
- * rollback, outside the run's signal; later failures and interruptions leave both containers for the
- * next apply, which finishes the job with a rename-service.
+ * Runs a replace-like operation's steps in order. A step that fails (or is interrupted) past the point
+ * of no return is left for the next apply (`afterSwitch` says so); before it, the plan's rollback runs
+ * outside the run's signal, and `undo` turns what happened into the operation's failure.
  */
-async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
-  const run: StepRun = { newId: undefined };
+async function runStepsOrUndo(
+  ctx: OpContext,
+  op: Extract<Operation, { kind: 'replace-service' | 'rollback-service' }>,
+  run: StepRun,
+  how: {
+    afterSwitch: (where: string) => string;
+    /** Before the rollback steps run: what is undone first, and the `rolling-back` detail. */
+    beforeUndo: (s: ServiceStep, interrupted: boolean) => Promise<{ undone: string[]; detail: string }>;
+    /** The failure message of an interrupted operation, from what was undone and what failed to be. */
+    interruptedMessage: (where: string, undone: string[], undoFailed: string) => string;
+    /** What a rollback step that worked adds to `undone`. */
+    undoneBy?: (r: ServiceStep) => string | undefined;
+    /** Prefix of the `rolling back failed` text (`also ` when something was undone). */
+    failedPrefix?: (undone: string[]) => string;
+  },
+): Promise<void> {
   const limit = pointOfNoReturn(op.steps);
   for (let i = 0; i < op.steps.length; i++) {
     const s = op.steps[i]!;
@@ -545,34 +558,52 @@ async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 're
     const where = err === undefined ? `before ${s.step}` : `while ${s.step}`;
     if (i >= limit) {
       if (!interrupted) throw err;
-      throw new OpFailure({
-        message:
-          `service ${op.service}: interrupted ${where}, after the switch: the new container ${op.tempName} serves, so nothing was rolled back; ` +
-          `left for the next apply, which finishes the replacement (renames it to ${op.containerName})`,
-      });
+      throw new OpFailure({ message: how.afterSwitch(where) });
     }
-    const undone: string[] = [];
-    // A create cut off by the interruption may still have made the container: removeNew finds it by name.
-    if (run.newId || (interrupted && s.step === 'creating')) undone.push(await removeNew(ctx, run.newId, op.tempName, op.body, op.oldContainerId));
-    const planned = op.rollback.map((r) => (r.step === 'starting' && r.target !== 'new' ? `starting ${r.target.name} again` : r.step)).join(', ');
-    step(ctx, op, 'rolling-back', [...undone, planned || `${op.oldContainerName} keeps running`].join('; '));
+    const { undone, detail } = await how.beforeUndo(s, interrupted);
+    step(ctx, op, 'rolling-back', detail);
     const failedUndo: string[] = [];
     for (const r of op.rollback) {
       try {
         await cleanup(ctx, () => runStep(ctx, op, r, run));
-        if (r.step === 'starting' && r.target !== 'new') undone.push(`started ${r.target.name} again`);
+        const done = how.undoneBy?.(r);
+        if (done) undone.push(done);
       } catch (undoErr) {
         failedUndo.push((undoErr as Error).message);
       }
     }
-    if (op.rollback.length === 0) undone.push(`${op.oldContainerName} kept running`);
-    const undoFailed = failedUndo.length ? `; rolling back ${undone.length ? 'also ' : ''}failed: ${failedUndo.join('; ')}` : '';
-    if (interrupted) {
-      throw new OpFailure({ message: `service ${op.service}: interrupted ${where}${undone.length ? `; rolled back: ${undone.join(', ')}` : ''}${undoFailed}` });
-    }
+    const undoFailed = failedUndo.length ? `; rolling back ${how.failedPrefix?.(undone) ?? ''}failed: ${failedUndo.join('; ')}` : '';
+    if (interrupted) throw new OpFailure({ message: how.interruptedMessage(where, undone, undoFailed) });
     if (err instanceof OpFailure) err.detail.message += undoFailed;
     throw err;
   }
+}
+
+/**
+ * A replace: runs the plan's steps in order. A step that fails (or is interrupted) before the old
+ * container is let go removes the new container (its evidence taken first) and runs the plan's
+ * rollback, outside the run's signal; later failures and interruptions leave both containers for the
+ * next apply, which finishes the job with a rename-service.
+ */
+async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 'replace-service' }>): Promise<string> {
+  const run: StepRun = { newId: undefined };
+  await runStepsOrUndo(ctx, op, run, {
+    afterSwitch: (where) =>
+      `service ${op.service}: interrupted ${where}, after the switch: the new container ${op.tempName} serves, so nothing was rolled back; ` +
+      `left for the next apply, which finishes the replacement (renames it to ${op.containerName})`,
+    beforeUndo: async (s, interrupted) => {
+      const undone: string[] = [];
+      // A create cut off by the interruption may still have made the container: removeNew finds it by name.
+      if (run.newId || (interrupted && s.step === 'creating')) undone.push(await removeNew(ctx, run.newId, op.tempName, op.body, op.oldContainerId));
+      const planned = op.rollback.map((r) => (r.step === 'starting' && r.target !== 'new' ? `starting ${r.target.name} again` : r.step)).join(', ');
+      const detail = [...undone, planned || `${op.oldContainerName} keeps running`].join('; ');
+      if (op.rollback.length === 0) undone.push(`${op.oldContainerName} kept running`);
+      return { undone, detail };
+    },
+    undoneBy: (r) => (r.step === 'starting' && r.target !== 'new' ? `started ${r.target.name} again` : undefined),
+    failedPrefix: (undone) => (undone.length ? 'also ' : ''),
+    interruptedMessage: (where, undone, undoFailed) => `service ${op.service}: interrupted ${where}${undone.length ? `; rolled back: ${undone.join(', ')}` : ''}${undoFailed}`,
+  });
   return run.newId ?? op.oldContainerId;
 }
 
@@ -585,40 +616,12 @@ async function replaceService(ctx: OpContext, op: Extract<Operation, { kind: 're
  */
 async function rollbackService(ctx: OpContext, op: Extract<Operation, { kind: 'rollback-service' }>): Promise<string> {
   const run: StepRun = { newId: undefined };
-  const limit = pointOfNoReturn(op.steps);
-  for (let i = 0; i < op.steps.length; i++) {
-    const s = op.steps[i]!;
-    let err: unknown;
-    if (!aborted(ctx)) {
-      try {
-        await runStep(ctx, op, s, run);
-        continue;
-      } catch (e) {
-        err = e;
-      }
-    }
-    const interrupted = aborted(ctx);
-    const where = err === undefined ? `before ${s.step}` : `while ${s.step}`;
-    if (i >= limit) {
-      if (!interrupted) throw err;
-      throw new OpFailure({
-        message: `service ${op.service}: interrupted ${where}, after the switch: ${op.targetName} serves, so nothing was rolled back; left for the next apply, which finishes the rollback`,
-      });
-    }
-    step(ctx, op, 'rolling-back', `${op.targetName} is stopped and kept again${op.currentName ? `; ${op.currentName} keeps serving` : ''}`);
-    const failedUndo: string[] = [];
-    for (const r of op.rollback) {
-      try {
-        await cleanup(ctx, () => runStep(ctx, op, r, run));
-      } catch (undoErr) {
-        failedUndo.push((undoErr as Error).message);
-      }
-    }
-    const undoFailed = failedUndo.length ? `; rolling back failed: ${failedUndo.join('; ')}` : '';
-    if (interrupted) throw new OpFailure({ message: `service ${op.service}: interrupted ${where}; ${op.targetName} was stopped again${undoFailed}` });
-    if (err instanceof OpFailure) err.detail.message += undoFailed;
-    throw err;
-  }
+  await runStepsOrUndo(ctx, op, run, {
+    afterSwitch: (where) =>
+      `service ${op.service}: interrupted ${where}, after the switch: ${op.targetName} serves, so nothing was rolled back; left for the next apply, which finishes the rollback`,
+    beforeUndo: async () => ({ undone: [], detail: `${op.targetName} is stopped and kept again${op.currentName ? `; ${op.currentName} keeps serving` : ''}` }),
+    interruptedMessage: (where, _undone, undoFailed) => `service ${op.service}: interrupted ${where}; ${op.targetName} was stopped again${undoFailed}`,
+  });
   return op.targetId;
 }
 
