@@ -1,6 +1,6 @@
 /**
- * The Swarm target on a one-node swarm of the real engine (`docker swarm init` when the engine is not
- * in a swarm yet; it leaves the swarm at the end only when this file initialised it).
+ * The Swarm target on a one-node swarm of the real engine (see swarm-support.ts: `docker swarm init`
+ * when the engine is not in a swarm yet, left again by the last test file using a swarm a test made).
  *
  * One project goes through a service's life: created with 3 replicas (per-task progress events),
  * scaled to 1 (the task kept), updated start-first to a new image (the new task runs before the old
@@ -14,7 +14,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,56 +21,37 @@ import type Dockerode from 'dockerode';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from './engine.ts';
 import { copyDemoRepo, dockerClient, execIn, gitCommitAll, makeRepo, uniqueProject, waffle, writeFiles } from './helpers.ts';
 import { foldEvents, stepText } from '../cli/render/progress.ts';
+import { joinTestSwarm, removeSwarmProject, type TestSwarm } from './swarm-support.ts';
 import { startSocketProxy, type SocketProxy } from './doubles/socket-proxy.ts';
 import { Engine } from '../runtime/engine.ts';
 import type { Operation, RunEvent } from '../runtime/model.ts';
 
 let docker: Dockerode;
 let host: string;
-/** This file put the engine into swarm mode (and so takes it out again at the end). */
-let initialised = false;
+let swarm: TestSwarm | undefined;
 const projects: string[] = [];
 const repos: string[] = [];
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-swarm-'));
 const stateDir = path.join(home, 'state');
 const cliEnv = { WAFFLE_STATE_DIR: stateDir, WAFFLE_AGE_IDENTITY_FILE: path.join(home, 'id', 'age.key'), WAFFLE_AGE_IDENTITY: '' };
 
-const run = (cmd: string[]) => spawnSync('docker', cmd, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' });
 
 before(async () => {
   host = await ensureEngine();
   process.env.DOCKER_HOST = host;
   await ensureTestImages(host);
   docker = await dockerClient();
-  const info = (await docker.info()) as { Swarm?: { LocalNodeState?: string } };
-  if (info.Swarm?.LocalNodeState === 'inactive') {
-    const r = run(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
-    assert.equal(r.status, 0, `docker swarm init: ${r.stderr}`);
-    initialised = true;
-  }
+  swarm = await joinTestSwarm(docker, host);
 });
 
 after(async () => {
-  for (const p of projects) await removeSwarmProject(p);
+  for (const p of projects) await removeProject(p);
   for (const r of repos) fs.rmSync(r, { recursive: true, force: true });
   fs.rmSync(home, { recursive: true, force: true });
-  // Docker keeps its `docker_gwbridge` (no label of ours); the next `swarm init` uses it again.
-  if (initialised) run(['swarm', 'leave', '--force']);
+  await swarm?.leave();
 });
 
-/** Removes what a test left (independently of the code under test): services, then networks and secrets. */
-async function removeSwarmProject(project: string): Promise<void> {
-  const filters = { label: [`dev.wafflemaker.project=${project}`] };
-  for (const s of await docker.listServices({ filters })) await docker.getService(s.ID!).remove().catch(() => {});
-  for (let i = 0; i < 60; i++) {
-    const left = await docker.listContainers({ all: true, filters: { label: [`dev.wafflemaker.task-of`] } });
-    if (!left.some((c) => c.Labels['dev.wafflemaker.task-of']?.startsWith(`${project}/`))) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
-  for (const s of (await docker.listSecrets({ filters })) as unknown as Array<{ ID: string }>) await docker.getSecret(s.ID).remove().catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
-}
+const removeProject = (project: string) => removeSwarmProject(docker, project);
 
 const engine = (dockerHost = host) => new Engine({ env: { ...process.env, ...cliEnv }, dockerHost, stateDir });
 
