@@ -20,6 +20,9 @@ import { execute } from './apply/executor.ts';
 import { generationsOf, planRollback, RollbackError, rollbackTarget, type Generations } from './plan/rollback.ts';
 import { definitionHash } from './plan/container.ts';
 import { PinStore, type PinRecord } from './pins.ts';
+// `waffle rollback` on Swarm: Swarm's own rollback to the previous spec, planned purely there.
+import { planSwarmRollback, serviceHistoryOf, swarmPinOf, swarmSpecsReport, type SwarmServiceHistory, type SwarmSpecsReport } from './targets/swarm/rollback.ts';
+import { swarmDefinitionHash } from './targets/swarm/pin.ts';
 import { DEFAULT_KEEP } from './plan/steps.ts';
 import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
 // What observes, plans, executes and destroys: the single engine or a Swarm, by `graph.target`.
@@ -34,7 +37,7 @@ import { stateDir } from './secrets/state.ts';
 import { CaddyAdmin, DEFAULT_MAINTENANCE_PAGE } from './ingress/caddy.ts';
 import { maintenancePages, setMaintenance } from './ingress/maintenance.ts';
 import { proxyTable } from './plan/proxy.ts';
-import { names } from './labels.ts';
+import { LABEL, names } from './labels.ts';
 import { ProblemsError } from './problems.ts';
 import { locateProblems } from './locate.ts';
 import type { PullPolicy } from '../define/index.ts';
@@ -120,6 +123,8 @@ export interface GenerationsReport extends Generations {
   pin?: PinRecord;
   /** How many earlier containers a replace keeps. */
   keep: number;
+  /** On Swarm (no kept containers): the service's current and previous spec; absent when it is not deployed. */
+  swarm?: SwarmSpecsReport;
 }
 
 export interface DestroyOptions extends RunOptions {
@@ -248,7 +253,7 @@ function counts(plan: Plan): PlanOpCounts {
   const c: PlanOpCounts = { create: 0, replace: 0, update: 0, start: 0, remove: 0, unchanged: plan.unchanged.length, infra: 0 };
   for (const op of plan.operations) {
     if (op.kind === 'create-service' || op.kind === 'create-swarm-service') c.create++;
-    else if (op.kind === 'replace-service' || op.kind === 'rollback-service' || (op.kind === 'update-swarm-service' && op.rolls)) c.replace++;
+    else if (op.kind === 'replace-service' || op.kind === 'rollback-service' || op.kind === 'rollback-swarm-service' || (op.kind === 'update-swarm-service' && op.rolls)) c.replace++;
     else if (op.kind === 'update-service' || op.kind === 'update-swarm-service') c.update++;
     else if (op.kind === 'start-service') c.start++;
     else if (op.kind === 'remove-service' || op.kind === 'remove-swarm-service') c.remove++;
@@ -585,7 +590,7 @@ export class Engine {
       throw ctx.fail(e, 'rollback');
     }
     const out: Record<string, PinInput> = {};
-    for (const [service, p] of Object.entries(pins)) out[service] = { generation: p.generation, definitionHash: p.definitionHash };
+    for (const [service, p] of Object.entries(pins)) out[service] = { generation: p.generation, definitionHash: p.definitionHash, ...(p.swarm ? { swarm: p.swarm } : {}) };
     return Object.keys(out).length > 0 ? out : undefined;
   }
 
@@ -807,9 +812,9 @@ export class Engine {
     try {
       const started = Date.now();
       const { graph, commit } = await this.#graphAndCommit(source, ctx, opts.signal);
-      engineTargetOnly(graph, 'waffle rollback');
       const svc = this.#serviceOf(graph, service, ctx);
       const leased = leasedSecretsOf(graph, svc);
+      if (graph.target === 'swarm') return await this.#rollbackSwarm(graph, commit, svc, leased, ctx, opts, started);
       if (leased.length > 0) {
         throw ctx.fail(
           new RollbackError(
@@ -915,17 +920,103 @@ export class Engine {
     }
   }
 
+  /**
+   * `waffle rollback <service>` on Swarm: Swarm's own rollback to the service's previous spec, followed
+   * like an update (per-task progress), and a pin so later applies leave the service alone (see
+   * targets/swarm/rollback.ts for what is refused before anything changes). The pin is recorded before
+   * the request: Swarm finishes a rollback it accepted even when this process stops, and an apply must
+   * not undo it then. It is taken back when Swarm did not take the rollback or paused it.
+   */
+  async #rollbackSwarm(
+    graph: ServiceGraph,
+    commit: string,
+    svc: ServiceSpec,
+    leased: string[],
+    ctx: RunContext,
+    opts: RollbackOptions,
+    started: number,
+  ): Promise<{ ok: boolean; planned: Planned; pin?: PinRecord }> {
+    const service = svc.name;
+    return this.#locked(graph.project, 'rollback', ctx, async () => {
+      const docker = await this.#docker(graph, ctx, opts.signal);
+      const observed = await this.#observe(docker, graph, ctx, { offline: true });
+      const history = await this.#swarmHistory(docker, observed, service, ctx);
+      ctx.stage = 'rollback';
+      const pins = new PinStore(graph.project, this.env);
+      const before = pins.get(service);
+      let plan: Plan;
+      try {
+        plan = planSwarmRollback({ graph, observed, service, ...(history ? { history } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}), ...(before ? { pin: before } : {}), leased });
+      } catch (e) {
+        throw ctx.fail(e, 'rollback');
+      }
+      const op = plan.operations[0] as Extract<Operation, { kind: 'rollback-swarm-service' }>;
+      const planned = { run: ctx.id, graph, observed, plan, commit, offline: false, notChecked: [] } as unknown as Planned;
+      Object.defineProperty(planned, 'ctx', { value: ctx, enumerable: false });
+      ctx.emit({ type: 'plan-ready', operations: 1, counts: counts(plan), notChecked: [], offline: false, commit, plan, ms: Date.now() - started, at: Date.now() });
+      await this.#confirm(ctx, opts.confirm && (() => opts.confirm!(planned)));
+      this.#checkSignal(ctx, opts.signal, 'nothing was changed');
+
+      const pin: PinRecord = { generation: op.version, definitionHash: swarmDefinitionHash(graph, svc), commit, at: new Date().toISOString(), swarm: swarmPinOf(op) };
+      pins.set(service, pin);
+      ctx.stage = 'apply';
+      let ok = false;
+      try {
+        const run = () => targetFor(graph).execute(docker, plan, ctx.emit, { parallelism: 1, ...(opts.signal ? { signal: opts.signal } : {}) });
+        ok = (opts.signal ? await withCallLimits({ signal: opts.signal }, run) : await run()).ok;
+      } finally {
+        if (!ok) {
+          // Swarm still going back (an interrupted wait) or gone back: the pin stays. Otherwise the earlier pin state is back.
+          // Outside the run's signal: an interrupted rollback must still find out what Swarm does.
+          const now = (await withCallLimits({ detached: true, timeoutMs: 4_000 }, () => docker.getService(op.serviceId).inspect()).catch(() => undefined)) as
+            | { UpdateStatus?: { State?: string }; Spec?: { Labels?: Record<string, string> } }
+            | undefined;
+          const state = now?.UpdateStatus?.State;
+          const back = (state === 'rollback_started' || state === 'rollback_completed') && now?.Spec?.Labels?.[LABEL.configHash] === op.to.configHash;
+          if (!back) {
+            if (before) pins.set(service, before);
+            else pins.drop([service]);
+          }
+        }
+      }
+      if (ok) {
+        ctx.emit({
+          type: 'notice',
+          message: `${service} is pinned to its previous spec (${op.to.image}): applies leave it alone until its definition changes or \`waffle rollback --release ${service}\``,
+          at: Date.now(),
+        });
+      }
+      return { ok, planned, ...(ok ? { pin } : {}) };
+    }, opts.signal);
+  }
+
+  /** A Swarm service's current and previous spec (one inspect), when the project runs it. */
+  async #swarmHistory(docker: Dockerode, observed: ObservedState, service: string, ctx: RunContext): Promise<SwarmServiceHistory | undefined> {
+    const existing = observed.swarm?.services.find((s) => s.service === service);
+    if (!existing) return undefined;
+    try {
+      return serviceHistoryOf(await docker.getService(existing.id).inspect(), service);
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw ctx.fail(e, 'docker');
+    }
+  }
+
   /** `waffle rollback --list`: a service's current container, its kept ones (newest first) and its pin. */
   async generations(source: Source, service: string, opts: RunOptions = {}): Promise<GenerationsReport> {
     const ctx = this.#context(opts.onEvent);
     this.#start(source, ctx, 'status', true);
     try {
       const graph = await this.#graph(source, ctx, opts.signal);
-      engineTargetOnly(graph, 'waffle rollback --list');
       const docker = await this.#docker(graph, ctx, opts.signal);
       const observed = await this.#observe(docker, graph, ctx, { offline: true });
       if (!graph.services[service] && !observed.containers.some((c) => c.service === service)) this.#serviceOf(graph, service, ctx);
       const pin = new PinStore(graph.project, this.env).get(service);
+      if (graph.target === 'swarm') {
+        // No kept containers on Swarm: the service's current and previous spec, as Swarm keeps them.
+        const history = await this.#swarmHistory(docker, observed, service, ctx);
+        return { service, kept: [], ...(pin ? { pin } : {}), keep: 0, ...(history ? { swarm: swarmSpecsReport(history) } : {}) };
+      }
       return { service, ...generationsOf(observed, service), ...(pin ? { pin } : {}), keep: graph.rollback?.keep ?? DEFAULT_KEEP };
     } catch (e) {
       throw this.#failOnce(ctx, e, 'rollback');
@@ -1033,15 +1124,6 @@ export class Engine {
     const graph = await this.#graph(source, ctx, opts.signal);
     return { graph, report: await renewProjectLeases(graph, { env: this.env }) };
   }
-}
-
-/** Rollback to a kept container is the single engine's: on Swarm, Swarm keeps the previous spec itself. */
-function engineTargetOnly(graph: ServiceGraph, what: string): void {
-  if (graph.target !== 'swarm') return;
-  throw new Error(
-    `${what} goes back to a kept container of the single engine; project ${graph.project} deploys to a Swarm (target: 'swarm' in ${graph.configFile}). ` +
-      'Fix: on Swarm, revert the change in the repository and apply, or use `docker service rollback <project>_<service>` (Swarm keeps the previous definition)',
-  );
 }
 
 function isPlanned(x: Planned | Source): x is Planned {

@@ -570,6 +570,23 @@ export type Operation =
       rolls: boolean;
     })
   | (OpBase & { kind: 'remove-swarm-service'; service: string; name: string; serviceId: string })
+  /**
+   * Swarm target, `waffle rollback`: Swarm's own rollback of the service to its previous spec (server-side,
+   * `rollback=previous`), sent with the spec version it was planned against. `to` and `from` say what the
+   * previous and the current spec run; `deadlineMs` bounds the wait for Swarm's `rollback_completed`.
+   */
+  | (OpBase & {
+      kind: 'rollback-swarm-service';
+      service: string;
+      name: string;
+      serviceId: string;
+      version: number;
+      replicas: number;
+      to: SwarmSpecSummary;
+      from: SwarmSpecSummary;
+      deadlineMs: number;
+      definedAt?: string;
+    })
   /** Swarm target: one version of a secret file's content (its value is bound at apply, never in the plan). */
   | (OpBase & { kind: 'create-swarm-secret'; secret: string; labels: Record<string, string>; source: { service: string; target: string } })
   | (OpBase & { kind: 'remove-swarm-secret'; secret: string; secretId: string })
@@ -645,6 +662,26 @@ export interface SwarmServiceSpec {
   UpdateConfig: { Parallelism: number; Delay: number; FailureAction: string; Monitor: number; MaxFailureRatio: number; Order: string };
   RollbackConfig: { Parallelism: number; Delay: number; FailureAction: string; Monitor: number; MaxFailureRatio: number; Order: string };
   EndpointSpec: { Mode: 'dnsrr'; Ports: Array<{ Protocol: 'tcp' | 'udp'; TargetPort: number; PublishedPort: number; PublishMode: 'host' }> };
+}
+
+/** What a Swarm rollback pinned: the spec it went back to and the one it left (labels, never a value). */
+export interface SwarmPin {
+  /** The config-hash label of the spec rolled back to: the pin holds while the service carries it. */
+  configHash: string;
+  image: string;
+  commit: string;
+  /** The spec it left. */
+  fromImage: string;
+  fromCommit: string;
+}
+
+/** What a Swarm service spec runs, as a rollback names it: image, commit label and config-hash label (never a value). */
+export interface SwarmSpecSummary {
+  image: string;
+  /** The spec's commit label ('' when it has none). */
+  commit: string;
+  /** The spec's config-hash label ('' when it has none). */
+  configHash: string;
 }
 
 /** A container a step acts on: an existing one (id and name), or `new`, the one the operation creates. */

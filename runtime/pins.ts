@@ -1,17 +1,24 @@
 /**
- * Rollback pins: `waffle rollback` records, per project and service, the generation it switched to and
- * the service's definition hash at that moment (`pins.json` in the project's state directory). The
+ * Rollback pins: `waffle rollback` records, per project and service, the generation it switched to (on
+ * Swarm: the previous spec it went back to) and the service's definition hash at that moment (`pins.json` in the project's state directory). The
  * planner reads them like observed state: a pinned service is left alone until its definition changes
  * (a new commit) or `waffle rollback --release` forgets the pin. Written atomically; never holds a value.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { SwarmPin } from './model.ts';
 import { stateDir, writeFileAtomic } from './secrets/state.ts';
 
 export interface PinRecord {
-  /** The generation the service was rolled back to. */
+  /**
+   * The generation the service was rolled back to. On Swarm (where `swarm` is set) there are no
+   * generations: it is the service's spec version (`Version.Index`) the rollback was sent against.
+   */
   generation: number;
-  /** The service's definition hash (plan/container.ts `definitionHash`) when it was pinned. */
+  /**
+   * The service's definition hash when it was pinned: plan/container.ts `definitionHash` on the single
+   * engine, targets/swarm/rollback.ts `swarmDefinitionHash` on Swarm.
+   */
   definitionHash: string;
   /** The generation that served before the rollback, when there was one. */
   from?: number;
@@ -19,6 +26,8 @@ export interface PinRecord {
   commit: string;
   /** ISO time of the rollback. */
   at: string;
+  /** A Swarm service rolled back to its previous spec (Swarm's own rollback): what it runs since. */
+  swarm?: SwarmPin;
 }
 
 type Env = Record<string, string | undefined>;

@@ -1,7 +1,9 @@
 /**
  * `waffle rollback <service> [--to <generation>]`: switch a service back to a container kept by an
- * earlier replace (health-gated, no pull) and pin it there. `--list` shows the service's generations,
- * `--release` forgets the pin so the next apply deploys the repository's version again.
+ * earlier replace (health-gated, no pull) and pin it there; on Swarm, Swarm's own rollback to the
+ * service's previous spec (one step back), pinned the same way. `--list` shows the service's generations
+ * (on Swarm: its current and previous spec), `--release` forgets the pin so the next apply deploys the
+ * repository's version again.
  */
 import type { Command } from 'commander';
 import kleur from 'kleur';
@@ -9,6 +11,7 @@ import { cliOf, Exit, type App, type Cli } from '../context.ts';
 import { confirm } from '../prompt.ts';
 import { printable, truncate } from '../render/text.ts';
 import type { RunEvent } from '../../runtime/model.ts';
+import type { GenerationsReport } from '../../runtime/engine.ts';
 
 interface Options {
   to?: string;
@@ -64,12 +67,19 @@ async function rollback(cli: Cli, service: string, to: number | undefined, yes: 
       return yes || confirm(cli, `Roll back ${service}`, '--yes');
     },
   });
-  if (!result.ok) throw new Exit(1, cli.mode === 'json' ? undefined : kleur.red(`rollback of ${service} failed: the current container keeps serving`));
+  const swarm = result.planned.graph.target === 'swarm';
+  if (!result.ok) {
+    throw new Exit(
+      1,
+      cli.mode === 'json' ? undefined : kleur.red(swarm ? `rollback of ${service} failed: see Swarm's message above; \`waffle rollback --list ${service}\` shows which spec it runs` : `rollback of ${service} failed: the current container keeps serving`),
+    );
+  }
 }
 
 async function list(cli: Cli, service: string): Promise<void> {
   const engine = await cli.engine();
   const report = await engine.generations(cli.source(), service);
+  if (report.swarm) return listSwarm(cli, service, report.swarm, report.pin);
   const rows = [...(report.current ? [report.current] : []), ...report.kept];
   const now = Date.now();
   if (cli.mode === 'json') {
@@ -116,6 +126,47 @@ async function list(cli: Cli, service: string): Promise<void> {
   cli.err(`a replace keeps ${report.keep} earlier container${report.keep === 1 ? '' : 's'} of each service (rollback.keep)`);
 }
 
+/** `--list` on Swarm: the service's current and previous spec (Swarm keeps one), and its pin. */
+function listSwarm(cli: Cli, service: string, specs: NonNullable<GenerationsReport['swarm']>, pin: GenerationsReport['pin']): void {
+  const updated = specs.updatedAt ? Date.parse(specs.updatedAt) : undefined;
+  if (cli.mode === 'json') {
+    cli.out(
+      JSON.stringify({
+        service,
+        target: 'swarm',
+        pin: pin ?? null,
+        name: specs.name,
+        version: specs.version,
+        updateState: specs.updateState ?? null,
+        current: { image: specs.current.image, commit: specs.current.commit || null, updated: updated !== undefined ? new Date(updated).toISOString() : null },
+        previous: specs.previous ? { image: specs.previous.image, commit: specs.previous.commit || null } : null,
+      }) + '\n',
+    );
+    return;
+  }
+  const now = Date.now();
+  const pinned = pin?.swarm && pin.swarm.configHash === specs.current.configHash;
+  const when = updated !== undefined ? `${ago(now - updated)} ago` : '-';
+  const table = [
+    ['ROLE', 'IMAGE', 'COMMIT', 'UPDATED'],
+    [pinned ? 'current (pinned)' : 'current', printable(specs.current.image), (specs.current.commit || '-').slice(0, 12), when],
+    ...(specs.previous ? [['previous', printable(specs.previous.image), (specs.previous.commit || '-').slice(0, 12), `until ${when}`]] : []),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  const columns = cli.columns();
+  for (const r of table) {
+    const line = r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+    cli.out((columns ? truncate(line, columns) : line) + '\n');
+  }
+  if (!specs.previous) cli.out(`(${service} has no previous spec: Swarm keeps one once the service is updated)\n`);
+  if (pin) {
+    cli.err(
+      `${service} is pinned${pin.swarm ? ` to ${pin.swarm.image} (left ${pin.swarm.fromImage})` : ''} (rolled back ${pin.at}); \`waffle rollback --release ${service}\` lets applies deploy the repository's version again`,
+    );
+  }
+  cli.err(`${specs.name} runs on Swarm, which keeps one previous spec of a service: \`waffle rollback ${service}\` goes one step back (server-side)`);
+}
+
 async function release(cli: Cli, service: string): Promise<void> {
   const engine = await cli.engine();
   const { released } = await engine.releasePin(cli.source(), service);
@@ -125,7 +176,7 @@ async function release(cli: Cli, service: string): Promise<void> {
   }
   cli.err(
     released
-      ? `${kleur.green('released')} ${service} from generation ${released.generation}: the next apply deploys the repository's version`
+      ? `${kleur.green('released')} ${service} from ${released.swarm ? `its previous spec (${released.swarm.image})` : `generation ${released.generation}`}: the next apply deploys the repository's version`
       : `${service} is not pinned: nothing to release`,
   );
 }

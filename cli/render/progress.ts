@@ -129,6 +129,7 @@ const VERB: Partial<Record<OperationKind, [string, string]>> = {
   'create-swarm-service': ['create', 'created'],
   'update-swarm-service': ['update', 'updated'],
   'remove-swarm-service': ['remove', 'removed'],
+  'rollback-swarm-service': ['roll back', 'rolled back'],
   'create-swarm-secret': ['create secret', 'secret created'],
   'remove-swarm-secret': ['remove secret', 'secret removed'],
   'configure-proxy': ['configure proxy', 'proxy configured'],

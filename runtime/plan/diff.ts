@@ -245,6 +245,16 @@ export function planModel(plan: Plan): PlanModel {
           fields: causeFields(op),
         });
         break;
+      case 'rollback-swarm-service':
+        services.push({
+          op: op.id,
+          kind: 'rollback',
+          symbol: '<-',
+          service: op.service,
+          note: "Swarm's rollback to the previous spec",
+          fields: [...causeFields(op), { field: 'image', text: `${op.from.image} → ${op.to.image}` }],
+        });
+        break;
       case 'remove-swarm-service':
         services.push({ op: op.id, kind: 'remove', symbol: '-', service: op.service, note: op.causes.map((c) => c.detail).join('; '), fields: [] });
         break;

@@ -18,7 +18,7 @@ export function planCounts(plan: Plan): PlanCounts {
   for (const op of plan.operations) {
     if (op.kind === 'create-service' || op.kind === 'create-swarm-service') counts.create++;
     else if (op.kind === 'update-service' || op.kind === 'rename-service' || op.kind === 'update-swarm-service') counts.update++;
-    else if (op.kind === 'replace-service' || op.kind === 'rollback-service') counts.replace++;
+    else if (op.kind === 'replace-service' || op.kind === 'rollback-service' || op.kind === 'rollback-swarm-service') counts.replace++;
     else if (op.kind === 'remove-service' || op.kind === 'remove-swarm-service') counts.remove++;
     else if (op.kind === 'start-service') counts.start++;
   }
@@ -74,6 +74,8 @@ export function formatOperation(op: Operation): string {
       return line('~', 'update', op.service, `${causeList(op)} (${op.rolls ? `rolling ${op.spec.UpdateConfig.Order}` : 'tasks kept'})`);
     case 'remove-swarm-service':
       return line('-', 'remove', op.service, causeDetails(op));
+    case 'rollback-swarm-service':
+      return line('<-', 'rollback', op.service, `to the previous spec (${op.to.image}) from ${op.from.image} (Swarm's rollback, one step back)`);
     case 'create-swarm-secret':
       return line('+', 'secret', op.secret);
     case 'remove-swarm-secret':
@@ -157,7 +159,8 @@ const isService = (op: Operation) =>
   op.kind === 'remove-service' ||
   op.kind === 'create-swarm-service' ||
   op.kind === 'update-swarm-service' ||
-  op.kind === 'remove-swarm-service';
+  op.kind === 'remove-swarm-service' ||
+  op.kind === 'rollback-swarm-service';
 
 /** A rollback pin: `= pinned  api  pinned by rollback to generation 4 (waffle rollback --release api)`. */
 export function formatPin(p: PinLine): string {

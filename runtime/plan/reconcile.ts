@@ -17,6 +17,7 @@ import type {
   RestartSpec,
   ServiceGraph,
   ServiceSpec,
+  SwarmPin,
 } from '../model.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { changedSecretStrings, configHash, configPartHashes, containerBody, definitionHash, parsePartsLabel, secretValueLabel, type HashExtra } from './container.ts';
@@ -47,6 +48,8 @@ export interface PinInput {
   generation: number;
   /** {@link definitionHash} of the service when it was pinned. */
   definitionHash: string;
+  /** A pin of the Swarm target (the spec Swarm's rollback went back to); read by the Swarm planner only. */
+  swarm?: SwarmPin;
 }
 
 /** Default grace for containers whose spec we no longer have (removed services). */

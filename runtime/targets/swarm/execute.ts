@@ -10,7 +10,10 @@
  *   that failed (`unhealthy container`, `task: non-zero exit (1)`): the service runs its previous
  *   definition, which is not what was asked;
  * - a create or a scale is done when the service's running tasks number its replicas; tasks that keep
- *   failing, or a deadline, fail it.
+ *   failing, or a deadline, fail it;
+ * - a rollback asked for (`waffle rollback`: `rollback=previous`, Swarm goes back to the previous spec
+ *   itself) is done when Swarm says `rollback_completed`; `rollback_paused` (its tasks failed) or another
+ *   change of the service in the meantime fails it.
  *
  * Swarm updates are sent with the spec version the plan was made against (`?version=`): Swarm refuses
  * one when somebody changed the service since.
@@ -95,6 +98,7 @@ export async function executeSwarm(docker: Dockerode, plan: Plan, emit: Emit, op
       state.set(op.id, 'done');
       if (op.kind === 'create-swarm-service') summary.created++;
       else if (op.kind === 'update-swarm-service') op.rolls ? summary.replaced++ : summary.updated++;
+      else if (op.kind === 'rollback-swarm-service') summary.replaced++;
       else if (op.kind === 'remove-swarm-service') summary.removed++;
       emit({ type: 'op-done', op: op.id, kind: op.kind, service: serviceOf(op), ms: Date.now() - t0, at: Date.now() });
     } catch (err) {
@@ -198,13 +202,22 @@ async function runOperation(ctx: Ctx, op: Operation): Promise<void> {
       const since = Date.now();
       const r = (await docker.createService(withSecretIds(ctx, op.spec) as never)) as { id?: string; ID?: string };
       const id = r.id ?? r.ID!;
-      await follow(ctx, op, id, since, 'converge');
+      await follow(ctx, op, id, since, 'converge', watchOf(op.spec, 'converge'));
       return;
     }
     case 'update-swarm-service': {
       const since = Date.now();
       await docker.getService(op.serviceId).update({ _query: { version: op.version }, _body: withSecretIds(ctx, op.spec) } as never);
-      await follow(ctx, op, op.serviceId, since, op.rolls ? 'update' : 'converge');
+      await follow(ctx, op, op.serviceId, since, op.rolls ? 'update' : 'converge', watchOf(op.spec, op.rolls ? 'update' : 'converge'));
+      return;
+    }
+    case 'rollback-swarm-service': {
+      const since = Date.now();
+      const service = docker.getService(op.serviceId);
+      // Swarm takes the previous spec and ignores the body, but still validates it: the current spec goes back.
+      const { Spec } = (await service.inspect()) as { Spec: unknown };
+      await service.update({ _query: { version: op.version, rollback: 'previous' }, _body: Spec } as never);
+      await follow(ctx, op, op.serviceId, since, 'rollback', { replicas: op.replicas, deadlineMs: op.deadlineMs, ...(op.definedAt ? { definedAt: op.definedAt } : {}) });
       return;
     }
     case 'remove-swarm-service': {
@@ -227,15 +240,28 @@ interface UpdateStatus {
   Message?: string;
 }
 
+/** What following a service waits for: its replicas, for how long at most, and where it is defined (for a failure). */
+interface Watch {
+  replicas: number;
+  deadlineMs: number;
+  definedAt?: string;
+}
+
+function watchOf(spec: SwarmServiceSpec, mode: 'update' | 'converge'): Watch {
+  const definedAt = spec.Labels[LABEL.definedAt];
+  return { replicas: spec.Mode.Replicated.Replicas, deadlineMs: mode === 'update' ? deadlineMs(spec) * 2 : deadlineMs(spec), ...(definedAt ? { definedAt } : {}) };
+}
+
 /**
  * Follows Swarm's work on one service until it is done (see the file's comment), emitting task-progress.
- * `update`: wait for the update status; `converge`: wait until the running tasks number the replicas.
+ * `update`: wait for the update status; `rollback`: wait for the rollback's status; `converge`: wait
+ * until the running tasks number the replicas.
  */
-async function follow(ctx: Ctx, op: Operation & { service: string; spec: SwarmServiceSpec }, serviceId: string, since: number, mode: 'update' | 'converge'): Promise<void> {
-  const replicas = op.spec.Mode.Replicated.Replicas;
-  const deadline = Date.now() + (mode === 'update' ? deadlineMs(op.spec) * 2 : deadlineMs(op.spec));
+async function follow(ctx: Ctx, op: Operation & { service: string }, serviceId: string, since: number, mode: 'update' | 'rollback' | 'converge', watch: Watch): Promise<void> {
+  const replicas = watch.replicas;
+  const deadline = Date.now() + watch.deadlineMs;
   const seen = new Map<string, string>();
-  const definedAt = op.spec.Labels[LABEL.definedAt];
+  const definedAt = watch.definedAt;
   // Tasks started before this operation (a clock a little off on the manager is forgiven).
   const current = (t: { createdAt: number }) => t.createdAt >= since - 2000;
   for (;;) {
@@ -286,6 +312,11 @@ async function follow(ctx: Ctx, op: Operation & { service: string; spec: SwarmSe
       if (update === 'paused') fail(`Swarm paused the update${info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : ''}`);
       // No update status at all: Swarm saw nothing to replace in the tasks; the running count decides.
       if (update === undefined && Date.now() - since > 10_000 && runningCount(tasks, current) === replicas) return;
+    } else if (mode === 'rollback') {
+      // Swarm marks a rollback asked for `rollback_started` when it accepts it; any other state is a change made since.
+      if (update === 'rollback_completed') return;
+      if (update === 'rollback_paused') fail(`Swarm paused the rollback${info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : ''}; its tasks may run either spec`);
+      if (update !== 'rollback_started') fail(`the service changed while it rolled back (update status: ${update ?? 'none'})`);
     } else {
       const running = tasks.filter((t) => t.state === 'running').length;
       if (running === replicas && tasks.every((t) => t.desiredState !== 'running' || t.state === 'running')) return;

@@ -8,10 +8,11 @@
  * carries the spec version it was planned against (Swarm refuses an update of a newer spec).
  */
 import { LABEL } from '../../labels.ts';
-import type { Cause, ObservedState, ObservedSwarm, Operation, Plan, ServiceGraph } from '../../model.ts';
+import type { Cause, ObservedState, ObservedSwarm, Operation, PinLine, Plan, ServiceGraph } from '../../model.ts';
 import { canonicalJson, sha256Hex } from '../../plan/canonical.ts';
 import { parsePartsLabel } from '../../plan/container.ts';
 import type { PlanInputs } from '../target.ts';
+import { swarmPinState } from './pin.ts';
 import { KEPT_TASK_PARTS, labelledSpec, secretSource, secretVersionName, SWARM_LABEL, swarmHashes, swarmNames, swarmServiceBody } from './spec.ts';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -58,6 +59,7 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
   const ours = (labels: Record<string, string> | undefined) => labels?.[LABEL.project] === project;
   const ops: Operation[] = [];
   const unchanged: string[] = [];
+  const pinLines: PinLine[] = [];
 
   // ── networks: one overlay network per linked pair ──
   const observedNetworks = new Map(observed.networks.filter((n) => ours(n.labels)).map((n) => [n.name, n] as const));
@@ -130,10 +132,19 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
     ].filter((x): x is string => x !== undefined);
     const after = [...new Set(needs)].sort(cmp);
     const replicas = spec.Mode.Replicated.Replicas;
+    // A service rolled back by `waffle rollback` is left alone while its pin holds (its secret versions stay).
+    const pin = swarmPinState(graph, svc, existing, inputs.pins?.[name]);
+    if (pin) pinLines.push(pin.line);
+    if (pin?.held) {
+      for (const s of existing!.secrets) wantedSecrets.add(s);
+      unchanged.push(name);
+      continue;
+    }
+    const unpinned = pin ? [pin.cause] : [];
     if (!existing) {
       const id = `create:${name}`;
       serviceOp.set(name, id);
-      ops.push({ kind: 'create-swarm-service', id, after, causes: [{ kind: 'new', detail: 'new' }], service: name, name: spec.Name, spec, replicas });
+      ops.push({ kind: 'create-swarm-service', id, after, causes: [{ kind: 'new', detail: 'new' }, ...unpinned], service: name, name: spec.Name, spec, replicas });
       continue;
     }
     const { hash } = swarmHashes(spec, inputs.secretsDigests?.[name]);
@@ -152,6 +163,7 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
           : { kind: k, detail: describePart(k, svc) },
     );
     if (causes.length === 0) causes.push({ kind: 'config', detail: 'configuration changed' });
+    causes.unshift(...unpinned);
     if (existing.updateState === 'rollback_completed' || existing.updateState === 'rollback_paused') {
       causes.push({ kind: 'rolled-back', detail: `Swarm rolled the last update back${existing.updateMessage ? `: ${existing.updateMessage}` : ''}` });
     }
@@ -201,5 +213,11 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
     ops.push({ kind: 'remove-network', id: `remove-network:${n.name}`, after: serviceChanges, causes: [{ kind: 'unused', detail: 'no longer linked' }], network: n.name });
   }
 
-  return { project, observedFingerprint: swarmFingerprint(observed), operations: ops, unchanged: unchanged.sort(cmp) };
+  return {
+    project,
+    observedFingerprint: swarmFingerprint(observed),
+    operations: ops,
+    unchanged: unchanged.sort(cmp),
+    ...(pinLines.length > 0 ? { pins: pinLines.sort((a, b) => cmp(a.service, b.service)) } : {}),
+  };
 }
