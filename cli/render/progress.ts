@@ -81,7 +81,8 @@ export function reduceProgress(s: ProgressState, e: ApplyEvent): ProgressState {
       // A Swarm task of the operation changed state: the row keeps every task's latest state (for the
       // tally of new tasks running) and shows the latest change.
       const tasks = { ...s.rows[e.op]?.tasks, [e.task]: { current: e.current, state: e.state, desiredState: e.desiredState } };
-      return update(s, e.op, { step: 'updating', stepDetail: taskText(e), tasks, ...(e.replicas !== undefined ? { replicas: e.replicas } : {}) });
+      const step = s.rows[e.op]?.kind === 'rollback-swarm-service' ? 'rolling-back' : 'updating';
+      return update(s, e.op, { step, stepDetail: taskText(e), tasks, ...(e.replicas !== undefined ? { replicas: e.replicas } : {}) });
     }
     case 'op-done':
       return { ...update(s, e.op, { status: 'done', ms: e.ms }), finished: [...s.finished, e.op] };

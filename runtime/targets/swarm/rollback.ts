@@ -178,7 +178,7 @@ export function planSwarmRollback(input: SwarmRollbackInput): Plan {
     kind: 'rollback-swarm-service',
     id: `rollback:${service}`,
     after: [],
-    causes: [{ kind: 'rollback', detail: `back to the previous spec (${specText(previous)}) from ${specText(history.current)}` }],
+    causes: [{ kind: 'rollback', detail: `back to the previous spec (${specText(previous)}) from the current one (${specText(history.current)})` }],
     service,
     name: history.name,
     serviceId: history.id,
