@@ -8,6 +8,8 @@
  * shows the current and previous spec and the pin; `--release` lets the next apply deploy v2 again.
  * A changed definition drops the pin. Refused, with nothing changed (same spec version): a service with
  * no previous spec, `--to 1`, and a previous spec whose Swarm secret version a rotation removed.
+ * The pure parts are also fed plain data: every refusal of the rollback plan, and the Swarm planner
+ * holding a pin (the secret version the pinned service mounts is kept) or dropping it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -270,4 +272,119 @@ export default defineService({
   assert.equal(await versionOf(project, 'app'), version, 'nothing was sent to Swarm');
   assert.notEqual((await inspect(project, 'app')).UpdateStatus?.State, 'rollback_started');
   assert.deepEqual(pinsOf(project), {});
+});
+
+// ── the pure parts: refusals and pins as data (no Docker) ──
+
+const shopFiles = (image: string) => ({
+  'waffle.config.ts': `import { defineConfig, defineSecrets } from 'wafflemaker';
+export const secrets = defineSecrets({ db: { provider: 'embedded', keys: ['password'] } });
+export default defineConfig({ project: 'shop', target: 'swarm', secrets });
+`,
+  'services/api.ts': `import { defineService } from 'wafflemaker';
+import { secrets } from '../waffle.config';
+export default defineService({ image: '${image}', port: 8080, files: { '/run/secrets/db': secrets.db.password } });
+`,
+});
+
+async function shopGraph(image: string) {
+  const dir = makeRepo(shopFiles(image));
+  try {
+    return await new Engine({ env: {} }).load({ dir });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Docker's answer to `GET /services/{id}` for shop_api, in the fields a rollback reads. */
+const inspectAnswer = (o: { previousNetworks?: string[]; previousSecret?: string; state?: string; previous?: boolean }) => ({
+  ID: 'id-api',
+  Version: { Index: 42 },
+  UpdatedAt: '2026-01-02T03:04:05Z',
+  Spec: { Name: 'shop_api', Labels: { 'dev.wafflemaker.commit': 'c2', 'dev.wafflemaker.config-hash': 'h2' }, TaskTemplate: { ContainerSpec: { Image: 'shop/api:2', Secrets: [{ SecretID: 's2', SecretName: 'shop_db_password_bbb' }] } } },
+  ...(o.previous === false
+    ? {}
+    : {
+        PreviousSpec: {
+          Labels: { 'dev.wafflemaker.commit': 'c1', 'dev.wafflemaker.config-hash': 'h1' },
+          Mode: { Replicated: { Replicas: 2 } },
+          TaskTemplate: { ContainerSpec: { Image: 'shop/api:1', Secrets: [o.previousSecret ? { SecretID: 's-gone', SecretName: o.previousSecret } : { SecretID: 's1', SecretName: 'shop_db_password_aaa' }] }, Networks: (o.previousNetworks ?? []).map((Target) => ({ Target })) },
+        },
+      }),
+  ...(o.state ? { UpdateStatus: { State: o.state } } : {}),
+});
+
+test('the Swarm rollback plan: one operation to the previous spec, or a refusal naming the cause and the fix', async () => {
+  const { planSwarmRollback, serviceHistoryOf } = await import('../runtime/targets/swarm/rollback.ts');
+  const graph = await shopGraph('shop/api:2');
+  const observed = {
+    project: 'shop',
+    containers: [],
+    networks: [{ id: 'net-1', name: 'shop_link_api_web', labels: {} }],
+    volumes: [],
+    images: [],
+    swarm: { services: [], tasks: [], secrets: [{ id: 's1', name: 'shop_db_password_aaa', labels: {} }, { id: 's2', name: 'shop_db_password_bbb', labels: {} }] },
+  };
+  const plan = (o: Parameters<typeof inspectAnswer>[0], extra: { to?: number; leased?: string[]; pin?: { at: string } } = {}) =>
+    planSwarmRollback({ graph, observed, service: 'api', history: serviceHistoryOf(inspectAnswer(o), 'api'), leased: extra.leased ?? [], ...(extra.to ? { to: extra.to } : {}), ...(extra.pin ? { pin: extra.pin } : {}) });
+
+  const ok = plan({ previousNetworks: ['net-1'] });
+  assert.equal(ok.operations.length, 1);
+  const op = ok.operations[0]!;
+  assert.ok(op.kind === 'rollback-swarm-service');
+  assert.deepEqual([op.serviceId, op.version, op.replicas, op.to, op.from], ['id-api', 42, 2, { image: 'shop/api:1', commit: 'c1', configHash: 'h1' }, { image: 'shop/api:2', commit: 'c2', configHash: 'h2' }]);
+  assert.deepEqual(plan({ previousNetworks: ['net-1'] }), ok, 'pure: the same input gives the same plan');
+
+  assert.throws(() => plan({ previousNetworks: ['net-gone-123456789'] }), /the previous spec of api joins network net-gone-123, which no longer exists .* Fix: deploy the earlier definition: git revert, then waffle apply/);
+  assert.throws(() => plan({ previousSecret: 'shop_db_password_old' }), /mounts the Swarm secret shop_db_password_old, which no longer exists/);
+  assert.throws(() => plan({ state: 'updating' }), /Swarm is still updating api \(shop_api\)\. Fix: wait until it is done/);
+  assert.throws(() => plan({ state: 'rollback_completed' }), /the last change of api was a rollback \(Swarm: rollback_completed\): its previous spec is the newer one it left/);
+  assert.throws(() => plan({ previous: false }), /api has no previous spec/);
+  assert.throws(() => plan({}, { to: 3 }), /--to 3 picks a kept container of the single engine/);
+  assert.throws(() => plan({}, { leased: ['pg'] }), /api uses leased credentials \(pg\), which are issued per container: the Swarm target cannot do that \(apply refuses them too\)/);
+  assert.throws(() => plan({}, { pin: { at: '2026-01-01T00:00:00Z' } }), /api is rolled back already \(pinned since 2026-01-01T00:00:00Z\)/);
+  assert.throws(() => planSwarmRollback({ graph, observed, service: 'api', leased: [] }), /api is not deployed on the Swarm \(no service shop_api\): nothing to roll back\. Fix: waffle apply deploys it/);
+});
+
+test('the Swarm planner and a pin: held (secret version in use kept), dropped when the service runs another spec or the definition changed', async () => {
+  const { reconcileSwarm } = await import('../runtime/targets/swarm/reconcile.ts');
+  const { swarmDefinitionHash } = await import('../runtime/targets/swarm/pin.ts');
+  const graph = await shopGraph('shop/api:2');
+  const digest = 'b'.repeat(64);
+  const inputs = { commit: 'c3', secretsDigests: { api: 'd'.repeat(64) }, secretFileDigests: { api: { '/run/secrets/db': digest } } };
+  const current = reconcileSwarm(graph, { project: 'shop', containers: [], networks: [], volumes: [], images: [], swarm: { services: [], tasks: [], secrets: [] } }, inputs);
+  const wanted = current.operations.find((o) => o.kind === 'create-swarm-secret')!;
+  assert.ok(wanted.kind === 'create-swarm-secret');
+  // What Swarm runs after a rollback to v1: the spec of v1, with the secret version of its time.
+  const observed = (configHash: string) => ({
+    project: 'shop',
+    containers: [],
+    networks: [],
+    volumes: [],
+    images: [],
+    swarm: {
+      services: [{ id: 'id-api', name: 'shop_api', service: 'api', version: 50, configHash, labels: { [`dev.wafflemaker.project`]: 'shop' }, replicas: 1, image: 'shop/api:1', secrets: ['shop_db_password_old'], updateState: 'rollback_completed' }],
+      tasks: [],
+      secrets: [
+        { id: 's-old', name: 'shop_db_password_old', labels: { 'dev.wafflemaker.project': 'shop' } },
+        { id: 's-new', name: wanted.secret, labels: { 'dev.wafflemaker.project': 'shop' } },
+      ],
+    },
+  });
+  const pin = { generation: 48, definitionHash: swarmDefinitionHash(graph, graph.services.api!), swarm: { configHash: 'h1', image: 'shop/api:1', commit: 'c1', fromImage: 'shop/api:2', fromCommit: 'c2' } };
+
+  const held = reconcileSwarm(graph, observed('h1'), { ...inputs, pins: { api: pin } });
+  assert.deepEqual(held.operations, [], 'the pinned service is left alone, and the secret version it mounts stays');
+  assert.deepEqual(held.unchanged, ['api']);
+  assert.deepEqual(held.pins, [{ service: 'api', generation: 48, state: 'held', detail: 'pinned by rollback to the previous spec (shop/api:1, commit c1) (waffle rollback --release api)' }]);
+
+  const moved = reconcileSwarm(graph, observed('h-other'), { ...inputs, pins: { api: pin } });
+  const update = moved.operations.find((o) => o.kind === 'update-swarm-service');
+  assert.ok(update);
+  assert.deepEqual(update.causes[0], { kind: 'pin', detail: 'pin to the previous spec (shop/api:1, commit c1) dropped: the service no longer runs the spec it was rolled back to' });
+  assert.equal(moved.pins?.[0]?.state, 'dropped');
+
+  const changed = await shopGraph('shop/api:3');
+  const redefined = reconcileSwarm(changed, observed('h1'), { ...inputs, pins: { api: pin } });
+  assert.match(JSON.stringify(redefined.operations.find((o) => o.kind === 'update-swarm-service')?.causes), /dropped: the definition changed since the rollback/);
 });

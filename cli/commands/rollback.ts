@@ -23,10 +23,10 @@ interface Options {
 export function register(program: Command, app: App): void {
   program
     .command('rollback')
-    .description('switch a service back to a kept earlier container and pin it there')
+    .description('switch a service back to a kept earlier container (on Swarm: its previous spec) and pin it there')
     .argument('<service>', 'service name')
     .option('--to <generation>', 'the generation to switch to (default: the newest kept one older than the current one)')
-    .option('--list', "show the service's current and kept generations, and its pin")
+    .option('--list', "show the service's current and kept generations (on Swarm: its current and previous spec), and its pin")
     .option('--release', 'forget the pin: the next apply deploys the repository\'s version again')
     .option('-y, --yes', 'roll back without asking')
     .action(async (service: string, o: Options, cmd: Command) => {
