@@ -110,7 +110,7 @@ export interface ApplyOptions extends PlanOptions {
 }
 
 export interface RollbackOptions extends RunOptions {
-  /** The generation to switch to; default: the newest kept one older than the current one. */
+  /** The generation to switch to; default: the newest kept one older than the current one. Refused on Swarm (one previous spec). */
   to?: number;
   /** Asked after planning, before anything changes; false cancels the run. */
   confirm?: (planned: Planned) => Promise<boolean>;
