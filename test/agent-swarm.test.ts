@@ -17,6 +17,8 @@
  *   hand, the next start's reconcile sets the replicas back.
  * - A pull-request preview plans against Swarm's state and posts the status and the comment; nothing
  *   changes on the swarm.
+ * - Image updates: a tag the policy allows, pushed to the real registry (Debian's docker-registry, its
+ *   notifications sent to the agent), rolls the Swarm service to it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,10 +27,11 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, snapshot, uniqueProject } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
-import { deliver, git, GITHUB_REPO, GITHUB_TOKEN, makeRemote, pushPayload, secretFiles, startAgent, tempRoot, waitFor, type Remote, type RunningAgent } from './agent-support.ts';
+import { deliver, git, GITHUB_REPO, GITHUB_TOKEN, makeRemote, pushPayload, secretFiles, startAgent, tempRoot, TOKEN, waitFor, type Remote, type RunningAgent } from './agent-support.ts';
 import { GitHubDouble } from './doubles/github-double.ts';
 import { ChatRecorder } from './doubles/chat-recorder.ts';
 import { joinTestSwarm, removeSwarmProject, type TestSwarm } from './swarm-support.ts';
+import { pushImage, removeLocalImage, startRegistry, type Registry } from './registry.ts';
 
 const project = uniqueProject('ags');
 let docker: Dockerode;
@@ -41,6 +44,11 @@ let github: GitHubDouble;
 let chat: ChatRecorder;
 let agentArgs: string[];
 const agents: RunningAgent[] = [];
+/** The image-update test: a project, a registry and an agent of its own. */
+const imageProject = uniqueProject('agsi');
+let registry: Registry | undefined;
+const pushedRefs: string[] = [];
+const roots: string[] = [];
 
 const swarmConfig = `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: '${project}', target: 'swarm' });\n`;
 
@@ -89,10 +97,14 @@ after(async () => {
   await github?.close();
   await chat?.close();
   if (docker) {
-    await removeSwarmProject(docker, project);
-    await cleanupProject(docker, project);
+    for (const p of [project, imageProject]) {
+      await removeSwarmProject(docker, p);
+      await cleanupProject(docker, p);
+    }
   }
-  if (root) fs.rmSync(root, { recursive: true, force: true });
+  for (const ref of pushedRefs) removeLocalImage(process.env.DOCKER_HOST!, ref);
+  await registry?.stop();
+  for (const r of [root, ...roots]) if (r) fs.rmSync(r, { recursive: true, force: true });
   await swarm?.leave();
 });
 
@@ -189,6 +201,11 @@ test('the start-up reconcile creates the Swarm service; a signed push deploys a 
   assert.equal(s.commit, commit.slice(0, 12));
   assert.deepEqual(s.replicas, { desired: 2, running: 2 });
   assert.deepEqual((await serviceStatus('worker'))?.replicas, { desired: 1, running: 1 });
+  // The status page says the same for people.
+  const page = await fetch(agent.url + '/', { headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/html' } });
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /id="service-web"[\s\S]*?<dt>tasks<\/dt><dd>2 of 2 running<\/dd>/);
   good = commit;
 });
 
@@ -363,4 +380,59 @@ test('after a restart, the start-up reconcile puts back what was changed by hand
   assert.equal((await inspectService('web')).Spec.Mode.Replicated.Replicas, 2);
   await waitFor('two tasks of web', async () => (await runningTasks('web')).length === 2, 120_000);
   assert.deepEqual((await serviceStatus('web'))?.replicas, { desired: 2, running: 2 });
+});
+
+test('image updates on Swarm: a pushed tag the policy allows rolls the service to it', { timeout: 600_000 }, async () => {
+  const host = process.env.DOCKER_HOST!;
+  const imgRoot = tempRoot('waffle-agent-swarm-img-');
+  roots.push(imgRoot);
+  const { freePort } = await import('./helpers.ts');
+  const port = await freePort();
+  const secret = `regsec-${Math.random().toString(36).slice(2)}`;
+  registry = await startRegistry({ notify: { url: `http://127.0.0.1:${port}/hooks/registry`, headers: { Authorization: `Bearer ${secret}` } } });
+  const ref = (tag: string) => `${registry!.host}/waffle/${imageProject}-web:${tag}`;
+  // Pushed, then the local reference dropped: the swarm node pulls the image from the registry.
+  const publish = (tag: string, version: 1 | 2) => {
+    pushImage(host, version === 1 ? TEST_IMAGES.appV1 : TEST_IMAGES.appV2, ref(tag));
+    removeLocalImage(host, ref(tag));
+    pushedRefs.push(ref(tag));
+  };
+  publish('1.2.0', 1);
+  const file = `import { defineService } from 'wafflemaker';
+export default defineService({
+  image: '${ref('1.2.0')}',
+  command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+  port: 8080,
+  healthcheck: { http: '/index.html', interval: '500ms', timeout: '3s', retries: 3 },
+  stopGracePeriod: '1s',
+  replicas: 2,
+  update: { tags: { semver: '^1.2' } },
+});
+`;
+  const imgRemote = makeRemote(imgRoot, { 'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: '${imageProject}', target: 'swarm' });\n`, 'services/web.ts': file });
+  const secretFile = path.join(imgRoot, 'registry-secret');
+  fs.writeFileSync(secretFile, secret + '\n', { mode: 0o600 });
+  const a = await startAgent({ root: imgRoot, repo: imgRemote.bare, stateDir: path.join(imgRoot, 'state'), port, args: ['--registry-secret-file', secretFile] });
+  agents.push(a);
+  type Deploy = { id: string; state: string; trigger: string; error?: string; services: Array<{ service: string; action: string; outcome: string }> };
+  const rows = async () => (await a.api<{ deployments: Deploy[] }>('GET', '/deployments?limit=50')).json.deployments;
+  const startup = await waitFor('the start-up deploy', async () => (await rows()).find((d) => d.trigger === 'startup' && d.state !== 'queued' && d.state !== 'running'), 300_000);
+  assert.equal(startup.state, 'applied', startup.error);
+  const image = async () => ((await docker.getService(`${imageProject}_web`).inspect()) as ServiceInfo).Spec.TaskTemplate.ContainerSpec.Image;
+  assert.equal(await image(), ref('1.2.0'));
+
+  publish('1.3.0', 2);
+  const delivery = await waitFor(
+    'the registry delivery',
+    async () => (await a.api<{ deliveries: Array<{ source: string; outcome: string; deployment?: string }> }>('GET', '/deliveries')).json.deliveries.find((d) => d.source === 'registry' && /^(deployed|coalesced): web 1\.2\.0 → 1\.3\.0 \(sha256:[0-9a-f]{64}\)$/.test(d.outcome)),
+    120_000,
+  );
+  const row = await waitFor('the registry deploy', async () => (await rows()).find((d) => d.id === delivery.deployment && d.state !== 'queued' && d.state !== 'running'), 300_000);
+  assert.equal(row.state, 'applied', row.error);
+  assert.match(row.trigger, /^registry/);
+  assert.deepEqual(row.services, [{ service: 'web', action: 'replace', outcome: 'done' }]);
+  assert.equal(await image(), ref('1.3.0'));
+  const tasks = ((await docker.listTasks({ filters: { service: [`${imageProject}_web`] } })) as TaskInfo[]).filter((t) => t.Status?.State === 'running' && t.DesiredState === 'running');
+  assert.equal(tasks.length, 2);
+  assert.ok(tasks.every((t) => t.Spec?.ContainerSpec?.Image === ref('1.3.0')), 'both tasks run the new tag');
 });
