@@ -22,6 +22,7 @@ import { definitionHash } from './plan/container.ts';
 import { PinStore, type PinRecord } from './pins.ts';
 import { DEFAULT_KEEP } from './plan/steps.ts';
 import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
+import { loadDockerode } from './docker/dockerode.ts';
 // What observes, plans, executes and destroys: the single engine or a Swarm, by `graph.target`.
 import { targetFor } from './targets/select.ts';
 import { SecretsSession, secretsUsedBy } from './secrets/session.ts';
@@ -480,7 +481,7 @@ export class Engine {
     // client's module (the plan needs it next; imported after the load started, so it does not delay it).
     const commitP = 'graph' in source ? Promise.resolve(source.commit ?? 'none') : currentCommit(source.dir);
     const graphP = this.#graph(source, ctx, signal);
-    const warm = 'graph' in source ? undefined : import('dockerode').catch(() => undefined);
+    const warm = 'graph' in source ? undefined : loadDockerode().catch(() => undefined);
     const graph = await graphP.catch(async (e) => {
       await Promise.allSettled([commitP, warm]);
       throw e;
