@@ -37,7 +37,8 @@ import { maintenancePages, setMaintenance } from './ingress/maintenance.ts';
 import { proxyTable } from './plan/proxy.ts';
 import { names } from './labels.ts';
 import { ProblemsError } from './problems.ts';
-import { locateProblems } from './locate.ts';
+import { locateProblems, type Locator } from './locate.ts';
+import { locateProblemsInChild } from './locate-process.ts';
 import type { PullPolicy } from '../define/index.ts';
 import type { DevelopAction } from './plan/develop.ts';
 import type {
@@ -73,6 +74,11 @@ export interface EngineOptions {
   allowEnv?: string[];
   /** Hears every event of every run (history, metrics), after the run's own listener. */
   onEvent?: Listener;
+  /**
+   * Problems are placed at their field's line by a short-lived child process, so this process never
+   * loads the TypeScript parser (a long-running agent); default: in this process.
+   */
+  locateInChild?: boolean;
 }
 
 /**
@@ -228,10 +234,10 @@ class RunContext {
  * Problems found after the graph was built (a secret value missing or too long for `env.X`) get the
  * line of the field in its file, as validation problems do. Other errors pass through unchanged.
  */
-function locatedIn(graph: ServiceGraph, error: unknown): unknown {
+function locatedIn(graph: ServiceGraph, error: unknown, locate: Locator): unknown {
   if (error instanceof ProblemsError) {
     const definedAt = new Map(Object.values(graph.services).map((s) => [s.file, s.definedAt] as const));
-    locateProblems(error.problems, { root: graph.root, configFile: graph.configFile, definedAt });
+    locate(error.problems, { root: graph.root, configFile: graph.configFile, definedAt });
   }
   return error;
 }
@@ -267,9 +273,12 @@ export class Engine {
   readonly #locks = new LockManager();
   /** How this machine confines evaluation (user, namespaces): probed at the first load, then reused. */
   #confinement: Promise<Confinement> | undefined;
+  /** Places problems at their field's line (see `locateInChild`). */
+  readonly #locate: Locator;
 
   constructor(opts: EngineOptions) {
     this.#opts = opts;
+    this.#locate = opts.locateInChild ? locateProblemsInChild : locateProblems;
     this.env = opts.stateDir ? { ...opts.env, WAFFLE_STATE_DIR: opts.stateDir } : { ...opts.env };
   }
 
@@ -308,6 +317,7 @@ export class Engine {
       ...(signal ? { signal } : {}),
       onWarning: (message) => ctx.emit({ type: 'notice', message, at: Date.now() }),
       confinement: (this.#confinement ??= confinement(process.getuid?.())),
+      locate: this.#locate,
     };
     const timeoutMs = this.#loadTimeout();
     if (timeoutMs !== undefined) loadOpts.timeoutMs = timeoutMs;
@@ -322,7 +332,7 @@ export class Engine {
     if (project) ctx.project = project;
     let graph: ServiceGraph;
     try {
-      graph = buildGraph(repo);
+      graph = buildGraph(repo, { locate: this.#locate });
     } catch (e) {
       throw ctx.fail(e, 'validate');
     }
@@ -504,7 +514,7 @@ export class Engine {
       // Offline: only the local (embedded) store is read; services that use Vault are left unchecked.
       secrets = await SecretsSession.open(opts.offline ? withoutServices(graph, notChecked) : graph, { env: this.env });
     } catch (e) {
-      throw ctx.fail(locatedIn(graph, e), 'secrets');
+      throw ctx.fail(locatedIn(graph, e, this.#locate), 'secrets');
     }
     if (secrets) ctx.secrets = secrets;
     const providers = [...new Set(Object.values(graph.services).flatMap((s) => [...secretsUsedBy(s).keys()].map((n) => graph.secrets?.[n]?.provider ?? 'unknown')))].sort();
@@ -690,7 +700,7 @@ export class Engine {
     try {
       bound = await targetFor(graph).bind(graph, plan, planned.observed, ctx.secrets, { env: this.env });
     } catch (e) {
-      throw ctx.fail(locatedIn(graph, e), 'secrets');
+      throw ctx.fail(locatedIn(graph, e, this.#locate), 'secrets');
     }
     ctx.stage = 'apply';
     try {
@@ -991,7 +1001,7 @@ export class Engine {
     const { checkSecretValues } = await import('./secrets/values-check.ts');
     const report = await checkSecretValues(graph, { env: this.env });
     // Keys without a value fail the check as they would fail a plan (a run-failed event, then the error).
-    if (report.problems.length) throw ctx.fail(locatedIn(graph, new ProblemsError(report.problems)), 'secrets');
+    if (report.problems.length) throw ctx.fail(locatedIn(graph, new ProblemsError(report.problems), this.#locate), 'secrets');
     return report;
   }
 
