@@ -25,6 +25,7 @@ import { planSwarmRollback, serviceHistoryOf, swarmPinOf, swarmSpecsReport, type
 import { swarmDefinitionHash } from './targets/swarm/pin.ts';
 import { DEFAULT_KEEP } from './plan/steps.ts';
 import { connectDocker, dockerSettingsFromEnv, withCallLimits } from './docker/client.ts';
+import { loadDockerode } from './docker/dockerode.ts';
 // What observes, plans, executes and destroys: the single engine or a Swarm, by `graph.target`.
 import { targetFor } from './targets/select.ts';
 import { SecretsSession, secretsUsedBy } from './secrets/session.ts';
@@ -39,7 +40,8 @@ import { maintenancePages, setMaintenance } from './ingress/maintenance.ts';
 import { proxyTable } from './plan/proxy.ts';
 import { LABEL, names } from './labels.ts';
 import { ProblemsError } from './problems.ts';
-import { locateProblems } from './locate.ts';
+import { locateProblems, type Locator } from './locate.ts';
+import { locateProblemsInChild } from './locate-process.ts';
 import type { PullPolicy } from '../define/index.ts';
 import type { DevelopAction } from './plan/develop.ts';
 import type {
@@ -75,6 +77,11 @@ export interface EngineOptions {
   allowEnv?: string[];
   /** Hears every event of every run (history, metrics), after the run's own listener. */
   onEvent?: Listener;
+  /**
+   * Problems are placed at their field's line by a short-lived child process, so this process never
+   * loads the TypeScript parser (a long-running agent); default: in this process.
+   */
+  locateInChild?: boolean;
 }
 
 /**
@@ -232,10 +239,10 @@ class RunContext {
  * Problems found after the graph was built (a secret value missing or too long for `env.X`) get the
  * line of the field in its file, as validation problems do. Other errors pass through unchanged.
  */
-function locatedIn(graph: ServiceGraph, error: unknown): unknown {
+function locatedIn(graph: ServiceGraph, error: unknown, locate: Locator): unknown {
   if (error instanceof ProblemsError) {
     const definedAt = new Map(Object.values(graph.services).map((s) => [s.file, s.definedAt] as const));
-    locateProblems(error.problems, { root: graph.root, configFile: graph.configFile, definedAt });
+    locate(error.problems, { root: graph.root, configFile: graph.configFile, definedAt });
   }
   return error;
 }
@@ -271,9 +278,12 @@ export class Engine {
   readonly #locks = new LockManager();
   /** How this machine confines evaluation (user, namespaces): probed at the first load, then reused. */
   #confinement: Promise<Confinement> | undefined;
+  /** Places problems at their field's line (see `locateInChild`). */
+  readonly #locate: Locator;
 
   constructor(opts: EngineOptions) {
     this.#opts = opts;
+    this.#locate = opts.locateInChild ? locateProblemsInChild : locateProblems;
     this.env = opts.stateDir ? { ...opts.env, WAFFLE_STATE_DIR: opts.stateDir } : { ...opts.env };
   }
 
@@ -312,6 +322,7 @@ export class Engine {
       ...(signal ? { signal } : {}),
       onWarning: (message) => ctx.emit({ type: 'notice', message, at: Date.now() }),
       confinement: (this.#confinement ??= confinement(process.getuid?.())),
+      locate: this.#locate,
     };
     const timeoutMs = this.#loadTimeout();
     if (timeoutMs !== undefined) loadOpts.timeoutMs = timeoutMs;
@@ -326,7 +337,7 @@ export class Engine {
     if (project) ctx.project = project;
     let graph: ServiceGraph;
     try {
-      graph = buildGraph(repo);
+      graph = buildGraph(repo, { locate: this.#locate });
     } catch (e) {
       throw ctx.fail(e, 'validate');
     }
@@ -485,7 +496,7 @@ export class Engine {
     // client's module (the plan needs it next; imported after the load started, so it does not delay it).
     const commitP = 'graph' in source ? Promise.resolve(source.commit ?? 'none') : currentCommit(source.dir);
     const graphP = this.#graph(source, ctx, signal);
-    const warm = 'graph' in source ? undefined : import('dockerode').catch(() => undefined);
+    const warm = 'graph' in source ? undefined : loadDockerode().catch(() => undefined);
     const graph = await graphP.catch(async (e) => {
       await Promise.allSettled([commitP, warm]);
       throw e;
@@ -508,7 +519,7 @@ export class Engine {
       // Offline: only the local (embedded) store is read; services that use Vault are left unchecked.
       secrets = await SecretsSession.open(opts.offline ? withoutServices(graph, notChecked) : graph, { env: this.env });
     } catch (e) {
-      throw ctx.fail(locatedIn(graph, e), 'secrets');
+      throw ctx.fail(locatedIn(graph, e, this.#locate), 'secrets');
     }
     if (secrets) ctx.secrets = secrets;
     const providers = [...new Set(Object.values(graph.services).flatMap((s) => [...secretsUsedBy(s).keys()].map((n) => graph.secrets?.[n]?.provider ?? 'unknown')))].sort();
@@ -694,7 +705,7 @@ export class Engine {
     try {
       bound = await targetFor(graph).bind(graph, plan, planned.observed, ctx.secrets, { env: this.env });
     } catch (e) {
-      throw ctx.fail(locatedIn(graph, e), 'secrets');
+      throw ctx.fail(locatedIn(graph, e, this.#locate), 'secrets');
     }
     ctx.stage = 'apply';
     try {
@@ -1081,7 +1092,7 @@ export class Engine {
     const { checkSecretValues } = await import('./secrets/values-check.ts');
     const report = await checkSecretValues(graph, { env: this.env });
     // Keys without a value fail the check as they would fail a plan (a run-failed event, then the error).
-    if (report.problems.length) throw ctx.fail(locatedIn(graph, new ProblemsError(report.problems)), 'secrets');
+    if (report.problems.length) throw ctx.fail(locatedIn(graph, new ProblemsError(report.problems), this.#locate), 'secrets');
     return report;
   }
 

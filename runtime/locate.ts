@@ -280,6 +280,9 @@ export function literalField(source: string, fileName: string, field: string, o:
   return literal(found.value);
 }
 
+/** Places problems in their files: `locateProblems`, or a caller's stand-in with the same answer (locate-process.ts). */
+export type Locator = (problems: Problem[], scope: LocateScope) => Problem[];
+
 export interface LocateScope {
   /** Absolute repository root; problem files are relative to it. */
   root: string;

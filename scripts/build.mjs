@@ -26,7 +26,9 @@ const results = await Promise.all([
   // and each command loads what it uses. Chunks sit beside main.js (the loader finds its child from there).
   build({
     ...common,
-    entryPoints: ['cli/main.ts'],
+    // The type-check's and the locator's children (runtime/check/typecheck-child.ts, runtime/locate-child.ts)
+    // sit beside main.js too, so they find the authoring API's types from the same place as the CLI does.
+    entryPoints: ['cli/main.ts', 'runtime/check/typecheck-child.ts', 'runtime/locate-child.ts'],
     outdir: 'dist/cli',
     splitting: true,
     entryNames: '[name]',

@@ -178,6 +178,8 @@ async function runAgent(o: AgentFlags, cli: Cli): Promise<void> {
   const engine = new Engine({
     env,
     stateDir,
+    // A commit with a problem must not leave the TypeScript parser in this long-running process.
+    locateInChild: true,
     ...(cli.opts.dockerHost ? { dockerHost: cli.opts.dockerHost } : {}),
     ...(cli.opts.loadTimeout ? { loadTimeoutMs: Number(cli.opts.loadTimeout) } : {}),
     ...(cli.opts.allowEnv ? { allowEnv: cli.opts.allowEnv.split(',').map((n) => n.trim()).filter(Boolean) } : {}),

@@ -118,32 +118,41 @@ export class Checkout {
     return /^([0-9a-f]{40})\s/.exec(out)?.[1];
   }
 
-  /** Fetches the branch; resolves `target` to a full commit on it; hard-resets the work tree to it. */
+  /**
+   * Fetches the branch; resolves `target` to a full commit on it; hard-resets the work tree to it.
+   * Every git command here prints something on success: simple-git waits a further 50 ms after a
+   * command that printed nothing, to be sure its output is complete.
+   */
   async sync(target: Target): Promise<string> {
     const git = await this.#repoGit();
     const ref = `refs/remotes/origin/${this.branch}`;
+    // Files of an earlier commit that git does not track (ignored ones too) go, while the fetch runs
+    // (it writes only under .git): with the hard reset after it, the tree is exactly the commit.
+    const cleaned = git.raw(['clean', '-ffdx']).then(() => undefined, (e: unknown) => e);
     try {
-      await git.fetch(['origin', `+refs/heads/${this.branch}:${ref}`, '--no-tags', '--prune']);
+      await git.fetch(['origin', `+refs/heads/${this.branch}:${ref}`, '--no-tags', '--prune', '--no-write-fetch-head', '--no-auto-gc', '--no-recurse-submodules']);
     } catch (e) {
+      await cleaned;
       throw new CheckoutError(`cannot fetch ${this.branch} from ${redactUrl(this.#opts.repo)}: ${firstLine(e)}`);
     }
-    const head = (await git.revparse([ref])).trim();
-    let commit = head;
+    const cleanError = await cleaned;
+    if (cleanError) throw new CheckoutError(`cannot clean the checkout ${this.dir}: ${firstLine(cleanError)}`);
+    let commit: string;
     if ('commit' in target) {
       if (!/^[0-9a-f]{4,40}$/i.test(target.commit)) throw new CheckoutError(`"${target.commit}" is not a commit id`);
       // Only the branch is fetched: a commit that is not in it is not in the checkout at all.
-      commit = (await git.raw(['rev-parse', '--verify', '--quiet', `${target.commit}^{commit}`]).catch(() => '')).trim();
-      if (!commit) throw new CheckoutError(`commit ${target.commit} is not on branch ${this.branch}`);
-      // On the branch: an ancestor of (or equal to) its head. Anything else is refused, never merged.
-      try {
-        await git.raw(['merge-base', '--is-ancestor', commit, head]);
-      } catch {
-        throw new CheckoutError(`commit ${commit.slice(0, 12)} is not on branch ${this.branch}`);
+      const [head, found] = (await git.raw(['rev-parse', ref, `${target.commit}^{commit}`]).catch(() => '')).trim().split('\n');
+      commit = found ?? '';
+      if (!head || !/^[0-9a-f]{40}$/.test(commit)) throw new CheckoutError(`commit ${target.commit} is not on branch ${this.branch}`);
+      // On the branch: an ancestor of (or equal to) its head, i.e. its merge base with the head is itself.
+      // Anything else is refused, never merged.
+      if (commit !== head) {
+        const base = (await git.raw(['merge-base', commit, head]).catch(() => '')).trim();
+        if (base !== commit) throw new CheckoutError(`commit ${commit.slice(0, 12)} is not on branch ${this.branch}`);
       }
-    }
-    await git.raw(['reset', '--hard', '--quiet', commit]);
-    // Files of an earlier commit that git does not track any more go too: the tree is the commit.
-    await git.raw(['clean', '-ffdxq']);
+    } else commit = (await git.revparse([ref])).trim();
+    // Not --quiet: it prints `HEAD is now at …`.
+    await git.raw(['reset', '--hard', commit]);
     return commit;
   }
 

@@ -24,6 +24,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
+import { loadDockerode } from './dockerode.ts';
 
 export type { Dockerode };
 
@@ -373,7 +374,7 @@ export function guardDocker(docker: Dockerode, host: string, settings: DockerSet
  */
 export async function connectDocker(host?: string, settings: DockerSettings = {}): Promise<Dockerode> {
   const target = host || DEFAULT_DOCKER_HOST;
-  const { default: DockerCtor } = await import('dockerode');
+  const DockerCtor = await loadDockerode();
   const docker = new DockerCtor(dockerOptions(target, settings));
   const s = guardDocker(docker, target, settings);
   try {

@@ -9,7 +9,7 @@
  * service, then checks what spans services (host ports, dependency cycles) and assembles the graph.
  */
 import type { LoadedRepo, Problem, ServiceGraph, ServiceSpec } from '../model.ts';
-import { locateProblems } from '../locate.ts';
+import { locateProblems, type Locator } from '../locate.ts';
 import { ProblemsError } from '../problems.ts';
 import { cmp, findCycles, topoOrder, type Edge } from './order.ts';
 import { isObject } from './parse.ts';
@@ -42,7 +42,7 @@ export const SERVICE_KEYS = [
 ];
 
 /** Validates and normalises the loaded repository into a ServiceGraph; throws ProblemsError with every problem. */
-export function buildGraph(repo: LoadedRepo): ServiceGraph {
+export function buildGraph(repo: LoadedRepo, opts: { locate?: Locator } = {}): ServiceGraph {
   const problems: Problem[] = [];
   const cfg = checkConfig(repo, problems);
   const byName = indexServices(repo.services, problems, { naming: cfg.naming, globs: cfg.globs, configFile: repo.configFile });
@@ -149,7 +149,7 @@ export function buildGraph(repo: LoadedRepo): ServiceGraph {
   if (problems.length > 0) {
     // Each problem names a field; point it at the field's line in its file (read only on failure).
     const definedAt = new Map(repo.services.map((s) => [s.file, s.definedAt] as const));
-    throw new ProblemsError(locateProblems(problems, { root: repo.root, configFile: repo.configFile, definedAt }));
+    throw new ProblemsError((opts.locate ?? locateProblems)(problems, { root: repo.root, configFile: repo.configFile, definedAt }));
   }
 
   const order = topoOrder(deps);

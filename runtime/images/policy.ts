@@ -4,9 +4,14 @@
  * clock), as the planner is: the agent gathers candidates from registry notifications and polls, and
  * deploys what this chooses.
  */
+import { createRequire } from 'node:module';
+import type Semver from 'semver';
 import picomatch from 'picomatch';
-import semver from 'semver';
 import type { UpdatePolicySpec } from '../model.ts';
+
+/** semver, loaded when a version is first compared (most configurations have no semver policy; a long-running agent keeps its ~1 MiB). */
+let semverLib: typeof Semver | undefined;
+const semver = (): typeof Semver => (semverLib ??= createRequire(import.meta.url)('semver') as typeof Semver);
 
 /** A tag of the service's repository, as a registry reported it. */
 export interface TagCandidate {
@@ -51,13 +56,13 @@ export function tagMatcher(policy: Pick<UpdatePolicySpec, 'tags'>): (tag: string
   const range = t.semver;
   return (tag) => {
     const v = parseVersion(tag);
-    return v !== null && semver.satisfies(v, range);
+    return v !== null && semver().satisfies(v, range);
   };
 }
 
 /** A tag as a semantic version (`1.2.3`, `v1.2.3`), or null. */
-export function parseVersion(s: string): semver.SemVer | null {
-  return semver.parse(s, { loose: true });
+export function parseVersion(s: string): Semver.SemVer | null {
+  return semver().parse(s, { loose: true });
 }
 
 /** The value a tag is ordered by: the regex's `sortBy` group, else the whole tag. */
@@ -67,7 +72,7 @@ function sortValue(policy: UpdatePolicySpec, tag: string): string | undefined {
   return tag;
 }
 
-type Key = { rank: 0 } | { rank: 1; v: semver.SemVer | number };
+type Key = { rank: 0 } | { rank: 1; v: Semver.SemVer | number };
 
 /** Compares two candidates by the policy's order; tags that cannot be ordered (no version, no number, no push time) rank lowest. */
 function keyOf(policy: UpdatePolicySpec, c: TagCandidate): Key {
@@ -86,7 +91,7 @@ function compareKeys(a: Key, b: Key): number {
   if (a.rank !== b.rank) return a.rank - b.rank;
   if (a.rank === 0 || b.rank === 0) return 0;
   if (typeof a.v === 'number' && typeof b.v === 'number') return a.v - b.v;
-  return semver.compare(a.v as semver.SemVer, b.v as semver.SemVer);
+  return semver().compare(a.v as Semver.SemVer, b.v as Semver.SemVer);
 }
 
 /**

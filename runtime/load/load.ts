@@ -26,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as esbuild from 'esbuild';
 import type { LoadedRepo, LoadedService, Problem } from '../model.ts';
 import { importersOf, missingModuleFix, thrownFix } from '../fixes.ts';
-import { LINE_COL, locateProblems } from '../locate.ts';
+import { LINE_COL, locateProblems, type Locator } from '../locate.ts';
 import { ProblemsError } from '../problems.ts';
 import type { BundleText, FromChild, SourceMapPayload, ThrownInfo, ToChild } from './protocol.ts';
 import { defaultServiceName } from '../naming.ts';
@@ -48,6 +48,8 @@ import {
 } from './sandbox.ts';
 
 export interface LoadOptions {
+  /** Places problems that name a field at its line (default `locateProblems`, in this process). */
+  locate?: Locator;
   /** Time limit for evaluating user code, per phase (config, services). Default: `env.WAFFLE_LOAD_TIMEOUT_MS`, else 10000. */
   timeoutMs?: number;
   /** Config file relative to the root. Default `waffle.config.ts`. */
@@ -781,7 +783,7 @@ export async function loadRepo(root: string, opts: LoadOptions = {}): Promise<Lo
   } catch (e) {
     // Evaluated data has no positions: a problem that names a field gets the field's line.
     if (e instanceof ProblemsError && e.problems.some((p) => p.where && !LINE_COL.test(p.where))) {
-      throw new ProblemsError(locateProblems(e.problems, { root, configFile }));
+      throw new ProblemsError((opts.locate ?? locateProblems)(e.problems, { root, configFile }));
     }
     throw e;
   } finally {

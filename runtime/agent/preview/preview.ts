@@ -108,8 +108,12 @@ export interface PreviewRunnerOptions {
   webUrl?: string;
   /** The agent's public address: the status links to its page. */
   publicUrl?: string;
-  /** The type-check before planning; default the TypeScript compiler as `waffle check` runs it; false: none. */
-  typecheck?: ((dir: string, configFile?: string) => Promise<Problem[]>) | false;
+  /**
+   * The type-check before planning; default `waffle check`'s, run in a child process (the agent never
+   * loads the TypeScript compiler); false: none. A rejection other than the signal's makes the preview
+   * an error that says why.
+   */
+  typecheck?: ((dir: string, configFile?: string, signal?: AbortSignal) => Promise<Problem[]>) | false;
   /** Problems the host policy finds in the commit's graph (the same check a deploy makes). */
   policy?: (graph: Planned['graph'], dir: string) => Problem[];
   /** Resolves once no deploy runs or waits; asked before each preview starts. */
@@ -339,8 +343,14 @@ export class PreviewRunner {
       const problems: Problem[] = [];
       let typesFailed = false;
       if (this.#o.typecheck !== false) {
-        const typecheck = this.#o.typecheck ?? (await import('../../check/typecheck.ts')).typecheck;
-        const found = await typecheck(checkout.dir, this.#o.configFile);
+        const typecheck = this.#o.typecheck ?? defaultTypecheck;
+        let found: Problem[];
+        try {
+          found = await typecheck(checkout.dir, this.#o.configFile, signal);
+        } catch (e) {
+          if (signal.aborted) throw signal.reason;
+          return { kind: 'error', message: (e as Error).message };
+        }
         if (found.length) {
           problems.push(...found);
           typesFailed = true;
@@ -377,6 +387,12 @@ export class PreviewRunner {
       await checkout.release().catch((e: Error) => this.#o.log.warn('preview: could not remove its worktree', { dir: checkout.dir, error: e.message }));
     }
   }
+}
+
+/** `waffle check`'s type-check in a child process of its own, stopped with the preview. */
+async function defaultTypecheck(dir: string, configFile?: string, signal?: AbortSignal): Promise<Problem[]> {
+  const { typecheckInChild } = await import('../../check/typecheck-process.ts');
+  return typecheckInChild(dir, configFile, signal ? { signal } : {});
 }
 
 /** Problems of `more` not already in `have` (the type-check and the load can find the same line). */

@@ -2,12 +2,17 @@
  * Validation of automatic image updates: a service's `update` policy (which tags, their order, a cooldown)
  * and the project's `updates` settings (the agent's tag poll and the registries' credentials).
  */
+import { createRequire } from 'node:module';
+import type Semver from 'semver';
 import picomatch from 'picomatch';
-import semver from 'semver';
 import type { SecretDecl, SecretKeySpec, UpdatePolicySpec, UpdateSettingsSpec } from '../../model.ts';
 import { isObject, show } from '../parse.ts';
 import { durationField, has, unknownKeys, type Report } from '../report.ts';
 import { checkSecretRef, isSecretRefData } from './secrets.ts';
+
+/** semver, loaded when a version is first compared (most configurations have no semver policy; a long-running agent keeps its ~1 MiB). */
+let semverLib: typeof Semver | undefined;
+const semver = (): typeof Semver => (semverLib ??= createRequire(import.meta.url)('semver') as typeof Semver);
 
 export const UPDATE_KEYS = ['tags', 'order', 'cooldown'];
 export const TAG_ORDERS = ['semver', 'numeric', 'newest'] as const;
@@ -101,7 +106,7 @@ export function checkUpdatePolicy(value: unknown, report: Report): UpdatePolicyS
     } else {
       const r = t.semver;
       if (typeof r !== 'string' || r.trim().length === 0) bad('update.tags.semver', `update.tags.semver must be a non-empty string, got ${show(r)}`, "for example semver: '^1.2'");
-      else if (semver.validRange(r) === null) {
+      else if (semver().validRange(r) === null) {
         bad('update.tags.semver', `semver range ${show(r)} is invalid`, "write a range such as '^1.2', '~1.4.0', '>=2.0.0 <3' or '1.x'");
       } else {
         tags = { semver: r };
