@@ -8,7 +8,7 @@ import type Dockerode from 'dockerode';
 import { dockerErrorMessage } from '../../docker/client.ts';
 import type { DestroyItemEvent, DestroyResult, DestroySettings, DestroyWhat } from '../target.ts';
 import { LABEL } from '../../labels.ts';
-import { swarmFilter } from './observe.ts';
+import { networkGone, swarmFilter } from './observe.ts';
 
 export async function destroySwarm(docker: Dockerode, project: string, opts: DestroySettings, emit: (e: DestroyItemEvent) => void): Promise<DestroyResult> {
   const filters = swarmFilter(project);
@@ -60,7 +60,7 @@ export async function destroySwarm(docker: Dockerode, project: string, opts: Des
         .catch(() => undefined);
     }
   }
-  await Promise.all(networks.map((n) => one('network', n.Name, () => retry(() => docker.getNetwork(n.Id).remove()))));
+  await Promise.all(networks.map((n) => one('network', n.Name, () => retry(() => docker.getNetwork(n.Id).remove()).then(() => networkGone(docker, { id: n.Id })))));
   const secrets = (await docker.listSecrets({ filters })) as unknown as Array<{ ID: string; Spec?: { Name?: string } }>;
   await Promise.all(secrets.map((s) => one('secret', s.Spec?.Name ?? s.ID, () => retry(() => docker.getSecret(s.ID).remove()))));
   if (opts.volumes) {

@@ -24,7 +24,7 @@ import { LABEL } from '../../labels.ts';
 import type { ApplyEvent, FailureDetail, Operation, Plan, ProxyTable, SwarmServiceSpec } from '../../model.ts';
 import type { ProxyDriver } from '../../apply/executor.ts';
 import type { ExecuteSettings } from '../target.ts';
-import { taskOf, type TaskInfo } from './observe.ts';
+import { networkGone, taskOf, type TaskInfo } from './observe.ts';
 import type { BoundSecretOp } from './secrets.ts';
 
 type Emit = (e: ApplyEvent) => void;
@@ -224,6 +224,8 @@ async function runOperation(ctx: Ctx, op: Operation): Promise<void> {
     case 'remove-network':
       // An overlay network is in use until the tasks of the services that left it are gone.
       await whileInUse(() => docker.getNetwork(op.network).remove(), 60_000, ctx.signal);
+      // Done once it is gone (an ingress network Caddy was attached to goes a moment later).
+      await networkGone(docker, { name: op.network });
       return;
     case 'create-swarm-secret': {
       const data = (op as BoundSecretOp).data;

@@ -137,6 +137,20 @@ export async function observeSwarm(docker: Dockerode, project: string, caddy?: {
   };
 }
 
+/**
+ * Waits (up to 30 s) until the network is no longer listed. An overlay network that a standalone
+ * container (the Caddy container) was attached to stays listed for a moment after its removal was
+ * accepted, while the node cleans up the attachment.
+ */
+export async function networkGone(docker: Dockerode, network: { id: string } | { name: string }): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    const left = await docker.listNetworks({ filters: 'id' in network ? { id: [network.id] } : { name: [network.name] } });
+    if (!left.some((n) => ('id' in network ? n.Id === network.id : n.Name === network.name))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export function taskOf(t: TaskInfo, service: string): ObservedSwarmTask {
   const out: ObservedSwarmTask = {
     id: t.ID,
