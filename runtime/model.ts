@@ -808,6 +808,8 @@ export type ApplyEvent =
       error?: string;
       /** Swarm's update state of the service, when an update runs (`updating`, `rollback_started`…). */
       update?: string;
+      /** The replicas the operation asked for (how many new tasks make it done). */
+      replicas?: number;
       at: number;
     }
   | { type: 'op-done'; op: string; kind: OperationKind; service?: string; containerId?: string; ms: number; at: number }

@@ -123,6 +123,21 @@ test('what Swarm runs as planned needs nothing; replicas change without replacin
   assert.deepEqual(reconcileSwarm(graph, observed, inputs(undefined)).operations, []);
 });
 
+test('a replica count changed by hand (labels unchanged) is set back without replacing the tasks', async () => {
+  const graph = await graphOf(3);
+  const observed = applied(reconcileSwarm(graph, empty, inputs('a'.repeat(64))));
+  const byHand: ObservedState = { ...observed, swarm: { ...observed.swarm!, services: observed.swarm!.services.map((x) => (x.service === 'api' ? { ...x, replicas: 1 } : x)) } };
+  const plan = reconcileSwarm(graph, byHand, inputs('a'.repeat(64)));
+  assert.deepEqual(kinds(plan.operations), ['update-swarm-service api']);
+  const op = plan.operations[0]!;
+  assert.ok(op.kind === 'update-swarm-service');
+  assert.equal(op.rolls, false);
+  assert.equal(op.replicas, 3);
+  assert.equal(op.spec.Mode.Replicated.Replicas, 3);
+  assert.deepEqual(op.causes, [{ kind: 'replicas', detail: '1 → 3 (scaled by hand)' }]);
+  assert.deepEqual(plan.unchanged, ['web']);
+});
+
 test('a service no longer defined is removed, then the network nobody uses and its secret versions', async () => {
   const graph = await graphOf(1);
   const observed = applied(reconcileSwarm(graph, empty, inputs('a'.repeat(64))));

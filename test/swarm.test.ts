@@ -473,10 +473,27 @@ test('the progress view shows the latest task of a rolling update', () => {
   const s = foldEvents([
     { type: 'apply-start', project: 'p', operations: 1, at: 0 },
     { type: 'op-start', op: 'update:web', kind: 'update-swarm-service', service: 'web', at: 0 },
-    { ...base, type: 'task-progress', task: 'a', slot: 1, state: 'running', current: true },
+    { ...base, type: 'task-progress', task: 'a', slot: 1, state: 'running', current: true, replicas: 2 },
+    { ...base, type: 'task-progress', task: 'b', slot: 1, state: 'running', desiredState: 'shutdown', current: false, replicas: 2 },
+  ]);
+  // The new tasks running out of the replicas, then the latest change.
+  assert.equal(stepText(s.rows['update:web']!, 1), 'updating 1/2 new · task 1 (previous) running → shutdown');
+  const next = foldEvents([
+    ...[
+      { type: 'apply-start', project: 'p', operations: 1, at: 0 },
+      { type: 'op-start', op: 'update:web', kind: 'update-swarm-service', service: 'web', at: 0 },
+    ] as const,
+    { ...base, type: 'task-progress', task: 'a', slot: 1, state: 'running', current: true, replicas: 2 },
+    { ...base, type: 'task-progress', task: 'c', slot: 2, state: 'starting', current: true, replicas: 2 },
+    { ...base, type: 'task-progress', task: 'c', slot: 2, state: 'running', current: true, replicas: 2 },
+  ]);
+  assert.equal(stepText(next.rows['update:web']!, 1), 'updating 2/2 new · task 2 running');
+  // Events without the replicas (an older recording) show the latest change alone.
+  const bare = foldEvents([
+    { type: 'op-start', op: 'update:web', kind: 'update-swarm-service', service: 'web', at: 0 },
     { ...base, type: 'task-progress', task: 'b', slot: 1, state: 'running', desiredState: 'shutdown', current: false },
   ]);
-  assert.equal(stepText(s.rows['update:web']!, 1), 'updating task 1 (previous) running → shutdown');
+  assert.equal(stepText(bare.rows['update:web']!, 1), 'updating task 1 (previous) running → shutdown');
   const failed = foldEvents([
     { type: 'op-start', op: 'update:web', kind: 'update-swarm-service', service: 'web', at: 0 },
     { ...base, type: 'task-progress', task: 'c', slot: 1, state: 'failed', desiredState: 'shutdown', current: true, error: 'unhealthy container', update: 'rollback_started' },

@@ -36,13 +36,21 @@ test('summary: nothing before the apply is done; a clean apply has no failure se
   assert.doesNotMatch(frame, /✗|cause:/);
 });
 
-test('summary: long failure lines are truncated to the width, not wrapped', () => {
+test('summary: long evidence lines are truncated to the width; the cause wraps, whole, under itself', () => {
+  const cause = `${'y'.repeat(120)} the task error at the end`;
   const events = recorded('demo-change-fail.ndjson').map((e) =>
-    e.type === 'op-failed' ? { ...e, failure: { ...e.failure, logTail: ['x'.repeat(300)], message: 'y'.repeat(200) } } : e,
+    e.type === 'op-failed' ? { ...e, failure: { ...e.failure, logTail: ['x'.repeat(300)], message: cause } } : e,
   );
   const frame = render(<Summary state={foldEvents(events)} width={60} />).lastFrame()!;
   assert.ok(maxLineWidth(frame) <= 60, frame);
   assert.match(frame, /x+…/);
+  const lines = frame.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('    cause: '));
+  const wrapped = [lines[at]!.slice(11), ...lines.slice(at + 1).filter((l, i, all) => all.slice(0, i + 1).every((x) => /^ {11}\S/.test(x))).map((l) => l.slice(11))];
+  assert.ok(wrapped.length > 2, frame);
+  // Every character of the cause is on the screen, in order (wrapping only adds line breaks).
+  assert.equal(wrapped.join('').replace(/\s/g, ''), cause.replace(/\s/g, ''), frame);
+  assert.match(wrapped.at(-1)!, /the task error at the end$/);
 });
 
 test('plain renderer: the same recorded stream as lines, failure evidence and a recap, no escape sequences', () => {

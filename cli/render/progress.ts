@@ -24,6 +24,10 @@ export interface OpRow {
   health?: { status: string; deadline: number };
   failure?: FailureDetail;
   reason?: string;
+  /** Swarm: the latest state of each task of the operation, by task id. */
+  tasks?: Record<string, { current: boolean; state: string; desiredState: string }>;
+  /** Swarm: the replicas the operation asked for. */
+  replicas?: number;
 }
 
 export type Summary = Extract<ApplyEvent, { type: 'apply-done' }>['summary'];
@@ -73,9 +77,12 @@ export function reduceProgress(s: ProgressState, e: ApplyEvent): ProgressState {
       return update(s, e.op, { pull: { image: e.image, layers: e.layers, layersDone: e.layersDone, current: e.current, total: e.total } });
     case 'health-wait':
       return update(s, e.op, { health: { status: e.status, deadline: e.deadline } });
-    case 'task-progress':
-      // A Swarm task of the operation changed state: the row shows the latest one.
-      return update(s, e.op, { step: 'updating', stepDetail: taskText(e) });
+    case 'task-progress': {
+      // A Swarm task of the operation changed state: the row keeps every task's latest state (for the
+      // tally of new tasks running) and shows the latest change.
+      const tasks = { ...s.rows[e.op]?.tasks, [e.task]: { current: e.current, state: e.state, desiredState: e.desiredState } };
+      return update(s, e.op, { step: 'updating', stepDetail: taskText(e), tasks, ...(e.replicas !== undefined ? { replicas: e.replicas } : {}) });
+    }
     case 'op-done':
       return { ...update(s, e.op, { status: 'done', ms: e.ms }), finished: [...s.finished, e.op] };
     case 'op-failed':
@@ -181,10 +188,19 @@ export function stepText(row: OpRow, now: number, room = 60): string {
   if (row.step === 'waiting-health' && row.health) {
     const left = Math.max(0, Math.ceil((row.health.deadline - now) / 1000));
     text += ` (${row.health.status}, ${left}s left)`;
+  } else if (row.tasks && row.replicas !== undefined) {
+    // `updating 1/2 new · task 2 starting`: the new tasks running out of the replicas asked for, then
+    // the latest change (a task's state lasts less than a frame when health checks pass at once).
+    text += ` ${newTasksRunning(row.tasks)}/${row.replicas} new · ${printable(row.stepDetail ?? '')}`;
   } else if (row.stepDetail && row.step !== 'creating' && row.step !== 'starting') {
     text += ` ${printable(row.stepDetail)}`;
   }
   return text;
+}
+
+/** Tasks of the operation's own spec that run and are meant to. */
+export function newTasksRunning(tasks: NonNullable<OpRow['tasks']>): number {
+  return Object.values(tasks).filter((t) => t.current && t.state === 'running' && t.desiredState === 'running').length;
 }
 
 /** The static log line of a finished row (no colour). */

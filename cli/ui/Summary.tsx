@@ -6,6 +6,7 @@
 import kleur from 'kleur';
 import { failedRows, summaryText, type ProgressState } from '../render/progress.ts';
 import { failureLines } from '../render/plain.ts';
+import wrapAnsi from 'wrap-ansi';
 import { printable, truncate } from '../render/text.ts';
 import { Lines } from './Lines.tsx';
 
@@ -19,7 +20,10 @@ export function summaryLines(state: ProgressState, width: number): string[] {
     const f = row.failure ?? { message: 'failed' };
     lines.push('');
     lines.push(`${kleur.red('✗')} ${kleur.bold(truncate(row.label, width - 2))}`);
-    lines.push(truncate(`    cause: ${printable(f.message)}`, width));
+    // The cause is the one line a reader needs whole (Swarm's task errors come last in it): it wraps,
+    // indented under `cause:`, instead of being cut at the terminal's width.
+    const cause = wrapAnsi(printable(f.message), Math.max(20, width - 11), { hard: true, trim: true }).split('\n');
+    cause.forEach((l, i) => lines.push(truncate(`${i === 0 ? '    cause: ' : ' '.repeat(11)}${l}`, width)));
     for (const l of failureLines(f)) lines.push(kleur.dim(truncate(l, width)));
   }
   return lines;

@@ -47,6 +47,10 @@ export interface ServiceStatus {
   image?: string;
   commit?: string;
   container?: string;
+  /** Swarm target: the replicas the service asks for and its tasks running now (the row shows the newest task). */
+  replicas?: { desired: number; running: number };
+  /** Swarm target: Swarm's state of the service's last update (`completed`, `rollback_completed`…), when one ran. */
+  update?: string;
   lastDeploy?: { id: string; action: string; outcome: string; at?: number };
 }
 
@@ -267,11 +271,14 @@ export class Agent {
       const c = observed.containers.filter((x) => x.service === name && !isKept(x, graph.project)).sort((a, b) => b.generation - a.generation)[0];
       const row = rows.find((r) => r.services.some((s) => s.service === name));
       const s = row?.services.find((x) => x.service === name);
+      const swarm = observed.swarm?.services.find((x) => x.service === name);
+      const running = observed.swarm?.tasks.filter((t) => t.service === name && t.desiredState === 'running' && t.state === 'running').length ?? 0;
       out.services.push({
         service: name,
         state: c?.state ?? 'missing',
         health: c?.health ?? 'none',
         ...(c ? { image: c.image, commit: c.commit, container: c.name } : {}),
+        ...(swarm ? { replicas: { desired: swarm.replicas, running }, ...(swarm.updateState ? { update: swarm.updateState } : {}) } : {}),
         ...(row && s ? { lastDeploy: { id: row.id, action: s.action, outcome: s.outcome, ...(row.finishedAt ? { at: row.finishedAt } : {}) } } : {}),
       });
     }

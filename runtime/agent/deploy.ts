@@ -6,7 +6,7 @@
  * problems with file and service.
  */
 import type { Engine } from '../engine.ts';
-import type { PlanOpCounts, Problem, RunEvent, ServiceGraph } from '../model.ts';
+import type { Operation, PlanOpCounts, Problem, RunEvent, ServiceGraph } from '../model.ts';
 import type { DeployResult, ServiceOutcome } from '../history/history.ts';
 import { checkHostPolicy, type HostPolicy } from './policy.ts';
 import { CheckoutError, type Checkout } from './checkout.ts';
@@ -65,7 +65,15 @@ const ACTIONS: Record<string, string> = {
   'start-service': 'start',
   'remove-service': 'remove',
   'rename-service': 'rename',
+  'create-swarm-service': 'create',
+  'remove-swarm-service': 'remove',
 };
+
+/** What an operation does to its service, as the history names it; a Swarm update that rolls the tasks is a replace. */
+function actionOf(op: Operation): string | undefined {
+  if (op.kind === 'update-swarm-service') return op.rolls ? 'replace' : 'update';
+  return ACTIONS[op.kind];
+}
 
 /** `2 to replace, 1 to create` or `no changes`. */
 export function planSummary(c: PlanOpCounts): string {
@@ -101,7 +109,10 @@ class Recorder {
       case 'plan-ready':
         this.counts = e.counts;
         this.operations = e.operations;
-        for (const op of e.plan.operations) if ('service' in op && ACTIONS[op.kind]) this.ops.set(op.id, { service: op.service, action: ACTIONS[op.kind]! });
+        for (const op of e.plan.operations) {
+          const action = actionOf(op);
+          if ('service' in op && action) this.ops.set(op.id, { service: op.service, action });
+        }
         break;
       case 'op-done':
       case 'op-failed':

@@ -7,6 +7,7 @@
  * - A container removed, renamed or created by hand queues a reconcile (a `repair` deploy): the planner
  *   creates what is missing and removes what is not desired. A restart policy or limit changed by hand
  *   (`docker update`) is set back to the desired values in place.
+ * A project on Swarm is left to Swarm, which repairs its tasks itself (see `desired`).
  * Events the agent's own deploys cause are not drift: while a deploy runs or waits nothing is judged,
  * and afterwards only containers known from the snapshot taken after it (and events stamped after it)
  * count. Every repair is recorded and counted.
@@ -114,11 +115,17 @@ export class DriftWatcher implements TriggerSource {
     s?.destroy?.();
   }
 
-  /** Each deploy's graph: the project and services to watch. */
+  /**
+   * Each deploy's graph: the project and services to watch. A project on Swarm is not watched: Swarm's
+   * own orchestrator replaces a task that exits, turns unhealthy or is removed (with its restart policy
+   * and backoff), and a second repairer would compete with it; its task containers carry no project
+   * label either, so the stream would only hear containers that are not Swarm's.
+   */
   desired(graph: ServiceGraph): ServiceGraph {
     this.#graph = graph;
-    if (graph.project !== this.#project) {
-      this.#project = graph.project;
+    const project = graph.target === 'swarm' ? undefined : graph.project;
+    if (project !== this.#project) {
+      this.#project = project;
       this.#known.clear();
       this.#closeStream();
       if (!this.#stopped) void this.#follow();

@@ -51,6 +51,8 @@ export interface ServiceView {
   domains: string[];
   /** When the container started (ms), for its uptime. */
   startedAt?: number;
+  /** Swarm target: the replicas asked for and the tasks running. */
+  replicas?: { desired: number; running: number };
   lastDeploy?: { id: string; action: string; outcome: string; at?: number };
 }
 

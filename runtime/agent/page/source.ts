@@ -14,7 +14,7 @@ export interface AgentStatusView {
   repo?: string;
   deployedCommit?: string;
   queue: { running?: string; pending?: string };
-  services: Array<{ service: string; state: string; health: string; image?: string; commit?: string; container?: string; lastDeploy?: ServiceView['lastDeploy'] }>;
+  services: Array<{ service: string; state: string; health: string; image?: string; commit?: string; container?: string; replicas?: ServiceView['replicas']; lastDeploy?: ServiceView['lastDeploy'] }>;
 }
 
 export interface HistoryReader {
@@ -108,6 +108,7 @@ export function pageSource(o: PageSourceOptions): PageSource {
             ...(s.container ? { container: s.container } : {}),
             domains: o.domains?.(s.service) ?? [],
             ...(d?.startedAt ? { startedAt: d.startedAt } : {}),
+            ...(s.replicas ? { replicas: s.replicas } : {}),
             ...(s.lastDeploy ? { lastDeploy: s.lastDeploy } : {}),
           };
         });

@@ -183,6 +183,7 @@ function serviceCard(s: ServiceView, d: OverviewData): Html {
 <dt>commit</dt><dd>${commitLink(s.commit, d.repo, d.webUrl)}</dd>
 ${s.domains.length ? html`<dt>domains</dt><dd>${s.domains.map((x, i) => html`${i ? ', ' : ''}<span class="mono">${x}</span>`)}</dd>` : ''}
 <dt>uptime</dt><dd>${uptime}</dd>
+${s.replicas ? html`<dt>tasks</dt><dd>${s.replicas.running} of ${s.replicas.desired} running</dd>` : ''}
 <dt>last deploy</dt><dd>${s.lastDeploy ? html`<a href="/deployments/${s.lastDeploy.id}">${s.lastDeploy.action}</a> ${badge(s.lastDeploy.outcome)}` : '—'}</dd>
 </dl>
 </li>`;

@@ -313,6 +313,7 @@ async function follow(ctx: Ctx, op: Operation & { service: string; spec: SwarmSe
         current: current(t),
         ...(t.error ? { error: t.error } : {}),
         ...(update ? { update } : {}),
+        replicas,
         at: Date.now(),
       });
     }

@@ -5,7 +5,8 @@
  * A service is updated when the config-hash label of its Swarm service differs from the hash of the
  * spec planned now; the per-part label names what changed and whether the tasks are replaced (a rolling
  * update run by Swarm) or kept (only the replica count or the rollout settings changed). The update
- * carries the spec version it was planned against (Swarm refuses an update of a newer spec).
+ * carries the spec version it was planned against (Swarm refuses an update of a newer spec). A replica
+ * count changed by hand (the labels still match) is set back the same way, the tasks kept.
  */
 import { LABEL } from '../../labels.ts';
 import type { Cause, ObservedState, ObservedSwarm, Operation, Plan, ServiceGraph } from '../../model.ts';
@@ -147,8 +148,28 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
       continue;
     }
     const { hash } = swarmHashes(spec, inputs.secretsDigests?.[name]);
-    if (existing.configHash === hash) {
+    if (existing.configHash === hash && existing.replicas === replicas) {
       unchanged.push(name);
+      continue;
+    }
+    if (existing.configHash === hash) {
+      // Scaled by hand (`docker service scale`): the labels still match, the replica count does not.
+      // It is set back without replacing the tasks.
+      const id = `update:${name}`;
+      serviceOp.set(name, id);
+      ops.push({
+        kind: 'update-swarm-service',
+        id,
+        after,
+        causes: [{ kind: 'replicas', detail: `${existing.replicas} → ${replicas} (scaled by hand)` }],
+        service: name,
+        name: spec.Name,
+        serviceId: existing.id,
+        version: existing.version,
+        spec,
+        replicas,
+        rolls: false,
+      });
       continue;
     }
     const was = parsePartsLabel(existing.labels[LABEL.configParts]);
