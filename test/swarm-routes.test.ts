@@ -2,7 +2,8 @@
  * Routes on the Swarm target, on a one-node swarm of the real engine, through a real Caddy running as
  * a container (built from Debian's caddy, see test/caddy.ts) with its admin API on a unix socket.
  *
- * One project goes through a routed service's life, driven by the real CLI: two routed services (one
+ * A Caddy container that does not exist stops the plan with the fix. Then one project goes through a
+ * routed service's life, driven by the real CLI: two routed services (one
  * with 2 replicas) share a domain by path and answer through the Caddy container, an unknown path is
  * Caddy's 404; routing does not let the routed services reach each other (from inside their tasks);
  * several start-first rolling updates under load with requests always in flight fail no request and
@@ -121,6 +122,21 @@ after(async () => {
   if (repo) fs.rmSync(repo, { recursive: true, force: true });
   fs.rmSync(home, { recursive: true, force: true });
   await swarm?.leave();
+});
+
+test('a Caddy container that does not exist: the plan fails naming the setting, the file and the fix; nothing is created', async () => {
+  const absent = `${project}-no-caddy`;
+  const other = makeRepo({ ...files(), 'waffle.config.ts': files()['waffle.config.ts']!.replace(`container: '${caddy!.name}'`, `container: '${absent}'`) }, { git: true });
+  try {
+    const r = await waffle(['apply', '--yes', '--plain'], { cwd: other, env: env() });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`Caddy container "${absent}" \\(ingress\\.caddy\\.container in waffle\\.config\\.ts\\) does not exist`));
+    assert.match(r.stdout + r.stderr, /Fix: start Caddy as a container on the manager/);
+    assert.deepEqual(await docker.listServices({ filters: { label: [`dev.wafflemaker.project=${project}`] } }), []);
+    assert.deepEqual(await docker.listNetworks({ filters: { label: [`dev.wafflemaker.project=${project}`] } }), []);
+  } finally {
+    fs.rmSync(other, { recursive: true, force: true });
+  }
 });
 
 test('routed services on Swarm answer through the Caddy container: by domain and path, an unknown path is 404', async () => {
