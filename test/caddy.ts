@@ -291,8 +291,20 @@ export async function startCaddyContainer(host: string, name: string): Promise<C
     '--label', 'dev.wafflemaker.test-caddy=1',
     CADDY_IMAGE, 'run', '--config', '/etc/waffle-caddy/caddy.json',
   ]);
-  if (run.status !== 0) throw new Error(`docker run ${CADDY_IMAGE}: ${run.stderr}`);
-  await waitUp();
+  const cleanUp = () => {
+    cli(['rm', '-f', name]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  if (run.status !== 0) {
+    cleanUp();
+    throw new Error(`docker run ${CADDY_IMAGE}: ${run.stderr}`);
+  }
+  try {
+    await waitUp();
+  } catch (e) {
+    cleanUp();
+    throw e;
+  }
   return {
     name,
     admin,
@@ -305,8 +317,7 @@ export async function startCaddyContainer(host: string, name: string): Promise<C
       await waitUp();
     },
     async stop() {
-      cli(['rm', '-f', name]);
-      fs.rmSync(dir, { recursive: true, force: true });
+      cleanUp();
     },
     output: () => {
       const r = cli(['logs', '--tail', '100', name]);
