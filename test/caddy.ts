@@ -4,6 +4,10 @@
  * configuration is what an operator would give a host Caddy: the admin address and the ports, the local
  * certificate authority without touching the system's trust store, and no saved config (`--resume` off),
  * so a restart comes back empty. A Caddy started by the package's systemd unit is never used.
+ *
+ * For the Swarm target, `startCaddyContainer()` runs the same binary as a container (an image built
+ * from it, `ensureCaddyImage()`), as an operator runs Caddy on a manager: admin API on a unix socket in
+ * a host directory, HTTP and HTTPS ports published on 127.0.0.1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
