@@ -494,8 +494,21 @@ export interface IngressSettings {
    */
   provider?: 'caddy' | 'traefik';
   caddy?: {
-    /** Caddy's admin API. Default `'http://127.0.0.1:2019'`. */
+    /**
+     * Caddy's admin API: `http://host:port`, or `unix:///path/to/admin.sock` for an admin API on a unix
+     * socket (what Caddy in a container on a Swarm manager should use). Default `'http://127.0.0.1:2019'`.
+     */
     admin?: string;
+    /**
+     * `target: 'swarm'` only (required there when a service has `routes`): the name of the Caddy
+     * container on the manager waffle talks to. Tasks run on overlay networks that a Caddy on the host
+     * cannot reach, so waffle attaches this container to each routed service's ingress network
+     * (`<project>_ingress_<service>`) and detaches it when the service is no longer routed.
+     *
+     * @example
+     * caddy: { admin: 'unix:///run/waffle-caddy/admin.sock', container: 'caddy' }
+     */
+    container?: string;
     /**
      * The Caddy server (under `apps.http.servers`) the project's routes go into. Default `'waffle'`;
      * created when missing, listening on Caddy's HTTPS port (`apps.http.https_port`, default 443).

@@ -14,7 +14,7 @@ import { loadRepo, type LoadOptions } from './load/load.ts';
 import { confinement, type Confinement } from './load/sandbox.ts';
 import { buildGraph } from './graph/graph.ts';
 // The single engine's own features (rollback to a kept container, maintenance) plan and run directly.
-import { reconcile, type PinInput } from './plan/reconcile.ts';
+import type { PinInput } from './plan/reconcile.ts';
 import { observe } from './docker/observe.ts';
 import { execute } from './apply/executor.ts';
 import { generationsOf, planRollback, RollbackError, rollbackTarget, type Generations } from './plan/rollback.ts';
@@ -452,7 +452,7 @@ export class Engine {
         try {
           const observed = await this.#observe(docker, graph, ctx, {});
           const maintenance = await this.#observeProxy(graph, observed, ctx, opts.signal);
-          const plan = reconcile(graph, observed, { commit, maintenance });
+          const plan = targetFor(graph).plan(graph, observed, { commit, maintenance });
           ctx.stage = 'proxy';
           await new CaddyAdmin(graph.ingress!.admin, opts.signal ? { signal: opts.signal } : {}).push(plan.proxy!);
         } catch (e) {
@@ -741,15 +741,25 @@ export class Engine {
         const started = Date.now();
         ctx.stage = 'destroy';
         ctx.emit({ type: 'destroy-start', volumes: !!opts.volumes, at: started });
-        const removed = await targetFor(graph).destroy(docker, graph.project, { volumes: !!opts.volumes }, (e) =>
-          ctx.emit({ type: 'destroy-item', state: e.type, what: e.what, name: e.name, ...('message' in e ? { message: e.message } : {}), at: e.at } as DestroyRunEvent),
+        // The project's routes leave the proxy too (a route to a removed container would answer 502); on
+        // Swarm before the services go, as for a removed service, and Caddy is detached from their networks.
+        const proxyErrors: string[] = [];
+        const emptyProxy = async () => {
+          if (graph.ingress?.provider !== 'caddy') return;
+          const empty = { provider: 'caddy' as const, project: graph.project, admin: graph.ingress.admin, server: graph.ingress.server, tls: graph.ingress.tls, routes: [], upstreams: {}, maintenance: {} };
+          await new CaddyAdmin(graph.ingress.admin).push(empty).catch((e: Error) => proxyErrors.push(`the proxy's routes of ${graph.project}: ${e.message}`));
+        };
+        const swarm = graph.target === 'swarm';
+        if (swarm) await emptyProxy();
+        const removed = await targetFor(graph).destroy(
+          docker,
+          graph.project,
+          { volumes: !!opts.volumes, ...(swarm && graph.ingress?.container ? { proxyContainer: graph.ingress.container } : {}) },
+          (e) => ctx.emit({ type: 'destroy-item', state: e.type, what: e.what, name: e.name, ...('message' in e ? { message: e.message } : {}), at: e.at } as DestroyRunEvent),
         );
         removeSecretFiles(graph.project, this.env);
-        // The project's routes leave the proxy too (a route to a removed container would answer 502).
-        if (graph.ingress?.provider === 'caddy') {
-          const empty = { provider: 'caddy' as const, project: graph.project, admin: graph.ingress.admin, server: graph.ingress.server, tls: graph.ingress.tls, routes: [], upstreams: {}, maintenance: {} };
-          await new CaddyAdmin(graph.ingress.admin).push(empty).catch((e: Error) => removed.errors.push(`the proxy's routes of ${graph.project}: ${e.message}`));
-        }
+        if (!swarm) await emptyProxy();
+        removed.errors.push(...proxyErrors);
         // Kept containers went with the others: no pin can hold any more.
         new PinStore(graph.project, this.env).clear();
         const revoked = await revokeProjectLeases(graph, 'all', { env: this.env }).catch((e: Error) => ({ revoked: [], failed: [{ error: e.message }] }));

@@ -168,10 +168,12 @@ export interface RouteSpec {
 /** `defineConfig({ ingress })`, validated, defaults filled. */
 export interface IngressSpec {
   provider: 'caddy' | 'traefik';
-  /** Caddy's admin API base URL, without a trailing slash. */
+  /** Caddy's admin API base URL (`http(s)://host:port` or `unix:///path`), without a trailing slash. */
   admin: string;
   /** The Caddy server the project's routes go into. */
   server: string;
+  /** Swarm: the Caddy container waffle attaches to the routed services' ingress networks. */
+  container?: string;
   tls: 'internal' | { acme: { email: string; staging: boolean } };
   drainSeconds: number;
   /** Maintenance page file, relative to the repository root, when set. */
@@ -444,6 +446,8 @@ export interface ObservedSwarm {
   services: ObservedSwarmService[];
   tasks: ObservedSwarmTask[];
   secrets: ObservedSwarmSecret[];
+  /** The Caddy container of `ingress.caddy.container` (read when planning): the networks it is attached to, sorted. */
+  caddy?: { container: string; networks: string[] };
 }
 
 // ───────────────────────────── plan ─────────────────────────────
@@ -476,6 +480,8 @@ export interface NetworkCreateBody {
   /** `bridge` on the engine target, `overlay` on Swarm. */
   Driver: 'bridge' | 'overlay';
   Internal: boolean;
+  /** Swarm: a standalone container (the Caddy container) may join this overlay network. */
+  Attachable?: boolean;
   Labels: Record<string, string>;
   Options: Record<string, string>;
 }
@@ -620,8 +626,12 @@ export type Operation =
       route?: { network: string };
     })
   | (OpBase & { kind: 'remove-service'; service: string; containerId: string; containerName: string; stopTimeout: number })
-  /** Puts the project's routes in the proxy back to what the plan's `proxy` table says (drift, removed services, maintenance). */
-  | (OpBase & { kind: 'configure-proxy'; provider: 'caddy' });
+  /**
+   * Puts the project's routes in the proxy back to what the plan's `proxy` table says (drift, removed
+   * services, maintenance). Swarm: first attaches the Caddy `container` to the networks in `attach`, then
+   * pushes the table, then detaches it from those in `detach`.
+   */
+  | (OpBase & { kind: 'configure-proxy'; provider: 'caddy'; container?: string; attach?: string[]; detach?: string[] });
 
 export type OperationKind = Operation['kind'];
 
@@ -770,6 +780,12 @@ export interface ProxyTable {
   routes: ProxyRoute[];
   /** Service → the container's address (IPv4) on the ingress network, or null. */
   upstreams: Record<string, string | null>;
+  /**
+   * Swarm: service → the DNS name whose A records are its tasks' addresses (`tasks.<project>_<service>`),
+   * which the proxy looks up again every second, so it follows Swarm's tasks with no change of its
+   * configuration. A service here is routed whatever `upstreams` says.
+   */
+  tasks?: Record<string, string>;
   /** Service → the page it answers with 503 while in maintenance. */
   maintenance: Record<string, string>;
 }

@@ -4,8 +4,12 @@
  * configuration is what an operator would give a host Caddy: the admin address and the ports, the local
  * certificate authority without touching the system's trust store, and no saved config (`--resume` off),
  * so a restart comes back empty. A Caddy started by the package's systemd unit is never used.
+ *
+ * For the Swarm target, `startCaddyContainer()` runs the same binary as a container (an image built
+ * from it, `ensureCaddyImage()`), as an operator runs Caddy on a manager: admin API on a unix socket in
+ * a host directory, HTTP and HTTPS ports published on 127.0.0.1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -176,9 +180,16 @@ export async function until(
 export function caddyApi(caddy: Pick<Caddy, 'admin'>, method: string, apiPath: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
   const data = body !== undefined ? JSON.stringify(body) : undefined;
   return new Promise((resolve, reject) => {
+    const unix = caddy.admin.startsWith('unix://') ? caddy.admin.slice('unix://'.length) : undefined;
+    const url = unix ? undefined : new URL(`${caddy.admin}${apiPath}`);
     const req = http.request(
-      new URL(`${caddy.admin}${apiPath}`),
-      { method, agent: false, headers: { 'Content-Type': 'application/json', ...(data !== undefined ? { 'Content-Length': Buffer.byteLength(data) } : {}) } },
+      {
+        ...(unix ? { socketPath: unix, path: apiPath, setHost: false } : { host: url!.hostname, port: url!.port, path: `${url!.pathname}${url!.search}` }),
+        method,
+        agent: false,
+        // On a unix socket Caddy accepts only an empty Host (no host name names the service).
+        headers: { 'Content-Type': 'application/json', ...(unix ? { Host: '' } : {}), ...(data !== undefined ? { 'Content-Length': Buffer.byteLength(data) } : {}) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -197,4 +208,124 @@ export function caddyApi(caddy: Pick<Caddy, 'admin'>, method: string, apiPath: s
     req.on('error', reject);
     req.end(data);
   });
+}
+
+/** The Caddy image built from Debian's `/usr/bin/caddy` (no registry is reachable to pull `caddy:2`). */
+export const CADDY_IMAGE = 'waffle-test/caddy:2.6.2';
+
+/**
+ * Builds `CADDY_IMAGE` when missing: `FROM scratch`, Debian's caddy binary, the shared libraries `ldd`
+ * lists for it (libzstd, libc, the loader), CA certificates and a `/data` + `/config` for its storage.
+ */
+export async function ensureCaddyImage(host: string): Promise<void> {
+  ensureDebianPackages([{ pkg: 'caddy', provides: 'caddy' }]);
+  const cli = (args: string[], extra: Record<string, string> = {}) => spawnSync('docker', args, { env: { ...process.env, DOCKER_HOST: host, ...extra }, encoding: 'utf8' });
+  if (cli(['image', 'inspect', CADDY_IMAGE]).status === 0) return;
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-caddy-img-'));
+  try {
+    const ldd = spawnSync('ldd', ['/usr/bin/caddy'], { encoding: 'utf8' });
+    if (ldd.status !== 0) throw new Error(`ldd /usr/bin/caddy: ${ldd.stderr}`);
+    // `libzstd.so.1 => /lib/x86_64-linux-gnu/libzstd.so.1 (0x…)` and `/lib64/ld-linux-x86-64.so.2 (0x…)`
+    const libs = [...ldd.stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]!);
+    const copy = (from: string) => {
+      const to = path.join(ctx, 'root', from);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(from), to);
+    };
+    copy('/usr/bin/caddy');
+    for (const l of libs) copy(l);
+    if (fs.existsSync('/etc/ssl/certs/ca-certificates.crt')) copy('/etc/ssl/certs/ca-certificates.crt');
+    for (const d of ['data', 'config', 'tmp']) fs.mkdirSync(path.join(ctx, 'root', d), { recursive: true });
+    fs.writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      ['FROM scratch', 'COPY root /', 'ENV XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config HOME=/tmp', 'ENTRYPOINT ["/usr/bin/caddy"]', 'CMD ["run", "--resume"]', ''].join('\n'),
+    );
+    const r = cli(['build', '-q', '-t', CADDY_IMAGE, ctx], { DOCKER_BUILDKIT: '0' });
+    if (r.status !== 0) throw new Error(`docker build ${CADDY_IMAGE} failed: ${r.stderr || r.stdout}`);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
+export interface CaddyContainer extends Caddy {
+  /** The container's name (unique per test). */
+  name: string;
+}
+
+/**
+ * Caddy as an operator runs it on a Swarm manager: a container of `CADDY_IMAGE` attached to no network
+ * of a project at start (the default bridge only), its HTTP and HTTPS ports published on 127.0.0.1:<free
+ * port>, its admin API on a unix socket in a host directory mounted into the container (`admin` is
+ * `unix://<dir>/admin.sock`), so no container on a network Caddy joins can reach it. Its configuration is
+ * not persisted, so `restart()` brings it back empty. `stop()` removes the container and the directory.
+ */
+export async function startCaddyContainer(host: string, name: string): Promise<CaddyContainer> {
+  await ensureCaddyImage(host);
+  const cli = (args: string[]) => spawnSync('docker', args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' });
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-caddy-ctr-'));
+  const socket = path.join(dir, 'admin.sock');
+  fs.writeFileSync(
+    path.join(dir, 'caddy.json'),
+    JSON.stringify({
+      admin: { listen: 'unix//etc/waffle-caddy/admin.sock', config: { persist: false } },
+      logging: { logs: { default: { level: 'ERROR' } } },
+      apps: { http: { http_port: 80, https_port: 443 }, pki: { certificate_authorities: { local: { install_trust: false } } } },
+    }),
+  );
+  const admin = `unix://${socket}`;
+  const waitUp = async () => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        const r = await caddyApi({ admin }, 'GET', '/config/');
+        if (r.status === 200) return;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`caddy container ${name} did not start: ${cli(['logs', '--tail', '50', name]).stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  cli(['rm', '-f', name]);
+  const run = cli([
+    'run', '-d', '--name', name,
+    '-p', `127.0.0.1:${httpPort}:80`, '-p', `127.0.0.1:${httpsPort}:443`,
+    '-v', `${dir}:/etc/waffle-caddy`,
+    '--label', 'dev.wafflemaker.test-caddy=1',
+    CADDY_IMAGE, 'run', '--config', '/etc/waffle-caddy/caddy.json',
+  ]);
+  const cleanUp = () => {
+    cli(['rm', '-f', name]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  if (run.status !== 0) {
+    cleanUp();
+    throw new Error(`docker run ${CADDY_IMAGE}: ${run.stderr}`);
+  }
+  try {
+    await waitUp();
+  } catch (e) {
+    cleanUp();
+    throw e;
+  }
+  return {
+    name,
+    admin,
+    httpPort,
+    httpsPort,
+    async restart() {
+      fs.rmSync(socket, { force: true });
+      const r = cli(['restart', '-t', '0', name]);
+      if (r.status !== 0) throw new Error(`docker restart ${name}: ${r.stderr}`);
+      await waitUp();
+    },
+    async stop() {
+      cleanUp();
+    },
+    output: () => {
+      const r = cli(['logs', '--tail', '100', name]);
+      return r.stdout + r.stderr;
+    },
+  };
 }

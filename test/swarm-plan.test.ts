@@ -153,7 +153,7 @@ test('a service no longer defined is removed, then the network nobody uses and i
   assert.deepEqual(plan.operations[3]!.after, ['remove:shop_api', 'update:web']);
 });
 
-test('on Swarm, routes and a port bound to one address are refused with the file, the service and the fix', async () => {
+test('on Swarm, routes without the Caddy container and a port bound to one address are refused with the file and the fix', async () => {
   const dir = makeRepo({
     'waffle.config.ts': `import { defineConfig } from 'wafflemaker';\nexport default defineConfig({ project: 'shop', target: 'swarm' });\n`,
     'services/web.ts': `import { defineService } from 'wafflemaker';
@@ -165,7 +165,7 @@ export default defineService({ image: 'shop/web:1', port: 8080, ports: ['127.0.0
       const got = (e.problems ?? []).map((p) => [p.file, p.service, p.where]);
       assert.deepEqual(got.sort(), [
         ['services/web.ts', 'web', 'ports[0]'],
-        ['services/web.ts', 'web', 'routes'],
+        ['waffle.config.ts', undefined, 'ingress.caddy.container'],
       ]);
       assert.ok(e.problems!.every((p) => p.fix), 'each with its fix');
       return true;

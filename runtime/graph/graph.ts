@@ -141,7 +141,7 @@ export function buildGraph(repo: LoadedRepo, opts: { locate?: Locator } = {}): S
     };
   }
 
-  const ingress = checkIngress(isObject(repo.config) ? repo.config.ingress : undefined, claims.length > 0, reporterFor(problems, repo.configFile));
+  const ingress = checkIngress(isObject(repo.config) ? repo.config.ingress : undefined, claims.length > 0, reporterFor(problems, repo.configFile), cfg.target, repo.configFile);
   problems.push(...routeConflicts(claims));
 
   problems.push(...hostPortConflicts(hostBindings));

@@ -20,6 +20,12 @@ import type { ObservedProxy, ProxyRoute, ProxyTable } from '../model.ts';
 export const routesId = (project: string) => `waffle-${project}-routes`;
 export const tlsId = (project: string) => `waffle-${project}-tls`;
 
+/** How often Caddy looks a Swarm service's tasks up again. */
+export const TASKS_REFRESH = '1s';
+/** How long a request whose connection to a task fails is tried again on the service's tasks, and how often. */
+export const TASKS_TRY_DURATION = '5s';
+export const TASKS_TRY_INTERVAL = '250ms';
+
 const STAGING_CA = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 /** The page Caddy answers with while a service is in maintenance and no page was chosen. */
@@ -38,7 +44,7 @@ function canonical(v: unknown): string {
 
 /** Domains of the routes that are rendered (a service with neither an address nor a maintenance page is left out). */
 function liveRoutes(table: ProxyTable): ProxyRoute[] {
-  return table.routes.filter((r) => table.maintenance[r.service] !== undefined || !!table.upstreams[r.service]);
+  return table.routes.filter((r) => table.maintenance[r.service] !== undefined || !!table.upstreams[r.service] || !!table.tasks?.[r.service]);
 }
 
 function pathRoute(table: ProxyTable, r: ProxyRoute, n: number): Record<string, unknown> {
@@ -53,7 +59,19 @@ function pathRoute(table: ProxyTable, r: ProxyRoute, n: number): Record<string, 
     });
   } else {
     if (r.stripPrefix && r.path !== '/') handle.push({ handler: 'rewrite', strip_path_prefix: r.path });
-    handle.push({ handler: 'reverse_proxy', upstreams: [{ dial: `${table.upstreams[r.service]}:${r.port}` }] });
+    const tasks = table.tasks?.[r.service];
+    handle.push(
+      tasks
+        ? {
+            handler: 'reverse_proxy',
+            // Swarm: the addresses of the service's tasks, looked up again every second (a task enters
+            // Swarm's DNS once healthy and leaves it before it is stopped), and a request whose
+            // connection cannot be made (a task that just went) is tried again on another task.
+            dynamic_upstreams: { source: 'a', name: tasks, port: String(r.port), refresh: TASKS_REFRESH },
+            load_balancing: { try_duration: TASKS_TRY_DURATION, try_interval: TASKS_TRY_INTERVAL },
+          }
+        : { handler: 'reverse_proxy', upstreams: [{ dial: `${table.upstreams[r.service]}:${r.port}` }] },
+    );
   }
   return {
     // Names the service, so a plan can say which service a route in Caddy belongs to.
@@ -131,8 +149,11 @@ export function describeRoutes(routes: unknown, project: string): Map<string, st
       const service = id.split(':')[1] || '?';
       const handlers = arr(p.handle).map(obj);
       const proxy = handlers.find((h) => h.handler === 'reverse_proxy');
+      const dynamic = proxy ? obj(proxy.dynamic_upstreams) : {};
       const what = proxy
-        ? `→ ${arr(proxy.upstreams).map((u) => String(obj(u).dial ?? '?')).join(', ') || 'no upstream'}`
+        ? dynamic.source === 'a'
+          ? `→ tasks of ${String(dynamic.name ?? '?')}:${String(dynamic.port ?? '?')}`
+          : `→ ${arr(proxy.upstreams).map((u) => String(obj(u).dial ?? '?')).join(', ') || 'no upstream'}`
         : handlers.some((h) => h.handler === 'static_response' && h.status_code === 503)
           ? 'maintenance page (503)'
           : 'something else';
@@ -173,7 +194,9 @@ export class CaddyAdmin {
    * configuration and closes idle connections, so a kept-alive connection may be dead by the next request.
    */
   #request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    const url = new URL(`${this.admin}${path}`);
+    // `unix:///run/caddy/admin.sock`: the admin API on a unix socket (Caddy in a container, reachable by no network).
+    const socketPath = this.admin.startsWith('unix://') ? this.admin.slice('unix://'.length) : undefined;
+    const url = new URL(socketPath ? `http://localhost${path}` : `${this.admin}${path}`);
     const data = body !== undefined ? JSON.stringify(body) : undefined;
     return new Promise((resolve, reject) => {
       const unreachable = (cause: string) =>
@@ -181,40 +204,45 @@ export class CaddyAdmin {
           `Caddy's admin API at ${this.admin} cannot be reached (${cause}). Fix: start Caddy (\`systemctl start caddy\`, or \`caddy run\`), or set ingress.caddy.admin in waffle.config.ts to its admin address`,
           0,
         );
-      const req = (url.protocol === 'https:' ? https : http).request(
-        url,
-        {
-          method,
-          agent: false,
-          // Caddy's admin API refuses requests whose Origin is not its own (DNS rebinding protection).
-          headers: { 'Content-Type': 'application/json', Origin: this.admin, ...(data !== undefined ? { 'Content-Length': Buffer.byteLength(data) } : {}) },
-          timeout: this.opts.timeoutMs ?? 10_000,
-          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      const options: http.RequestOptions = {
+        method,
+        agent: false,
+        headers: {
+          'Content-Type': 'application/json',
+          // Caddy's admin API refuses requests whose Origin is not its own (DNS rebinding protection);
+          // on a unix socket it accepts only an empty Host (no host name names a socket).
+          ...(socketPath ? { Host: '' } : { Origin: this.admin }),
+          ...(data !== undefined ? { 'Content-Length': Buffer.byteLength(data) } : {}),
         },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d) => (text += d));
-          res.on('error', (e) => reject(unreachable(e.message)));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status < 200 || status >= 300) {
-              let message = text.trim();
-              try {
-                message = String((JSON.parse(text) as { error?: string }).error ?? message);
-              } catch {
-                /* plain text */
-              }
-              return reject(new CaddyError(`Caddy ${method} ${path}: ${status} ${message}`, status));
-            }
+        timeout: this.opts.timeoutMs ?? 10_000,
+        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      };
+      const onResponse = (res: http.IncomingMessage) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('error', (e) => reject(unreachable(e.message)));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) {
+            let message = text.trim();
             try {
-              resolve({ status, json: text.trim() ? JSON.parse(text) : null });
-            } catch (e) {
-              reject(new CaddyError(`Caddy ${method} ${path}: the answer is not JSON (${(e as Error).message})`, status));
+              message = String((JSON.parse(text) as { error?: string }).error ?? message);
+            } catch {
+              /* plain text */
             }
-          });
-        },
-      );
+            return reject(new CaddyError(`Caddy ${method} ${path}: ${status} ${message}`, status));
+          }
+          try {
+            resolve({ status, json: text.trim() ? JSON.parse(text) : null });
+          } catch (e) {
+            reject(new CaddyError(`Caddy ${method} ${path}: the answer is not JSON (${(e as Error).message})`, status));
+          }
+        });
+      };
+      const req = socketPath
+        ? http.request({ ...options, socketPath, path: `${url.pathname}${url.search}`, setHost: false }, onResponse)
+        : (url.protocol === 'https:' ? https : http).request(url, options, onResponse);
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(e.code ?? e.message)));
       req.end(data);

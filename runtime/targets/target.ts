@@ -31,11 +31,13 @@ export interface PlanInputs extends ReconcileOptions {
   secretFileDigests?: Record<string, Record<string, string>>;
 }
 
-/** How to run a plan; `proxy` (the routes' reverse proxy) is the single engine's. */
+/** How to run a plan; `proxy`: the adapter of the reverse proxy a plan with a proxy table configures. */
 export type ExecuteSettings = Pick<ExecuteOptions, 'parallelism' | 'signal' | 'proxy'>;
 
 export interface DestroySettings {
   volumes?: boolean;
+  /** Swarm: the Caddy container, detached from the project's networks before they are removed. */
+  proxyContainer?: string;
 }
 
 export type DestroyItemEvent =

@@ -8,7 +8,7 @@ import { has, isPort, unknownKeys, type Report } from '../report.ts';
 
 export const ROUTE_KEYS = ['domain', 'path', 'port', 'stripPrefix'];
 export const INGRESS_KEYS = ['provider', 'caddy', 'traefik', 'tls', 'drainSeconds', 'maintenancePage'];
-const CADDY_KEYS = ['admin', 'server'];
+const CADDY_KEYS = ['admin', 'server', 'container'];
 const TRAEFIK_KEYS = ['entrypoints', 'certResolver'];
 
 export const DEFAULT_CADDY_ADMIN = 'http://127.0.0.1:2019';
@@ -139,7 +139,7 @@ export function routeConflicts(claims: ClaimedRoute[]): Problem[] {
  * `ingress` → settings with defaults, or undefined when the project has no ingress (no settings and
  * no routed service).
  */
-export function checkIngress(value: unknown, anyRoutes: boolean, report: Report): IngressSpec | undefined {
+export function checkIngress(value: unknown, anyRoutes: boolean, report: Report, target: 'engine' | 'swarm' = 'engine', configFile = 'waffle.config.ts'): IngressSpec | undefined {
   if (value === undefined && !anyRoutes) return undefined;
   const spec: IngressSpec = {
     provider: 'caddy',
@@ -149,7 +149,10 @@ export function checkIngress(value: unknown, anyRoutes: boolean, report: Report)
     drainSeconds: DEFAULT_DRAIN_SECONDS,
     traefik: { entrypoints: ['websecure'] },
   };
-  if (value === undefined) return spec;
+  if (value === undefined) {
+    swarmIngress(spec, anyRoutes, report, target, configFile);
+    return spec;
+  }
   if (!isObject(value)) {
     report('ingress', `ingress must be an object, got ${show(value)}`, "for example ingress: { tls: 'internal' }");
     return spec;
@@ -165,9 +168,24 @@ export function checkIngress(value: unknown, anyRoutes: boolean, report: Report)
     else {
       unknownKeys(c, CADDY_KEYS, 'ingress.caddy.', report, 'ingress.caddy');
       if (has(c, 'admin')) {
-        if (typeof c.admin !== 'string' || !/^https?:\/\/[^/\s]+\/?$/.test(c.admin)) {
-          report('ingress.caddy.admin', `admin ${show(c.admin)} must be an http:// address of Caddy's admin API`, "for example admin: 'http://127.0.0.1:2019'");
-        } else spec.admin = c.admin.replace(/\/$/, '');
+        if (typeof c.admin !== 'string' || !(/^https?:\/\/[^/\s]+\/?$/.test(c.admin) || /^unix:\/\/\/\S+$/.test(c.admin))) {
+          report(
+            'ingress.caddy.admin',
+            `admin ${show(c.admin)} must be an http:// address or a unix:/// socket path of Caddy's admin API`,
+            "for example admin: 'http://127.0.0.1:2019' or admin: 'unix:///run/waffle-caddy/admin.sock'",
+          );
+        } else spec.admin = c.admin.startsWith('unix:') ? c.admin : c.admin.replace(/\/$/, '');
+      }
+      if (has(c, 'container')) {
+        if (typeof c.container !== 'string' || !CONTAINER_RE.test(c.container)) {
+          report('ingress.caddy.container', `container ${show(c.container)} must be a container name`, "for example container: 'caddy'");
+        } else if (target !== 'swarm') {
+          report(
+            'ingress.caddy.container',
+            "ingress.caddy.container is for target: 'swarm' (Caddy in a container attached to the services' overlay networks); on one engine Caddy reaches the containers through the ingress bridge",
+            `remove container from ingress.caddy in ${configFile}, or set target: 'swarm'`,
+          );
+        } else spec.container = c.container;
       }
       if (has(c, 'server')) {
         if (typeof c.server !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c.server)) report('ingress.caddy.server', `server ${show(c.server)} must be a name of letters, digits, _ and -`, "for example server: 'srv0'");
@@ -217,5 +235,28 @@ export function checkIngress(value: unknown, anyRoutes: boolean, report: Report)
       report('ingress.maintenancePage', `maintenancePage ${show(p)} must be a file inside the repository, relative to its root`, "for example maintenancePage: 'maintenance.html'");
     } else spec.maintenancePage = p;
   }
+  swarmIngress(spec, anyRoutes, report, target, configFile);
   return spec;
+}
+
+/** Docker's container names. */
+const CONTAINER_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * On Swarm, routes need the Caddy container's name: the tasks are on overlay networks that only a
+ * container attached to them reaches. Traefik labels are written on the engine's containers only.
+ */
+function swarmIngress(spec: IngressSpec, anyRoutes: boolean, report: Report, target: 'engine' | 'swarm', configFile: string): void {
+  if (target !== 'swarm' || !anyRoutes) return;
+  if (spec.provider === 'traefik') {
+    report('ingress.provider', "routes through Traefik are not supported on target: 'swarm' (waffle writes Traefik's labels on the single engine's containers)", `use the Caddy ingress on Swarm: remove provider: 'traefik' from ingress in ${configFile}`);
+    return;
+  }
+  if (spec.container === undefined) {
+    report(
+      'ingress.caddy.container',
+      "routes on target: 'swarm' need the name of the Caddy container: the tasks run on overlay networks that a Caddy on the host cannot reach",
+      `start Caddy as a container on the manager (see "From one host to a Swarm" in the README) and set ingress: { caddy: { admin: 'unix:///run/waffle-caddy/admin.sock', container: 'caddy' } } in ${configFile}`,
+    );
+  }
 }

@@ -131,13 +131,6 @@ export function checkSwarmFields(
     if (replicas === 0) report('replicas', 'replicas: 0 is not supported on the single-engine target', `remove the service's file to stop it, or set target: 'swarm' in ${configFile}`);
     return {};
   }
-  if (d.routes !== undefined) {
-    report(
-      'routes',
-      'routes (the Caddy proxy) are not supported on the Swarm target yet: the proxy configuration points at containers of the single engine',
-      `remove routes and publish a port ('443:8443') for a proxy you run as a service, or deploy with target: 'engine' in ${configFile}`,
-    );
-  }
   for (const p of ports) {
     // Swarm publishes a port on every address of the node: an address written here cannot be kept, and
     // silently widening `127.0.0.1:8088:8080` to all addresses would expose what was meant to be local.

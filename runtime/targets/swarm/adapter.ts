@@ -12,7 +12,8 @@ import { bindSwarmSecrets, secretFileDigests } from './secrets.ts';
 
 export const swarmTarget: Target = {
   name: 'swarm',
-  observe: (docker, graph) => observeSwarm(docker, graph.project),
+  observe: (docker, graph, opts) =>
+    observeSwarm(docker, graph.project, opts.desired?.ingress?.container ? { container: opts.desired.ingress.container, configFile: graph.configFile } : undefined),
   planInputs: async (graph, secrets, commit, opts) => ({
     commit,
     ...(secrets ? secrets.hashInputs() : {}),

@@ -1,13 +1,14 @@
 /**
  * `waffle destroy` on Swarm: the project's services (then waits until this node runs none of their
- * containers), its overlay networks, every version of its secrets, and with `volumes` the named volumes
+ * containers), its overlay networks (the Caddy container detached from its ingress networks first), every version of its secrets, and with `volumes` the named volumes
  * of this node. Volumes that tasks created on other nodes stay there (Docker cannot remove a volume
  * from another node); the command's report lists what was removed. Touches nothing without the label.
  */
 import type Dockerode from 'dockerode';
 import { dockerErrorMessage } from '../../docker/client.ts';
 import type { DestroyItemEvent, DestroyResult, DestroySettings, DestroyWhat } from '../target.ts';
-import { swarmFilter } from './observe.ts';
+import { LABEL } from '../../labels.ts';
+import { networkGone, swarmFilter } from './observe.ts';
 
 export async function destroySwarm(docker: Dockerode, project: string, opts: DestroySettings, emit: (e: DestroyItemEvent) => void): Promise<DestroyResult> {
   const filters = swarmFilter(project);
@@ -48,7 +49,18 @@ export async function destroySwarm(docker: Dockerode, project: string, opts: Des
     }
   };
   const networks = await docker.listNetworks({ filters });
-  await Promise.all(networks.map((n) => one('network', n.Name, () => retry(() => docker.getNetwork(n.Id).remove()))));
+  // The Caddy container is attached to the routed services' ingress networks: detached first (the
+  // project's routes left Caddy before its services were removed).
+  if (opts.proxyContainer) {
+    for (const n of networks) {
+      if (n.Labels?.[LABEL.role] !== 'ingress') continue;
+      await docker
+        .getNetwork(n.Id)
+        .disconnect({ Container: opts.proxyContainer, Force: true })
+        .catch(() => undefined);
+    }
+  }
+  await Promise.all(networks.map((n) => one('network', n.Name, () => retry(() => docker.getNetwork(n.Id).remove()).then(() => networkGone(docker, { id: n.Id })))));
   const secrets = (await docker.listSecrets({ filters })) as unknown as Array<{ ID: string; Spec?: { Name?: string } }>;
   await Promise.all(secrets.map((s) => one('secret', s.Spec?.Name ?? s.ID, () => retry(() => docker.getSecret(s.ID).remove()))));
   if (opts.volumes) {

@@ -15,15 +15,19 @@
  *   itself) is done when Swarm says `rollback_completed`; `rollback_paused` (its tasks failed) or another
  *   change of the service in the meantime fails it.
  *
+ * `configure-proxy` attaches the Caddy container to the networks the operation lists, pushes the plan's
+ * proxy table (one change of Caddy's configuration), then detaches Caddy from the networks it lists.
+ *
  * Swarm updates are sent with the spec version the plan was made against (`?version=`): Swarm refuses
  * one when somebody changed the service since.
  */
 import type Dockerode from 'dockerode';
 import { dockerErrorMessage, withCallLimits } from '../../docker/client.ts';
 import { LABEL } from '../../labels.ts';
-import type { ApplyEvent, FailureDetail, Operation, Plan, SwarmServiceSpec } from '../../model.ts';
+import type { ApplyEvent, FailureDetail, Operation, Plan, ProxyTable, SwarmServiceSpec } from '../../model.ts';
+import type { ProxyDriver } from '../../apply/executor.ts';
 import type { ExecuteSettings } from '../target.ts';
-import { taskOf, type TaskInfo } from './observe.ts';
+import { networkGone, taskOf, type TaskInfo } from './observe.ts';
 import type { BoundSecretOp } from './secrets.ts';
 
 type Emit = (e: ApplyEvent) => void;
@@ -69,6 +73,8 @@ interface Ctx {
   signal?: AbortSignal;
   /** Swarm secret name → ID (observed ones, then those created by this apply). */
   secretIds: Map<string, string>;
+  /** The plan's proxy table and the proxy's adapter, when the plan routes. */
+  proxy?: { driver: ProxyDriver; table: ProxyTable };
 }
 
 export async function executeSwarm(docker: Dockerode, plan: Plan, emit: Emit, opts: ExecuteSettings = {}): Promise<{ ok: boolean }> {
@@ -77,7 +83,13 @@ export async function executeSwarm(docker: Dockerode, plan: Plan, emit: Emit, op
   const parallelism = Math.max(1, opts.parallelism ?? 4);
   const summary = { created: 0, replaced: 0, updated: 0, removed: 0, failed: 0, skipped: 0 };
   const state = new Map<string, 'pending' | 'running' | 'done' | 'failed' | 'skipped'>(ops.map((o) => [o.id, 'pending']));
-  const ctx: Ctx = { docker, emit, ...(opts.signal ? { signal: opts.signal } : {}), secretIds: new Map() };
+  const ctx: Ctx = {
+    docker,
+    emit,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    secretIds: new Map(),
+    ...(plan.proxy && opts.proxy ? { proxy: { driver: opts.proxy, table: plan.proxy } } : {}),
+  };
   emit({ type: 'apply-start', project: plan.project, operations: ops.length, at: Date.now() });
 
   // Secrets already in the Swarm that services of this plan name: one list call, for their IDs.
@@ -180,11 +192,44 @@ async function runOperation(ctx: Ctx, op: Operation): Promise<void> {
   const { docker } = ctx;
   switch (op.kind) {
     case 'create-network':
-      await docker.createNetwork({ Name: op.body.Name, Driver: op.body.Driver, Labels: op.body.Labels, Options: op.body.Options, Internal: op.body.Internal, CheckDuplicate: true });
+      await docker.createNetwork({
+        Name: op.body.Name,
+        Driver: op.body.Driver,
+        Labels: op.body.Labels,
+        Options: op.body.Options,
+        Internal: op.body.Internal,
+        ...(op.body.Attachable ? { Attachable: true } : {}),
+        CheckDuplicate: true,
+      });
       return;
+    case 'configure-proxy': {
+      if (!ctx.proxy) throw new Error(`${op.id}: the plan routes through a proxy, but no proxy was given to apply it`);
+      const container = op.container ?? '';
+      for (const n of op.attach ?? []) {
+        await docker
+          .getNetwork(n)
+          .connect({ Container: container })
+          .catch((err: unknown) => {
+            // Attached by somebody else since the plan was made: what was asked holds.
+            if (!/already exists|already attached/i.test(dockerErrorMessage(err))) throw new Error(`attaching Caddy (container ${container}) to ${n}: ${dockerErrorMessage(err)}`);
+          });
+      }
+      await ctx.proxy.driver.push(ctx.proxy.table);
+      for (const n of op.detach ?? []) {
+        await docker
+          .getNetwork(n)
+          .disconnect({ Container: container, Force: false })
+          .catch((err: unknown) => {
+            if (!/not connected|is not attached|no such/i.test(dockerErrorMessage(err))) throw new Error(`detaching Caddy (container ${container}) from ${n}: ${dockerErrorMessage(err)}`);
+          });
+      }
+      return;
+    }
     case 'remove-network':
       // An overlay network is in use until the tasks of the services that left it are gone.
       await whileInUse(() => docker.getNetwork(op.network).remove(), 60_000, ctx.signal);
+      // Done once it is gone (an ingress network Caddy was attached to goes a moment later).
+      await networkGone(docker, { name: op.network });
       return;
     case 'create-swarm-secret': {
       const data = (op as BoundSecretOp).data;

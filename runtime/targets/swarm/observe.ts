@@ -1,7 +1,8 @@
 /**
  * Observed state on Swarm: the project's services, tasks, secrets and networks, as the managers report
  * them, found by the project label. Four list calls whatever the number of services (the task list's
- * label filter matches the labels of the task's service).
+ * label filter matches the labels of the task's service), and, when planning routes, one inspect of the
+ * Caddy container for the networks it is attached to.
  *
  * From each service: its spec version (an update must name it), our hash labels, the replica count and
  * Swarm's update status (a rolled back update shows there). From each task: its slot, node, state,
@@ -46,13 +47,32 @@ export function swarmFilter(project: string): { label: string[] } {
 /** Tasks Swarm keeps as part of the service now (not the history of replaced ones). */
 export const isLiveTask = (t: ObservedSwarmTask) => t.desiredState === 'running' || t.desiredState === 'ready';
 
-export async function observeSwarm(docker: Dockerode, project: string): Promise<ObservedState> {
+/**
+ * The networks the Caddy container is attached to (one inspect). A container that does not exist is a
+ * setup error, named with the way out.
+ */
+async function observeCaddy(docker: Dockerode, container: string, configFile: string): Promise<{ container: string; networks: string[] }> {
+  try {
+    const info = (await docker.getContainer(container).inspect()) as { NetworkSettings?: { Networks?: Record<string, unknown> } };
+    return { container, networks: Object.keys(info.NetworkSettings?.Networks ?? {}).sort() };
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    throw new Error(
+      `the Caddy container "${container}" (ingress.caddy.container in ${configFile}) does not exist on this Swarm manager. ` +
+        `Fix: start Caddy as a container on the manager (the \`docker run\` line in "From one host to a Swarm" in the README), or set ingress.caddy.container to its name`,
+    );
+  }
+}
+
+/** `caddy`: with routes on Swarm, the Caddy container to read the networks of (planning only). */
+export async function observeSwarm(docker: Dockerode, project: string, caddy?: { container: string; configFile: string }): Promise<ObservedState> {
   const filters = swarmFilter(project);
-  const [services, tasks, secrets, networks] = await Promise.all([
+  const [services, tasks, secrets, networks, caddyNetworks] = await Promise.all([
     docker.listServices({ filters }) as unknown as Promise<ServiceInfo[]>,
     docker.listTasks({ filters }) as Promise<TaskInfo[]>,
     docker.listSecrets({ filters }) as unknown as Promise<Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }>>,
     docker.listNetworks({ filters }),
+    caddy ? observeCaddy(docker, caddy.container, caddy.configFile) : Promise.resolve(undefined),
   ]);
   const observedServices: ObservedSwarmService[] = services
     .filter((s) => s.Spec?.Labels?.[LABEL.project] === project && s.Spec?.Labels?.[LABEL.service])
@@ -112,8 +132,23 @@ export async function observeSwarm(docker: Dockerode, project: string): Promise<
       services: observedServices,
       tasks: observedTasks,
       secrets: secrets.map((s) => ({ id: s.ID, name: s.Spec?.Name ?? s.ID, labels: s.Spec?.Labels ?? {} })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      ...(caddyNetworks ? { caddy: caddyNetworks } : {}),
     },
   };
+}
+
+/**
+ * Waits (up to 30 s) until the network is no longer listed. An overlay network that a standalone
+ * container (the Caddy container) was attached to stays listed for a moment after its removal was
+ * accepted, while the node cleans up the attachment.
+ */
+export async function networkGone(docker: Dockerode, network: { id: string } | { name: string }): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    const left = await docker.listNetworks({ filters: 'id' in network ? { id: [network.id] } : { name: [network.name] } });
+    if (!left.some((n) => ('id' in network ? n.Id === network.id : n.Name === network.name))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 export function taskOf(t: TaskInfo, service: string): ObservedSwarmTask {

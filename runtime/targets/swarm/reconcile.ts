@@ -14,6 +14,7 @@ import { canonicalJson, sha256Hex } from '../../plan/canonical.ts';
 import { parsePartsLabel } from '../../plan/container.ts';
 import type { PlanInputs } from '../target.ts';
 import { swarmPinState } from './pin.ts';
+import { swarmProxyChange, swarmProxyTable, wantedIngressNetworks } from './proxy.ts';
 import { KEPT_TASK_PARTS, labelledSpec, secretSource, secretVersionName, SWARM_LABEL, swarmHashes, swarmNames, swarmServiceBody } from './spec.ts';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -62,21 +63,30 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
   const unchanged: string[] = [];
   const pinLines: PinLine[] = [];
 
-  // ── networks: one overlay network per linked pair ──
+  // ── networks: one overlay network per linked pair, one attachable overlay network per routed service ──
   const observedNetworks = new Map(observed.networks.filter((n) => ours(n.labels)).map((n) => [n.name, n] as const));
-  const wantedNetworks = graph.links.map(([a, b]) => swarmNames.link(project, a, b));
+  const ingressNetworks = new Set(wantedIngressNetworks(graph));
+  const wantedNetworks = [...graph.links.map(([a, b]) => swarmNames.link(project, a, b)), ...ingressNetworks];
   const networkOp = new Map<string, string>();
   for (const name of wantedNetworks) {
     if (observedNetworks.has(name)) continue;
     const id = `network:${name}`;
     networkOp.set(name, id);
+    const ingress = ingressNetworks.has(name);
     ops.push({
       kind: 'create-network',
       id,
       after: [],
       causes: [{ kind: 'missing', detail: 'missing' }],
       network: name,
-      body: { Name: name, Driver: 'overlay', Internal: false, Labels: { [LABEL.project]: project, [LABEL.role]: 'link' }, Options: {} },
+      body: {
+        Name: name,
+        Driver: 'overlay',
+        Internal: false,
+        ...(ingress ? { Attachable: true } : {}),
+        Labels: { [LABEL.project]: project, [LABEL.role]: ingress ? 'ingress' : 'link' },
+        Options: {},
+      },
     });
   }
 
@@ -228,10 +238,51 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
       secretId: s.id,
     });
   }
+
+  // ── the proxy: routes by the tasks' DNS name, and the Caddy container on the routed services' networks ──
+  const table = swarmProxyTable(graph, inputs.maintenance ?? {});
+  let proxyOp: string | undefined;
+  if (table) {
+    const change = swarmProxyChange(graph, table, observed);
+    if (change.causes.length > 0) {
+      proxyOp = `proxy:${project}`;
+      // A route appears once its service runs (a create converges: its tasks are healthy) and is on its
+      // ingress network; a rolling update of a routed service changes nothing in Caddy and is not waited for.
+      const routed = new Set(Object.keys(table.tasks ?? {}));
+      const waitFor = ops
+        .filter((o) =>
+          o.kind === 'create-network' ? change.attach.includes(o.network) : (o.kind === 'create-swarm-service' || (o.kind === 'update-swarm-service' && o.causes.some((c) => c.kind === 'networks'))) && routed.has(o.service),
+        )
+        .map((o) => o.id)
+        .sort(cmp);
+      ops.push({
+        kind: 'configure-proxy',
+        id: proxyOp,
+        after: waitFor,
+        causes: change.causes,
+        provider: 'caddy',
+        container: graph.ingress!.container ?? '',
+        attach: change.attach,
+        detach: change.detach,
+      });
+      // Routes leave Caddy before their service goes, or before it leaves its ingress network.
+      for (const o of ops) {
+        if (o.kind === 'remove-swarm-service' || (o.kind === 'update-swarm-service' && !routed.has(o.service) && o.causes.some((c) => c.kind === 'networks'))) o.after.push(proxyOp);
+      }
+    }
+  }
+
   const wanted = new Set(wantedNetworks);
   for (const n of [...observedNetworks.values()].sort((a, b) => cmp(a.name, b.name))) {
     if (wanted.has(n.name)) continue;
-    ops.push({ kind: 'remove-network', id: `remove-network:${n.name}`, after: serviceChanges, causes: [{ kind: 'unused', detail: 'no longer linked' }], network: n.name });
+    ops.push({
+      kind: 'remove-network',
+      id: `remove-network:${n.name}`,
+      // An ingress network goes once Caddy is detached from it too.
+      after: [...serviceChanges, ...(proxyOp ? [proxyOp] : [])].sort(cmp),
+      causes: [{ kind: 'unused', detail: n.labels[LABEL.role] === 'ingress' ? 'no longer routed' : 'no longer linked' }],
+      network: n.name,
+    });
   }
 
   return {
@@ -240,5 +291,6 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
     operations: ops,
     unchanged: unchanged.sort(cmp),
     ...(pinLines.length > 0 ? { pins: pinLines.sort((a, b) => cmp(a.service, b.service)) } : {}),
+    ...(table ? { proxy: table } : {}),
   };
 }

@@ -4,7 +4,10 @@
  *
  * - A service is the Swarm service `<project>_<service>`; its tasks reach linked services by name.
  * - Links become overlay networks (`<project>_link_<a>_<b>`, as on the engine target), one per linked
- *   pair, so only linked services reach each other. There is no project-wide network: an overlay network
+ *   pair, so only linked services reach each other. A routed service also joins its own attachable
+ *   overlay network `<project>_ingress_<service>`, which only the Caddy container joins besides it: one
+ *   network shared by all routed services would let them reach each other (an overlay network cannot
+ *   drop traffic between its members). There is no project-wide network: an overlay network
  *   cannot switch off traffic between its members the way the engine's default bridge does, and a task
  *   gets its way out (egress) through the node's `docker_gwbridge` anyway.
  * - Endpoints use DNS round robin (`dnsrr`): a service name resolves to its tasks' addresses, with no
@@ -32,7 +35,16 @@ export const SWARM_LABEL = {
 export const swarmNames = {
   service: (project: string, service: string) => `${project}_${service}`,
   link: (project: string, a: string, b: string) => names.linkNetwork(project, a, b),
+  /** The attachable overlay network a routed service shares with the Caddy container only. */
+  ingress: (project: string, service: string) => `${project}_ingress_${service}`,
+  /** Swarm's DNS name of a service's tasks (one A record per task that runs and passed its healthcheck). */
+  tasks: (project: string, service: string) => `tasks.${project}_${service}`,
 };
+
+/** Whether the service is routed through the Caddy container (Swarm). */
+export function isSwarmRouted(graph: ServiceGraph, svc: ServiceSpec): boolean {
+  return graph.ingress?.provider === 'caddy' && (svc.routes?.length ?? 0) > 0;
+}
 
 /** Docker limits secret names to 64 characters of `[a-zA-Z0-9_.-]`. */
 const SECRET_NAME_MAX = 64;
@@ -53,9 +65,10 @@ export function secretSource(svc: ServiceSpec, target: string): string {
   return f && !('template' in f) ? `${f.secret}.${f.key}` : `${svc.name}:${target}`;
 }
 
-/** Link networks of one service, sorted. */
+/** Link networks of one service, and its ingress network when it is routed, sorted. */
 export function swarmServiceNetworks(graph: ServiceGraph, svc: ServiceSpec): string[] {
-  return [...new Set(svc.links)].filter((o) => o !== svc.name).map((o) => swarmNames.link(graph.project, svc.name, o)).sort();
+  const links = [...new Set(svc.links)].filter((o) => o !== svc.name).map((o) => swarmNames.link(graph.project, svc.name, o));
+  return [...links, ...(isSwarmRouted(graph, svc) ? [swarmNames.ingress(graph.project, svc.name)] : [])].sort();
 }
 
 const RESTART: Record<ServiceSpec['restart']['name'], 'none' | 'on-failure' | 'any'> = {
