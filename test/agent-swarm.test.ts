@@ -247,7 +247,8 @@ test('a push whose health check fails: Swarm rolls it back, the agent reports it
 
   const st = await finalDeployStatus(commit);
   assert.equal(st.state, 'failure');
-  assert.match(st.description ?? '', /^waffle: failed \(apply\): web: Swarm rolled the update back/);
+  assert.match(st.description ?? '', /^waffle: failed \(apply\): web: Swarm rolled the update back; task \d+: .*unhealthy container/);
+  assert.ok((st.description ?? '').length <= 140, st.description ?? '');
   const post = JSON.stringify((await chatAbout(commit)).body);
   assert.match(post, /fail/i);
   assert.match(post, /Swarm rolled the update back/);

@@ -345,14 +345,17 @@ async function follow(ctx: Ctx, op: Operation & { service: string }, serviceId: 
     }
     const failedTasks = tasks.filter((t) => current(t) && (t.state === 'failed' || t.state === 'rejected'));
     const errors = () => [...new Set(failedTasks.map((t) => `task ${t.slot ?? t.id.slice(0, 12)}: ${t.error ?? t.state}`))];
-    const fail = (message: string): never => {
+    // What went wrong, then the tasks' errors (the part a reader acts on, early enough to survive a
+    // short summary such as a commit status), then what it means and Swarm's own words.
+    const fail = (message: string, after?: string): never => {
       const errs = errors();
-      throw new OpFailure({ message: errs.length ? `${message}; ${errs.join('; ')}` : message, ...(definedAt ? { definedAt } : {}) });
+      const text = [message, ...errs, ...(after ? [after] : [])].join('; ');
+      throw new OpFailure({ message: text, ...(definedAt ? { definedAt } : {}) });
     };
     if (mode === 'update') {
       if (update === 'completed') return;
       if (update === 'rollback_completed' || update === 'rollback_paused') {
-        fail(`Swarm rolled the update back (${update})${info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : ''}; the service runs its previous definition`);
+        fail('Swarm rolled the update back', `the service runs its previous definition (${update}${info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : ''})`);
       }
       if (update === 'paused') fail(`Swarm paused the update${info.UpdateStatus?.Message ? `: ${info.UpdateStatus.Message}` : ''}`);
       // No update status at all: Swarm saw nothing to replace in the tasks; the running count decides.
