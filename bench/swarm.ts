@@ -15,7 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from '../test/engine.ts';
-import { PKG_ROOT, WAFFLE_BIN } from '../test/helpers.ts';
+import { dockerClient, PKG_ROOT, WAFFLE_BIN } from '../test/helpers.ts';
+import { joinTestSwarm } from '../test/swarm-support.ts';
 import { startSocketProxy } from '../test/doubles/socket-proxy.ts';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 50);
@@ -65,8 +66,8 @@ async function main(): Promise<void> {
   run('npm', ['run', 'build'], { cwd: PKG_ROOT, env: {} });
   const env = { DOCKER_HOST: host };
   const docker = (args: string[]) => spawnSync('docker', args, { env: { ...process.env, ...env }, encoding: 'utf8' });
-  const initialised = docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim() === 'inactive';
-  if (initialised && docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']).status !== 0) throw new Error('docker swarm init failed');
+  process.env.DOCKER_HOST = host;
+  const swarm = await joinTestSwarm(await dockerClient(), host);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'waffle-bench-swarm-'));
   const stamp = Date.now().toString(36);
@@ -139,10 +140,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(out));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
-    if (initialised) {
-      // Docker keeps its `docker_gwbridge` (no label of ours); the next `swarm init` uses it again.
-      docker(['swarm', 'leave', '--force']);
-    }
+    await swarm.leave();
   }
 }
 
