@@ -590,10 +590,43 @@ export interface ProjectConfig {
   rollback?: RollbackSettings;
 }
 
+/**
+ * Marks an `Error.prepareStackTrace` that formats a stack as the error's head line followed by one
+ * line per frame, each frame on its own (the loader's evaluation process installs one that maps
+ * frames back to the source files). With such a formatter, only the caller's frame is formatted.
+ */
+const FRAMEWISE = Symbol.for('wafflemaker.framewise-stack');
+type PrepareStackTrace = (error: Error, sites: NodeJS.CallSite[]) => unknown;
+
+/** `file:line:column` of the call to defineService: the third frame from here. */
 function captureCallSite(): string | undefined {
-  const stack = new Error().stack?.split('\n') ?? [];
-  // [0] "Error", [1] captureCallSite, [2] defineService, [3] the user's call
-  const line = stack[3];
+  // [0] captureCallSite, [1] defineService, [2] the user's call
+  const format = Error.prepareStackTrace as (PrepareStackTrace & { [FRAMEWISE]?: unknown }) | undefined;
+  let line: string | undefined;
+  if (typeof format === 'function' && format[FRAMEWISE] === true) {
+    // Collect the frames unformatted (no more than needed), then format only the user's call.
+    let sites: NodeJS.CallSite[] = [];
+    const limit = Error.stackTraceLimit;
+    const lower = typeof limit === 'number' && limit > 3;
+    let err: Error;
+    try {
+      if (lower) Error.stackTraceLimit = 3;
+      err = new Error(); // frames are collected here, formatted when `stack` is first read
+      Error.prepareStackTrace = (_e, s) => {
+        sites = s;
+        return '';
+      };
+      void err.stack;
+    } finally {
+      Error.prepareStackTrace = format;
+      if (lower) Error.stackTraceLimit = limit;
+    }
+    const site = sites[2];
+    line = site ? String(format(err, [site])).split('\n')[1] : undefined;
+  } else {
+    // "Error", then one line per frame: [3] is the user's call.
+    line = new Error().stack?.split('\n')[3];
+  }
   if (!line) return undefined;
   const m = /\(?((?:file:\/\/)?[^()\s]+:\d+:\d+)\)?\s*$/.exec(line);
   return m?.[1];

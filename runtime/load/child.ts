@@ -43,8 +43,14 @@ process.kill = ((pid: number, signal?: string | number) => {
 
 // ───────────────────────────── source-mapped stacks ─────────────────────────────
 
-/** Source maps of the bundles evaluated here, by the name their frames carry. */
-const maps = new Map<string, SourceMap>();
+type SourceMapInput = ConstructorParameters<typeof SourceMap>[0];
+
+/**
+ * Source maps of the bundles evaluated here, by the name their frames carry. Each is parsed when a
+ * frame of its bundle is first mapped (parsing a large bundle's mappings takes a while, and most
+ * loads map few frames).
+ */
+const maps = new Map<string, { payload: SourceMapInput; parsed?: SourceMap }>();
 
 function mapFrame(site: NodeJS.CallSite): string {
   let text: string;
@@ -57,8 +63,9 @@ function mapFrame(site: NodeJS.CallSite): string {
   const col = site.getColumnNumber();
   if (line === null || col === null) return text;
   for (const name of [site.getScriptNameOrSourceURL(), site.getFileName()]) {
-    const map = name ? maps.get(name) : undefined;
-    if (!map) continue;
+    const entry = name ? maps.get(name) : undefined;
+    if (!entry) continue;
+    const map = (entry.parsed ??= new SourceMap(entry.payload));
     const e = map.findEntry(line - 1, col - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
     if (!e.originalSource || e.originalLine === undefined || e.originalColumn === undefined) return text;
     const generated = `${name}:${line}:${col}`;
@@ -68,7 +75,8 @@ function mapFrame(site: NodeJS.CallSite): string {
   return text;
 }
 
-Error.prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => {
+/** The error's head line, then one line per frame, each mapped on its own. */
+const prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => {
   let head: string;
   try {
     head = Error.prototype.toString.call(error);
@@ -77,13 +85,16 @@ Error.prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => 
   }
   return head + sites.map((s) => `\n    at ${mapFrame(s)}`).join('');
 };
+// Frame-wise: defineService may format just the one frame it needs (see define/index.ts captureCallSite).
+Object.defineProperty(prepareStackTrace, Symbol.for('wafflemaker.framewise-stack'), { value: true });
+Error.prepareStackTrace = prepareStackTrace;
 
 /** The `data:` URLs of the bundles → their names, to keep the (long) URLs out of messages. */
 const dataUrls = new Map<string, string>();
 
 /** Imports a bundle sent as text; its frames are named `bundle.url` and mapped back to the sources. */
 async function importBundle(bundle: BundleText): Promise<Record<string, unknown>> {
-  maps.set(bundle.url, new SourceMap(bundle.map as ConstructorParameters<typeof SourceMap>[0]));
+  maps.set(bundle.url, { payload: bundle.map as SourceMapInput });
   const code = `${bundle.code}\n//# sourceURL=${bundle.url}\n`;
   const url = `data:text/javascript;base64,${Buffer.from(code).toString('base64')}`;
   dataUrls.set(url, bundle.url);
