@@ -596,33 +596,37 @@ export interface ProjectConfig {
  * frames back to the source files). With such a formatter, only the caller's frame is formatted.
  */
 const FRAMEWISE = Symbol.for('wafflemaker.framewise-stack');
-type PrepareStackTrace = (error: Error, sites: NodeJS.CallSite[]) => unknown;
+
+/** V8's stack hooks on `Error`, typed here without Node's types (user repositories may not have them). */
+const V8Error = Error as unknown as {
+  prepareStackTrace?: ((error: Error, sites: unknown[]) => unknown) & { [FRAMEWISE]?: unknown };
+  stackTraceLimit?: unknown;
+};
 
 /** `file:line:column` of the call to defineService: the third frame from here. */
 function captureCallSite(): string | undefined {
   // [0] captureCallSite, [1] defineService, [2] the user's call
-  const format = Error.prepareStackTrace as (PrepareStackTrace & { [FRAMEWISE]?: unknown }) | undefined;
+  const format = V8Error.prepareStackTrace;
   let line: string | undefined;
   if (typeof format === 'function' && format[FRAMEWISE] === true) {
     // Collect the frames unformatted (no more than needed), then format only the user's call.
-    let sites: NodeJS.CallSite[] = [];
-    const limit = Error.stackTraceLimit;
+    let sites: unknown[] = [];
+    const limit = V8Error.stackTraceLimit;
     const lower = typeof limit === 'number' && limit > 3;
     let err: Error;
     try {
-      if (lower) Error.stackTraceLimit = 3;
+      if (lower) V8Error.stackTraceLimit = 3;
       err = new Error(); // frames are collected here, formatted when `stack` is first read
-      Error.prepareStackTrace = (_e, s) => {
+      V8Error.prepareStackTrace = (_e: Error, s: unknown[]) => {
         sites = s;
         return '';
       };
       void err.stack;
     } finally {
-      Error.prepareStackTrace = format;
-      if (lower) Error.stackTraceLimit = limit;
+      V8Error.prepareStackTrace = format;
+      if (lower) V8Error.stackTraceLimit = limit;
     }
-    const site = sites[2];
-    line = site ? String(format(err, [site])).split('\n')[1] : undefined;
+    line = sites.length > 2 ? String(format(err, [sites[2]])).split('\n')[1] : undefined;
   } else {
     // "Error", then one line per frame: [3] is the user's call.
     line = new Error().stack?.split('\n')[3];
