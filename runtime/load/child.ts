@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { SourceMap } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LoadedService, Problem } from '../model.ts';
 import type { BundleText, FromChild, ToChild } from './protocol.ts';
 import { serviceNameFromFile, toPlainData, type SerializeContext, type SerializeIssue } from './serialize.ts';
@@ -152,12 +152,25 @@ function thrown(err: unknown, file: string): FromChild {
   return { type: 'thrown', error: { file, message: `threw a value that is not an Error: ${text}` } };
 }
 
+/**
+ * A relative path whose every segment is written the same in a file URL and on disk (no
+ * percent-encoding) and does not start with a dot (so it is no `.`, `..` or `.waffle`).
+ */
+const PLAIN_RELATIVE = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+/** `root` as a file URL with a trailing slash, for the common case of relDefinedAt. */
+let rootUrl: { root: string; href: string } | undefined;
+
 /** `file:///r/services/a.ts:3:7` → `services/a.ts:3:7` (undefined when it is not a user file). */
 function relDefinedAt(at: string | undefined): string | undefined {
   if (!at) return undefined;
   const m = /^(.*):(\d+):(\d+)$/.exec(at);
   if (!m) return undefined;
   let file = m[1]!;
+  // Most often a plain file below the root: the same answer as below, without decoding the URL.
+  if (rootUrl?.root !== root) rootUrl = { root, href: `${pathToFileURL(root).href}/` };
+  if (file.startsWith(rootUrl.href) && PLAIN_RELATIVE.test(file.slice(rootUrl.href.length))) {
+    return `${file.slice(rootUrl.href.length)}:${m[2]}:${m[3]}`;
+  }
   if (file.startsWith('file://')) {
     try {
       file = fileURLToPath(file);
