@@ -590,10 +590,47 @@ export interface ProjectConfig {
   rollback?: RollbackSettings;
 }
 
+/**
+ * Marks an `Error.prepareStackTrace` that formats a stack as the error's head line followed by one
+ * line per frame, each frame on its own (the loader's evaluation process installs one that maps
+ * frames back to the source files). With such a formatter, only the caller's frame is formatted.
+ */
+const FRAMEWISE = Symbol.for('wafflemaker.framewise-stack');
+
+/** V8's stack hooks on `Error`, typed here without Node's types (user repositories may not have them). */
+const V8Error = Error as unknown as {
+  prepareStackTrace?: ((error: Error, sites: unknown[]) => unknown) & { [FRAMEWISE]?: unknown };
+  stackTraceLimit?: unknown;
+};
+
+/** `file:line:column` of the call to defineService: the third frame from here. */
 function captureCallSite(): string | undefined {
-  const stack = new Error().stack?.split('\n') ?? [];
-  // [0] "Error", [1] captureCallSite, [2] defineService, [3] the user's call
-  const line = stack[3];
+  // [0] captureCallSite, [1] defineService, [2] the user's call
+  const format = V8Error.prepareStackTrace;
+  let line: string | undefined;
+  if (typeof format === 'function' && format[FRAMEWISE] === true) {
+    // Collect the frames unformatted (no more than needed), then format only the user's call.
+    let sites: unknown[] = [];
+    const limit = V8Error.stackTraceLimit;
+    const lower = typeof limit === 'number' && limit > 3;
+    let err: Error;
+    try {
+      if (lower) V8Error.stackTraceLimit = 3;
+      err = new Error(); // frames are collected here, formatted when `stack` is first read
+      V8Error.prepareStackTrace = (_e: Error, s: unknown[]) => {
+        sites = s;
+        return '';
+      };
+      void err.stack;
+    } finally {
+      V8Error.prepareStackTrace = format;
+      if (lower) V8Error.stackTraceLimit = limit;
+    }
+    line = sites.length > 2 ? String(format(err, [sites[2]])).split('\n')[1] : undefined;
+  } else {
+    // "Error", then one line per frame: [3] is the user's call.
+    line = new Error().stack?.split('\n')[3];
+  }
   if (!line) return undefined;
   const m = /\(?((?:file:\/\/)?[^()\s]+:\d+:\d+)\)?\s*$/.exec(line);
   return m?.[1];

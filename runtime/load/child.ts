@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { SourceMap } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LoadedService, Problem } from '../model.ts';
 import type { BundleText, FromChild, ToChild } from './protocol.ts';
 import { serviceNameFromFile, toPlainData, type SerializeContext, type SerializeIssue } from './serialize.ts';
@@ -43,8 +43,14 @@ process.kill = ((pid: number, signal?: string | number) => {
 
 // ───────────────────────────── source-mapped stacks ─────────────────────────────
 
-/** Source maps of the bundles evaluated here, by the name their frames carry. */
-const maps = new Map<string, SourceMap>();
+type SourceMapInput = ConstructorParameters<typeof SourceMap>[0];
+
+/**
+ * Source maps of the bundles evaluated here, by the name their frames carry. Each is parsed when a
+ * frame of its bundle is first mapped (parsing a large bundle's mappings takes a while, and most
+ * loads map few frames).
+ */
+const maps = new Map<string, { payload: SourceMapInput; parsed?: SourceMap }>();
 
 function mapFrame(site: NodeJS.CallSite): string {
   let text: string;
@@ -57,8 +63,9 @@ function mapFrame(site: NodeJS.CallSite): string {
   const col = site.getColumnNumber();
   if (line === null || col === null) return text;
   for (const name of [site.getScriptNameOrSourceURL(), site.getFileName()]) {
-    const map = name ? maps.get(name) : undefined;
-    if (!map) continue;
+    const entry = name ? maps.get(name) : undefined;
+    if (!entry) continue;
+    const map = (entry.parsed ??= new SourceMap(entry.payload));
     const e = map.findEntry(line - 1, col - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
     if (!e.originalSource || e.originalLine === undefined || e.originalColumn === undefined) return text;
     const generated = `${name}:${line}:${col}`;
@@ -68,7 +75,8 @@ function mapFrame(site: NodeJS.CallSite): string {
   return text;
 }
 
-Error.prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => {
+/** The error's head line, then one line per frame, each mapped on its own. */
+const prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => {
   let head: string;
   try {
     head = Error.prototype.toString.call(error);
@@ -77,13 +85,16 @@ Error.prepareStackTrace = (error: unknown, sites: NodeJS.CallSite[]): string => 
   }
   return head + sites.map((s) => `\n    at ${mapFrame(s)}`).join('');
 };
+// Frame-wise: defineService may format just the one frame it needs (see define/index.ts captureCallSite).
+Object.defineProperty(prepareStackTrace, Symbol.for('wafflemaker.framewise-stack'), { value: true });
+Error.prepareStackTrace = prepareStackTrace;
 
 /** The `data:` URLs of the bundles → their names, to keep the (long) URLs out of messages. */
 const dataUrls = new Map<string, string>();
 
 /** Imports a bundle sent as text; its frames are named `bundle.url` and mapped back to the sources. */
 async function importBundle(bundle: BundleText): Promise<Record<string, unknown>> {
-  maps.set(bundle.url, new SourceMap(bundle.map as ConstructorParameters<typeof SourceMap>[0]));
+  maps.set(bundle.url, { payload: bundle.map as SourceMapInput });
   const code = `${bundle.code}\n//# sourceURL=${bundle.url}\n`;
   const url = `data:text/javascript;base64,${Buffer.from(code).toString('base64')}`;
   dataUrls.set(url, bundle.url);
@@ -141,12 +152,25 @@ function thrown(err: unknown, file: string): FromChild {
   return { type: 'thrown', error: { file, message: `threw a value that is not an Error: ${text}` } };
 }
 
+/**
+ * A relative path whose every segment is written the same in a file URL and on disk (no
+ * percent-encoding) and does not start with a dot (so it is no `.`, `..` or `.waffle`).
+ */
+const PLAIN_RELATIVE = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+/** `root` as a file URL with a trailing slash, for the common case of relDefinedAt. */
+let rootUrl: { root: string; href: string } | undefined;
+
 /** `file:///r/services/a.ts:3:7` → `services/a.ts:3:7` (undefined when it is not a user file). */
 function relDefinedAt(at: string | undefined): string | undefined {
   if (!at) return undefined;
   const m = /^(.*):(\d+):(\d+)$/.exec(at);
   if (!m) return undefined;
   let file = m[1]!;
+  // Most often a plain file below the root: the same answer as below, without decoding the URL.
+  if (rootUrl?.root !== root) rootUrl = { root, href: `${pathToFileURL(root).href}/` };
+  if (file.startsWith(rootUrl.href) && PLAIN_RELATIVE.test(file.slice(rootUrl.href.length))) {
+    return `${file.slice(rootUrl.href.length)}:${m[2]}:${m[3]}`;
+  }
   if (file.startsWith('file://')) {
     try {
       file = fileURLToPath(file);
