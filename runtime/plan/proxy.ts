@@ -21,6 +21,28 @@ function serves(c: ObservedContainer): boolean {
 }
 
 /**
+ * The table of `graph`'s Caddy ingress for the routed services `routed` (in service order): their
+ * routes (longest prefix first within a domain), the services in maintenance, and where each sends
+ * requests (`upstreams` or, on Swarm, `tasks`), filled in by the target's planner.
+ */
+export function routesTable(
+  graph: ServiceGraph,
+  ingress: NonNullable<ServiceGraph['ingress']>,
+  routed: string[],
+  maintenance: Record<string, string>,
+  where: Pick<ProxyTable, 'upstreams' | 'tasks'>,
+): ProxyTable {
+  const routes: ProxyTable['routes'] = [];
+  const inMaintenance: Record<string, string> = {};
+  for (const name of routed) {
+    for (const r of graph.services[name]!.routes ?? []) routes.push({ domain: r.domain, path: r.path, service: name, port: r.port, stripPrefix: r.stripPrefix });
+    if (maintenance[name] !== undefined) inMaintenance[name] = maintenance[name]!;
+  }
+  routes.sort((a, b) => cmp(a.domain, b.domain) || b.path.length - a.path.length || cmp(a.path, b.path));
+  return { provider: 'caddy', project: graph.project, admin: ingress.admin, server: ingress.server, tls: ingress.tls, routes, ...where, maintenance: inMaintenance };
+}
+
+/**
  * The table the plan wants, given its service operations (`ops`) and the services in maintenance
  * (service → page). Each routed service's address is that of the container the plan keeps: the old
  * one of a replace (until the switch), the one a rename keeps, the only one of an unchanged service.
@@ -30,14 +52,11 @@ export function proxyTable(graph: ServiceGraph, observed: ObservedState, ops: Op
   if (!ingress || ingress.provider !== 'caddy') return undefined;
   const network = names.ingressNetwork(graph.project);
   const removed = new Set(ops.filter((o) => o.kind === 'remove-service').map((o) => (o as { containerId: string }).containerId));
-  const routes: ProxyTable['routes'] = [];
   const upstreams: Record<string, string | null> = {};
-  const inMaintenance: Record<string, string> = {};
-  for (const name of Object.keys(graph.services).sort(cmp)) {
-    const svc = graph.services[name]!;
-    if (!svc.routes?.length) continue;
-    for (const r of svc.routes) routes.push({ domain: r.domain, path: r.path, service: name, port: r.port, stripPrefix: r.stripPrefix });
-    if (maintenance[name] !== undefined) inMaintenance[name] = maintenance[name]!;
+  const routed = Object.keys(graph.services)
+    .sort(cmp)
+    .filter((name) => !!graph.services[name]!.routes?.length);
+  for (const name of routed) {
     const op = ops.find((o) => 'service' in o && o.service === name && o.kind !== 'remove-service');
     let keep: ObservedContainer | undefined;
     if (op?.kind === 'create-service') keep = undefined;
@@ -52,17 +71,7 @@ export function proxyTable(graph: ServiceGraph, observed: ObservedState, ops: Op
     const address = keep && serves(keep) ? keep.addresses?.[network] : undefined;
     upstreams[name] = address ?? null;
   }
-  routes.sort((a, b) => cmp(a.domain, b.domain) || b.path.length - a.path.length || cmp(a.path, b.path));
-  return {
-    provider: 'caddy',
-    project: graph.project,
-    admin: ingress.admin,
-    server: ingress.server,
-    tls: ingress.tls,
-    routes,
-    upstreams,
-    maintenance: inMaintenance,
-  };
+  return routesTable(graph, ingress, routed, maintenance, { upstreams });
 }
 
 const list = (items: string[], max = 4) => (items.length > max ? `${items.slice(0, max).join(', ')} and ${items.length - max} more` : items.join(', '));

@@ -11,7 +11,7 @@
  */
 import type { Cause, ObservedState, ProxyTable, ServiceGraph } from '../../model.ts';
 import { LABEL } from '../../labels.ts';
-import { proxyCauses } from '../../plan/proxy.ts';
+import { proxyCauses, routesTable } from '../../plan/proxy.ts';
 import { isSwarmRouted, swarmNames } from './spec.ts';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -20,28 +20,11 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 export function swarmProxyTable(graph: ServiceGraph, maintenance: Record<string, string>): ProxyTable | undefined {
   const ingress = graph.ingress;
   if (!ingress || ingress.provider !== 'caddy') return undefined;
-  const routes: ProxyTable['routes'] = [];
-  const tasks: Record<string, string> = {};
-  const inMaintenance: Record<string, string> = {};
-  for (const name of Object.keys(graph.services).sort(cmp)) {
-    const svc = graph.services[name]!;
-    if (!isSwarmRouted(graph, svc)) continue;
-    for (const r of svc.routes!) routes.push({ domain: r.domain, path: r.path, service: name, port: r.port, stripPrefix: r.stripPrefix });
-    tasks[name] = swarmNames.tasks(graph.project, name);
-    if (maintenance[name] !== undefined) inMaintenance[name] = maintenance[name]!;
-  }
-  routes.sort((a, b) => cmp(a.domain, b.domain) || b.path.length - a.path.length || cmp(a.path, b.path));
-  return {
-    provider: 'caddy',
-    project: graph.project,
-    admin: ingress.admin,
-    server: ingress.server,
-    tls: ingress.tls,
-    routes,
-    upstreams: {},
-    tasks,
-    maintenance: inMaintenance,
-  };
+  const routed = Object.keys(graph.services)
+    .sort(cmp)
+    .filter((name) => isSwarmRouted(graph, graph.services[name]!));
+  const tasks = Object.fromEntries(routed.map((name) => [name, swarmNames.tasks(graph.project, name)]));
+  return routesTable(graph, ingress, routed, maintenance, { upstreams: {}, tasks });
 }
 
 /** The ingress networks the Caddy container must be attached to: one per routed service. Sorted. */

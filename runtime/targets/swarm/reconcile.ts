@@ -163,42 +163,31 @@ export function reconcileSwarm(graph: ServiceGraph, observed: ObservedState, inp
       unchanged.push(name);
       continue;
     }
+    let causes: Cause[];
+    let rolls: boolean;
     if (existing.configHash === hash) {
       // Scaled by hand (`docker service scale`): the labels still match, the replica count does not.
       // It is set back without replacing the tasks.
-      const id = `update:${name}`;
-      serviceOp.set(name, id);
-      ops.push({
-        kind: 'update-swarm-service',
-        id,
-        after,
-        causes: [{ kind: 'replicas', detail: `${existing.replicas} → ${replicas} (scaled by hand)` }],
-        service: name,
-        name: spec.Name,
-        serviceId: existing.id,
-        version: existing.version,
-        spec,
-        replicas,
-        rolls: false,
-      });
-      continue;
+      causes = [{ kind: 'replicas', detail: `${existing.replicas} → ${replicas} (scaled by hand)` }];
+      rolls = false;
+    } else {
+      const was = parsePartsLabel(existing.labels[LABEL.configParts]);
+      const now = parsePartsLabel(spec.Labels[LABEL.configParts])!;
+      const changed = was ? Object.keys(now).filter((k) => was[k] !== now[k]).sort(cmp) : Object.keys(now).sort(cmp);
+      causes = changed.map((k) =>
+        k === 'replicas'
+          ? { kind: 'replicas', detail: `${existing.replicas} → ${replicas}` }
+          : k === 'image'
+            ? { kind: 'image', detail: `${existing.image} → ${svc.image}` }
+            : { kind: k, detail: describePart(k, svc) },
+      );
+      if (causes.length === 0) causes.push({ kind: 'config', detail: 'configuration changed' });
+      causes.unshift(...unpinned);
+      if (existing.updateState === 'rollback_completed' || existing.updateState === 'rollback_paused') {
+        causes.push({ kind: 'rolled-back', detail: `Swarm rolled the last update back${existing.updateMessage ? `: ${existing.updateMessage}` : ''}` });
+      }
+      rolls = !was || changed.some((k) => !KEPT_TASK_PARTS.has(k));
     }
-    const was = parsePartsLabel(existing.labels[LABEL.configParts]);
-    const now = parsePartsLabel(spec.Labels[LABEL.configParts])!;
-    const changed = was ? Object.keys(now).filter((k) => was[k] !== now[k]).sort(cmp) : Object.keys(now).sort(cmp);
-    const causes: Cause[] = changed.map((k) =>
-      k === 'replicas'
-        ? { kind: 'replicas', detail: `${existing.replicas} → ${replicas}` }
-        : k === 'image'
-          ? { kind: 'image', detail: `${existing.image} → ${svc.image}` }
-          : { kind: k, detail: describePart(k, svc) },
-    );
-    if (causes.length === 0) causes.push({ kind: 'config', detail: 'configuration changed' });
-    causes.unshift(...unpinned);
-    if (existing.updateState === 'rollback_completed' || existing.updateState === 'rollback_paused') {
-      causes.push({ kind: 'rolled-back', detail: `Swarm rolled the last update back${existing.updateMessage ? `: ${existing.updateMessage}` : ''}` });
-    }
-    const rolls = !was || changed.some((k) => !KEPT_TASK_PARTS.has(k));
     const id = `update:${name}`;
     serviceOp.set(name, id);
     ops.push({
