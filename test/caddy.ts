@@ -114,6 +114,55 @@ export async function getLikeABrowser(
   }
 }
 
+/** One request of a load loop through Caddy. */
+export interface Answer {
+  /** When the request was sent and answered (ms since the epoch). */
+  start: number;
+  end: number;
+  /** `v1`, `v2` (the test app's `waffle vN` answer), or what went wrong. */
+  version: string;
+  ok: boolean;
+  /** Sent again once after its connection was reset before any answer (see `getLikeABrowser`). */
+  retried: boolean;
+}
+
+/**
+ * Keeps `inFlight` GETs of `domain` + `urlPath` going through Caddy until stopped; every answer is
+ * recorded. Each GET is sent as a browser sends it (`getLikeABrowser`); a request that still fails, or
+ * any answer that is not the app's 200, counts as failed.
+ */
+export function loadThrough(
+  caddy: Pick<Caddy, 'httpsPort'>,
+  domain: string,
+  urlPath: string,
+  inFlight: number,
+  timeoutMs: number,
+): { answers: Answer[]; stop: () => Promise<Answer[]> } {
+  const answers: Answer[] = [];
+  let stopping = false;
+  const worker = async () => {
+    while (!stopping) {
+      const start = Date.now();
+      try {
+        const r = await getLikeABrowser(caddy, domain, urlPath, { timeoutMs });
+        const m = /^waffle (v\d)\n$/.exec(r.body);
+        answers.push({ start, end: Date.now(), version: r.status === 200 && m ? m[1]! : `HTTP ${r.status} ${r.body.slice(0, 80)}`, ok: r.status === 200 && !!m, retried: r.retried });
+      } catch (e) {
+        answers.push({ start, end: Date.now(), version: `error ${(e as Error).message}`, ok: false, retried: true });
+      }
+    }
+  };
+  const workers = Array.from({ length: inFlight }, worker);
+  return {
+    answers,
+    async stop() {
+      stopping = true;
+      await Promise.all(workers);
+      return answers;
+    },
+  };
+}
+
 /** One HTTPS request to Caddy on 127.0.0.1 for `domain` (SNI and Host), trusting Caddy's local authority for the test. */
 export function requestThrough(
   caddy: Pick<Caddy, 'httpsPort'>,

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { cleanupProject, dockerClient, gitCommitAll, makeRepo, snapshot, uniqueProject, waffle, writeFiles } from './helpers.ts';
 import { ensureTestImages, TEST_IMAGES } from './engine.ts';
-import { getLikeABrowser, requestThrough, startCaddy, until, type Caddy } from './caddy.ts';
+import { loadThrough, requestThrough, startCaddy, until, type Caddy } from './caddy.ts';
 
 let docker: Dockerode;
 let caddy: Caddy;
@@ -60,48 +60,8 @@ after(async () => {
   if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
-interface Answer {
-  /** When the request was sent and answered (ms since the epoch). */
-  start: number;
-  end: number;
-  /** `v1`, `v2`, or what went wrong. */
-  version: string;
-  ok: boolean;
-  /** Sent again once after its connection was reset before any answer (see `getLikeABrowser`). */
-  retried: boolean;
-}
-
-/**
- * Keeps `inFlight` requests going through Caddy until stopped; every answer is recorded. Each GET is sent
- * as a browser sends it: a connection reset before any answer byte (Caddy 2.6 resets a few when it loads
- * a configuration) makes it send the request again once; a request that still fails, or any answer that
- * is not the app's 200, counts as failed.
- */
-function load(inFlight: number): { answers: Answer[]; stop: () => Promise<Answer[]> } {
-  const answers: Answer[] = [];
-  let stopping = false;
-  const worker = async () => {
-    while (!stopping) {
-      const start = Date.now();
-      try {
-        const r = await getLikeABrowser(caddy, DOMAIN, '/', { timeoutMs: 10_000 });
-        const m = /^waffle (v\d)\n$/.exec(r.body);
-        answers.push({ start, end: Date.now(), version: r.status === 200 && m ? m[1]! : `HTTP ${r.status} ${r.body.slice(0, 80)}`, ok: r.status === 200 && !!m, retried: r.retried });
-      } catch (e) {
-        answers.push({ start, end: Date.now(), version: `error ${(e as Error).message}`, ok: false, retried: true });
-      }
-    }
-  };
-  const workers = Array.from({ length: inFlight }, worker);
-  return {
-    answers,
-    async stop() {
-      stopping = true;
-      await Promise.all(workers);
-      return answers;
-    },
-  };
-}
+/** Keeps `inFlight` requests going through Caddy until stopped (see `loadThrough`). */
+const load = (inFlight: number) => loadThrough(caddy, DOMAIN, '/', inFlight, 10_000);
 
 test('20 consecutive deploys of a routed service under load: no request fails, answers move old → new', async () => {
   const traffic = load(4);

@@ -20,7 +20,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ensureEngine, ensureTestImages, TEST_IMAGES } from './engine.ts';
 import { dockerClient, execIn, gitCommitAll, makeRepo, uniqueProject, waffle, writeFiles } from './helpers.ts';
-import { caddyApi, getLikeABrowser, requestThrough, startCaddyContainer, until, type CaddyContainer } from './caddy.ts';
+import { caddyApi, loadThrough, requestThrough, startCaddyContainer, until, type CaddyContainer } from './caddy.ts';
 import { joinTestSwarm, removeSwarmProject, type TestSwarm } from './swarm-support.ts';
 
 let docker: Dockerode;
@@ -201,40 +201,8 @@ test('routing does not let routed services reach each other; a link still does; 
   assert.notEqual(admin.code, 0, `a task reached Caddy's admin API: ${admin.output}`);
 });
 
-interface Answer {
-  start: number;
-  end: number;
-  version: string;
-  ok: boolean;
-  retried: boolean;
-}
-
-/** Keeps `inFlight` GETs of web through Caddy going until stopped (as in ingress-deploy.test.ts). */
-function load(inFlight: number): { answers: Answer[]; stop: () => Promise<Answer[]> } {
-  const answers: Answer[] = [];
-  let stopping = false;
-  const worker = async () => {
-    while (!stopping) {
-      const start = Date.now();
-      try {
-        const r = await getLikeABrowser(caddy!, DOMAIN, '/shop/', { timeoutMs: 15_000 });
-        const m = /^waffle (v\d)\n$/.exec(r.body);
-        answers.push({ start, end: Date.now(), version: r.status === 200 && m ? m[1]! : `HTTP ${r.status} ${r.body.slice(0, 80)}`, ok: r.status === 200 && !!m, retried: r.retried });
-      } catch (e) {
-        answers.push({ start, end: Date.now(), version: `error ${(e as Error).message}`, ok: false, retried: true });
-      }
-    }
-  };
-  const workers = Array.from({ length: inFlight }, worker);
-  return {
-    answers,
-    async stop() {
-      stopping = true;
-      await Promise.all(workers);
-      return answers;
-    },
-  };
-}
+/** Keeps `inFlight` GETs of web through Caddy going until stopped (see `loadThrough`). */
+const load = (inFlight: number) => loadThrough(caddy!, DOMAIN, '/shop/', inFlight, 15_000);
 
 /** Waits until no task container of web runs an image other than `image` (the old tasks are gone). */
 async function onlyTasksOf(image: string): Promise<number> {
